@@ -1,0 +1,37 @@
+//! The storage crate's error type.
+
+use crate::address::Id;
+
+/// Everything that can go wrong in storage.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot decode {what}: {source}")]
+    Decode {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("cannot encode {what}: {source}")]
+    Encode {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error(
+        "this collection is not attached to the app state yet: create it empty, put it into its \
+         parent (a state field or a collection entry), then fill it through the parent"
+    )]
+    Detached,
+    #[error("the app state is already initialized")]
+    AlreadyInitialized,
+    #[error("the app state is not initialized: create the context (which runs `init`) first")]
+    Uninitialized,
+    #[error("entity {0} is unknown: deltas must be applied in causal order")]
+    UnknownParent(Id),
+    #[error("an action tries to delete the context root or the app state entry")]
+    ProtectedEntity,
+    #[error("remote timestamp is more than 5 s ahead of the local clock")]
+    ClockDrift,
+    #[error("entity {id} is corrupt: {reason}")]
+    Corrupt { id: Id, reason: String },
+    #[error("index {index} is out of bounds for a vector of length {len}")]
+    IndexOutOfBounds { index: usize, len: usize },
+}

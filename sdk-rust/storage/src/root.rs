@@ -1,0 +1,102 @@
+//! The app's root state: the single entity `Id::ROOT_ENTRY` under the context root.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+
+use crate::action::{StorageDelta, decode_delta};
+use crate::address::Id;
+use crate::env;
+use crate::error::StoreError;
+use crate::merge::Mergeable;
+use crate::store::{self, EntityKind};
+
+/// An app's root state struct (implemented by `#[app::state]`).
+pub trait AppState: BorshSerialize + BorshDeserialize + Mergeable {
+    /// Binds every collection field to the id derived from its field name.
+    fn attach_fields(&mut self) -> Result<(), StoreError>;
+}
+
+/// True if `init` has run in this context.
+pub fn is_initialized() -> Result<bool, StoreError> {
+    Ok(store::data(Id::ROOT_ENTRY)?.is_some())
+}
+
+/// Creates the context root and the root state; fails if the state exists.
+pub fn init<T: AppState>(mut state: T) -> Result<T, StoreError> {
+    if is_initialized()? {
+        return Err(StoreError::AlreadyInitialized);
+    }
+    let root = store::root_id();
+    store::save(root, None, root.as_bytes().to_vec(), EntityKind::default())?;
+    state.attach_fields()?;
+    save(&state)?;
+    Ok(state)
+}
+
+fn decode<T: AppState>(data: &[u8]) -> Result<T, StoreError> {
+    let value = store::split_element(Id::ROOT_ENTRY, data)?;
+    T::try_from_slice(value).map_err(|source| StoreError::Decode {
+        what: "the app state",
+        source,
+    })
+}
+
+/// Loads the root state.
+pub fn load<T: AppState>() -> Result<T, StoreError> {
+    let data = store::data(Id::ROOT_ENTRY)?.ok_or(StoreError::Uninitialized)?;
+    decode(&data)
+}
+
+/// Writes the root state back (records nothing if it did not change).
+pub fn save<T: AppState>(state: &T) -> Result<(), StoreError> {
+    let (bytes, bound) = store::serialize_attached(Id::ROOT_ENTRY, &(state, Id::ROOT_ENTRY))?;
+    store::save(
+        Id::ROOT_ENTRY,
+        Some(store::root_id()),
+        bytes,
+        EntityKind::default(),
+    )?;
+    store::create_bound(Id::ROOT_ENTRY, bound)
+}
+
+/// Recomputes the Merkle tree, then hands the root and the artifact to the host.
+pub fn commit() -> Result<[u8; 32], StoreError> {
+    let root = store::flush()?;
+    let artifact = store::take_artifact();
+    env::commit(&root, &artifact);
+    Ok(root)
+}
+
+/// Merges two encodings of the root state entry with the app's merge.
+pub fn merge_state<T: AppState>(existing: &[u8], incoming: &[u8]) -> Result<Vec<u8>, StoreError> {
+    let mut mine: T = decode(existing)?;
+    let theirs: T = decode(incoming)?;
+    mine.merge(&theirs)?;
+    borsh::to_vec(&(&mine, Id::ROOT_ENTRY)).map_err(|source| StoreError::Encode {
+        what: "the app state",
+        source,
+    })
+}
+
+/// Applies a peer's artifact (`__calimero_sync_next`) and commits the new root, with no actions.
+pub fn sync<T: AppState>(artifact: &[u8]) -> Result<[u8; 32], StoreError> {
+    let delta = decode_delta(artifact).map_err(|source| StoreError::Decode {
+        what: "the delta artifact",
+        source,
+    })?;
+    let actions = match delta {
+        StorageDelta::Actions(actions) => actions,
+        StorageDelta::CausalActions {
+            actions, delta_hlc, ..
+        } => {
+            store::observe(delta_hlc)?;
+            actions
+        }
+    };
+    for action in actions {
+        store::apply_action(action, &merge_state::<T>)?;
+    }
+    let root = store::flush()?;
+    let _ = store::take_artifact();
+    env::commit(&root, &[]);
+    Ok(root)
+}

@@ -1,0 +1,718 @@
+//! The storage engine of one execution: entity reads and writes, the recorded actions, remote
+//! action application with its LWW rules, and the Merkle recomputation done at flush.
+//!
+//! Index records are cached for the whole execution and written back once, at [`flush`], after
+//! hashes have been recomputed bottom-up; entity data is written through immediately.
+//!
+//! # Merge rules
+//!
+//! Every write to an entity carries a stamp: `updated_at` for data, `deleted_at` for a deletion.
+//! The entity ends in the state of its greatest stamp, with deletions winning ties and data ties
+//! broken by the greater `H(data)`. A deletion also removes every descendant whose own stamp is
+//! not newer, and an entity written under a deleted ancestor stays deleted unless its stamp is
+//! newer than that deletion. Local writes bump stamps so that the author's own result is the one
+//! every peer computes. Two entities have other rules: the app's root state entry is merged by the
+//! app's merge function, and counter slots keep the maximum.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+
+use borsh::{BorshDeserialize, BorshSerialize};
+
+use crate::action::{Action, encode_delta};
+use crate::address::{Id, Key, hash};
+use crate::entities::{COUNTER_SLOT, ChildInfo, CrdtType, EntityIndex, Metadata, StorageType};
+use crate::env;
+use crate::error::StoreError;
+use crate::hlc::{Clock, HybridTimestamp};
+
+/// How an entity is described when it is created.
+#[derive(Clone, Debug, Default)]
+pub struct EntityKind {
+    pub crdt_type: Option<CrdtType>,
+    pub field_name: Option<String>,
+}
+
+/// Merges the app's root state entry: `(existing data, incoming data) -> merged data`.
+pub type RootMerge<'a> = &'a dyn Fn(&[u8], &[u8]) -> Result<Vec<u8>, StoreError>;
+
+struct AttachScope {
+    parent: Id,
+    next: u32,
+    bound: Vec<(Id, CrdtType)>,
+}
+
+#[derive(Default)]
+struct Store {
+    context: Option<Id>,
+    device: Option<[u8; 32]>,
+    now: Option<u64>,
+    clock: Option<Clock>,
+    indexes: BTreeMap<Id, Option<EntityIndex>>,
+    dirty: BTreeSet<Id>,
+    rehash: BTreeSet<Id>,
+    actions: Vec<Action>,
+    action_slots: BTreeMap<Id, usize>,
+    attach: Option<AttachScope>,
+}
+
+thread_local! {
+    static STORE: RefCell<Store> = RefCell::new(Store::default());
+}
+
+fn with<R>(f: impl FnOnce(&mut Store) -> R) -> R {
+    STORE.with(|store| f(&mut store.borrow_mut()))
+}
+
+/// Starts a new execution: forgets every cached record, action and clock reading.
+pub fn reset() {
+    with(|store| *store = Store::default());
+}
+
+/// The id of the context root entity (the context id).
+pub fn root_id() -> Id {
+    with(|store| {
+        *store
+            .context
+            .get_or_insert_with(|| Id::new(env::context_id()))
+    })
+}
+
+/// The executing device.
+pub fn device_id() -> [u8; 32] {
+    with(|store| *store.device.get_or_insert_with(env::device_id))
+}
+
+/// Unix ns, read once per execution.
+pub fn now() -> u64 {
+    with(|store| *store.now.get_or_insert_with(env::time_now))
+}
+
+/// A fresh HLC timestamp of this device.
+pub fn timestamp() -> HybridTimestamp {
+    let (device, now) = (device_id(), now());
+    with(|store| {
+        store
+            .clock
+            .get_or_insert_with(|| Clock::new(&device))
+            .now(now)
+    })
+}
+
+/// This device's HLC id.
+pub fn clock_id() -> u128 {
+    let device = device_id();
+    with(|store| store.clock.get_or_insert_with(|| Clock::new(&device)).id())
+}
+
+/// Advances the clock past a remote timestamp.
+pub fn observe(remote: HybridTimestamp) -> Result<(), StoreError> {
+    let (device, now) = (device_id(), now());
+    with(|store| {
+        store
+            .clock
+            .get_or_insert_with(|| Clock::new(&device))
+            .observe(remote, now)
+    })
+    .map_err(|_| StoreError::ClockDrift)
+}
+
+/// A random id (for vector elements).
+pub fn random_id() -> Id {
+    let mut bytes = [0u8; 32];
+    env::random_bytes(&mut bytes);
+    Id::new(bytes)
+}
+
+impl Store {
+    fn index(&mut self, id: Id) -> Result<Option<EntityIndex>, StoreError> {
+        if let Some(cached) = self.indexes.get(&id) {
+            return Ok(cached.clone());
+        }
+        let loaded =
+            match env::storage_read(&Key::Index(id).to_bytes()) {
+                Some(bytes) => Some(EntityIndex::try_from_slice(&bytes).map_err(|source| {
+                    StoreError::Decode {
+                        what: "an entity index record",
+                        source,
+                    }
+                })?),
+                None => None,
+            };
+        self.indexes.insert(id, loaded.clone());
+        Ok(loaded)
+    }
+
+    fn put(&mut self, index: EntityIndex) {
+        self.dirty.insert(index.id);
+        self.indexes.insert(index.id, Some(index));
+    }
+
+    fn record(&mut self, action: Action) {
+        let id = action.id();
+        match self.action_slots.get(&id) {
+            Some(&slot) => self.actions[slot] = action,
+            None => {
+                self.action_slots.insert(id, self.actions.len());
+                self.actions.push(action);
+            }
+        }
+    }
+
+    /// The chain from `parent` up to, not including, the root.
+    fn ancestors(&mut self, parent: Option<Id>) -> Result<Vec<ChildInfo>, StoreError> {
+        let mut chain = Vec::new();
+        let mut next = parent;
+        while let Some(id) = next {
+            let Some(index) = self.index(id)? else {
+                return Err(StoreError::UnknownParent(id));
+            };
+            if index.parent_id.is_none() {
+                break;
+            }
+            chain.push(ChildInfo {
+                id,
+                merkle_hash: index.full_hash,
+                metadata: index.metadata.clone(),
+            });
+            next = index.parent_id;
+        }
+        Ok(chain)
+    }
+
+    /// Adds or refreshes `child` in `parent`'s live children, keeping `(created_at, id)` order.
+    fn link(&mut self, parent: Id, child: &EntityIndex) -> Result<(), StoreError> {
+        let Some(mut index) = self.index(parent)? else {
+            return Err(StoreError::UnknownParent(parent));
+        };
+        let children = index.children.get_or_insert_with(Vec::new);
+        children.retain(|c| c.id != child.id);
+        let info = ChildInfo {
+            id: child.id,
+            merkle_hash: child.full_hash,
+            metadata: child.metadata.clone(),
+        };
+        let at = children.partition_point(|c| {
+            (c.metadata.created_at, c.id) < (info.metadata.created_at, info.id)
+        });
+        children.insert(at, info);
+        self.put(index);
+        self.rehash.insert(parent);
+        Ok(())
+    }
+
+    fn unlink(&mut self, parent: Id, child: Id) -> Result<(), StoreError> {
+        if let Some(mut index) = self.index(parent)? {
+            if let Some(children) = index.children.as_mut() {
+                children.retain(|c| c.id != child);
+            }
+            self.put(index);
+            self.rehash.insert(parent);
+        }
+        Ok(())
+    }
+
+    /// Tombstones `id` at `deleted_at` with every descendant whose stamp is not newer.
+    /// The caller unlinks `id` from its parent.
+    fn kill(&mut self, id: Id, deleted_at: u64) -> Result<(), StoreError> {
+        let Some(mut index) = self.index(id)? else {
+            return Ok(());
+        };
+        match index.deleted_at {
+            Some(previous) => index.deleted_at = Some(previous.max(deleted_at)),
+            None => {
+                index.deleted_at = Some(deleted_at);
+                env::storage_remove(&Key::Entry(id).to_bytes());
+            }
+        }
+        let children = index.children.take();
+        let mut survivors = Vec::new();
+        for child in children.iter().flatten() {
+            match self.index(child.id)? {
+                Some(c) if c.is_live() && c.metadata.updated_at > deleted_at => {
+                    survivors.push(child.clone())
+                }
+                Some(_) => {
+                    self.kill(child.id, deleted_at)?;
+                    index.deleted_children.push(child.id);
+                }
+                None => {}
+            }
+        }
+        index.children = children.map(|_| survivors);
+        self.put(index);
+        Ok(())
+    }
+
+    /// The greatest deletion stamp, at least `stamp`, among the dead ancestors from `parent` up.
+    fn dead_ancestor(&mut self, parent: Option<Id>, stamp: u64) -> Result<Option<u64>, StoreError> {
+        let mut found = None;
+        let mut next = parent;
+        while let Some(id) = next {
+            let Some(index) = self.index(id)? else { break };
+            if let Some(deleted_at) = index.deleted_at {
+                if deleted_at >= stamp {
+                    found = Some(found.map_or(deleted_at, |f: u64| f.max(deleted_at)));
+                }
+            }
+            next = index.parent_id;
+        }
+        Ok(found)
+    }
+
+    fn depth(&mut self, id: Id, memo: &mut BTreeMap<Id, usize>) -> Result<usize, StoreError> {
+        let mut chain = Vec::new();
+        let mut next = Some(id);
+        let mut base = 0;
+        while let Some(current) = next {
+            if let Some(&d) = memo.get(&current) {
+                base = d + 1;
+                break;
+            }
+            chain.push(current);
+            next = self.index(current)?.and_then(|i| i.parent_id);
+            if chain.len() > 4096 {
+                return Err(StoreError::Corrupt {
+                    id,
+                    reason: "parent chain is cyclic".into(),
+                });
+            }
+        }
+        for (offset, current) in chain.iter().rev().enumerate() {
+            memo.insert(*current, base + offset);
+        }
+        Ok(memo[&id])
+    }
+
+    fn flush(&mut self) -> Result<[u8; 32], StoreError> {
+        let changed = std::mem::take(&mut self.rehash);
+        let mut closure = BTreeSet::new();
+        for id in changed {
+            let mut next = Some(id);
+            while let Some(current) = next {
+                if !closure.insert(current) {
+                    break;
+                }
+                next = self.index(current)?.and_then(|i| i.parent_id);
+            }
+        }
+        let mut memo = BTreeMap::new();
+        let mut order = Vec::with_capacity(closure.len());
+        for id in closure {
+            order.push((self.depth(id, &mut memo)?, id));
+        }
+        order.sort_by(|a, b| b.cmp(a));
+        for (_, id) in order {
+            let Some(mut index) = self.index(id)? else {
+                continue;
+            };
+            let mut children: Vec<(Id, [u8; 32])> = index
+                .children()
+                .iter()
+                .map(|c| (c.id, c.merkle_hash))
+                .collect();
+            children.sort_by_key(|(id, _)| *id);
+            let mut parts: Vec<&[u8]> = Vec::with_capacity(children.len() + 1);
+            parts.push(&index.own_hash);
+            parts.extend(children.iter().map(|(_, h)| h.as_slice()));
+            index.full_hash = hash(&parts);
+            if let Some(parent) = index.parent_id {
+                if let Some(mut parent_index) = self.index(parent)? {
+                    if let Some(info) = parent_index
+                        .children
+                        .as_mut()
+                        .and_then(|c| c.iter_mut().find(|c| c.id == id))
+                    {
+                        info.merkle_hash = index.full_hash;
+                        info.metadata = index.metadata.clone();
+                        self.put(parent_index);
+                    }
+                }
+            }
+            self.put(index);
+        }
+        for id in std::mem::take(&mut self.dirty) {
+            if let Some(Some(index)) = self.indexes.get(&id) {
+                let bytes = borsh::to_vec(index).map_err(|source| StoreError::Encode {
+                    what: "an index record",
+                    source,
+                })?;
+                env::storage_write(&Key::Index(id).to_bytes(), &bytes);
+            }
+        }
+        let root = self.context.ok_or(StoreError::Uninitialized)?;
+        Ok(self
+            .index(root)?
+            .ok_or(StoreError::Uninitialized)?
+            .full_hash)
+    }
+}
+
+/// The index record of `id`, if any (live or tombstone).
+pub fn index(id: Id) -> Result<Option<EntityIndex>, StoreError> {
+    with(|store| store.index(id))
+}
+
+/// The data of a live entity.
+pub fn data(id: Id) -> Result<Option<Vec<u8>>, StoreError> {
+    match index(id)? {
+        Some(index) if index.is_live() => Ok(env::storage_read(&Key::Entry(id).to_bytes())),
+        _ => Ok(None),
+    }
+}
+
+/// The live children of `id`, in storage order.
+pub fn children(id: Id) -> Result<Vec<ChildInfo>, StoreError> {
+    Ok(index(id)?
+        .map(|i| i.children().to_vec())
+        .unwrap_or_default())
+}
+
+/// Writes `data` as entity `id` under `parent` (`None` only for the context root), recording
+/// an `Add` or `Update`. Writing unchanged data records nothing.
+pub fn save(id: Id, parent: Option<Id>, data: Vec<u8>, kind: EntityKind) -> Result<(), StoreError> {
+    let now = now();
+    with(|store| {
+        let own_hash = hash(&[&data]);
+        let existing = store.index(id)?;
+        match existing {
+            Some(mut index) if index.is_live() => {
+                if index.own_hash == own_hash {
+                    return Ok(());
+                }
+                index.metadata.updated_at = now.max(index.metadata.updated_at + 1);
+                index.own_hash = own_hash;
+                env::storage_write(&Key::Entry(id).to_bytes(), &data);
+                let ancestors = store.ancestors(index.parent_id)?;
+                let metadata = index.metadata.clone();
+                store.put(index);
+                store.rehash.insert(id);
+                store.record(Action::Update {
+                    id,
+                    data,
+                    ancestors,
+                    metadata,
+                });
+            }
+            previous => {
+                let floor = previous
+                    .as_ref()
+                    .and_then(|p| p.deleted_at)
+                    .map_or(0, |d| d + 1);
+                let updated_at = now.max(floor);
+                let created_at = previous
+                    .as_ref()
+                    .map(|p| p.metadata.created_at)
+                    .filter(|&c| c != 0)
+                    .unwrap_or(updated_at);
+                let metadata = Metadata {
+                    created_at,
+                    updated_at,
+                    storage_type: StorageType::Public,
+                    crdt_type: kind.crdt_type,
+                    field_name: kind.field_name,
+                    schema_version: None,
+                };
+                let (children, deleted_children) = match previous {
+                    Some(p) => (p.children, p.deleted_children),
+                    None => (None, Vec::new()),
+                };
+                let index = EntityIndex {
+                    id,
+                    parent_id: parent,
+                    children,
+                    full_hash: [0; 32],
+                    own_hash,
+                    metadata: metadata.clone(),
+                    deleted_at: None,
+                    deleted_children,
+                };
+                env::storage_write(&Key::Entry(id).to_bytes(), &data);
+                if let Some(parent) = parent {
+                    store.link(parent, &index)?;
+                }
+                store.put(index);
+                store.rehash.insert(id);
+                let ancestors = store.ancestors(parent)?;
+                store.record(Action::Add {
+                    id,
+                    data,
+                    ancestors,
+                    metadata,
+                });
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Deletes a live entity and its descendants, recording a `DeleteRef`. False if it was not live.
+pub fn delete(id: Id) -> Result<bool, StoreError> {
+    let now = now();
+    with(|store| {
+        if Some(id) == store.context || id == Id::ROOT_ENTRY {
+            return Err(StoreError::ProtectedEntity);
+        }
+        let Some(index) = store.index(id)? else {
+            return Ok(false);
+        };
+        if !index.is_live() {
+            return Ok(false);
+        }
+        let deleted_at = now.max(index.metadata.updated_at);
+        store.kill(id, deleted_at)?;
+        if let Some(parent) = index.parent_id {
+            store.unlink(parent, id)?;
+        }
+        store.record(Action::DeleteRef {
+            id,
+            deleted_at,
+            metadata: index.metadata,
+        });
+        Ok(true)
+    })
+}
+
+/// Applies one remote action with the merge rules of this module.
+pub fn apply_action(action: Action, merge_root: RootMerge<'_>) -> Result<(), StoreError> {
+    let root = root_id();
+    match action {
+        Action::Add {
+            id,
+            data,
+            ancestors,
+            metadata,
+        }
+        | Action::Update {
+            id,
+            data,
+            ancestors,
+            metadata,
+        } => {
+            let parent = (id != root).then(|| ancestors.first().map_or(root, |a| a.id));
+            apply_put(id, parent, data, metadata, merge_root)
+        }
+        Action::DeleteRef {
+            id,
+            deleted_at,
+            metadata,
+        } => {
+            if id == root || id == Id::ROOT_ENTRY {
+                return Err(StoreError::ProtectedEntity);
+            }
+            with(|store| match store.index(id)? {
+                Some(index) => {
+                    if index.is_live() && deleted_at < index.metadata.updated_at {
+                        return Ok(());
+                    }
+                    store.kill(id, deleted_at)?;
+                    if let Some(parent) = index.parent_id {
+                        store.unlink(parent, id)?;
+                    }
+                    Ok(())
+                }
+                None => {
+                    store.put(EntityIndex {
+                        id,
+                        parent_id: None,
+                        children: None,
+                        full_hash: [0; 32],
+                        own_hash: [0; 32],
+                        metadata,
+                        deleted_at: Some(deleted_at),
+                        deleted_children: Vec::new(),
+                    });
+                    Ok(())
+                }
+            })
+        }
+    }
+}
+
+fn is_counter_slot(metadata: &Metadata) -> bool {
+    matches!(&metadata.crdt_type, Some(CrdtType::Custom(name)) if name == COUNTER_SLOT)
+}
+
+fn apply_put(
+    id: Id,
+    parent: Option<Id>,
+    data: Vec<u8>,
+    metadata: Metadata,
+    merge_root: RootMerge<'_>,
+) -> Result<(), StoreError> {
+    let existing = index(id)?;
+    if let Some(index) = existing.as_ref().filter(|i| i.is_live()) {
+        let current = env::storage_read(&Key::Entry(id).to_bytes()).unwrap_or_default();
+        let merged = if id == Id::ROOT_ENTRY {
+            Some(merge_root(&current, &data)?)
+        } else if is_counter_slot(&index.metadata) {
+            let mine = u64::try_from_slice(&current).unwrap_or(0);
+            let theirs = u64::try_from_slice(&data).map_err(|source| StoreError::Decode {
+                what: "a counter slot",
+                source,
+            })?;
+            Some(borsh::to_vec(&mine.max(theirs)).unwrap_or_default())
+        } else if (metadata.updated_at, hash(&[&data]))
+            > (index.metadata.updated_at, index.own_hash)
+        {
+            Some(data)
+        } else {
+            None
+        };
+        return with(|store| {
+            let mut index = index.clone();
+            index.metadata.created_at = index.metadata.created_at.min(metadata.created_at);
+            index.metadata.updated_at = index.metadata.updated_at.max(metadata.updated_at);
+            if let Some(merged) = merged {
+                let own_hash = hash(&[&merged]);
+                if own_hash != index.own_hash {
+                    env::storage_write(&Key::Entry(id).to_bytes(), &merged);
+                    index.own_hash = own_hash;
+                }
+            }
+            if let Some(parent) = index.parent_id {
+                store.link(parent, &index)?;
+            }
+            store.put(index);
+            store.rehash.insert(id);
+            Ok(())
+        });
+    }
+
+    with(|store| {
+        let parent = existing.as_ref().and_then(|e| e.parent_id).or(parent);
+        if let Some(parent) = parent {
+            if store.index(parent)?.is_none() {
+                return Err(StoreError::UnknownParent(parent));
+            }
+        }
+        let own_deletion = existing.as_ref().and_then(|e| e.deleted_at);
+        let killed_by = store.dead_ancestor(parent, metadata.updated_at)?;
+        let created_at = existing.as_ref().map_or(metadata.created_at, |e| {
+            e.metadata.created_at.min(metadata.created_at)
+        });
+        let (children, deleted_children) = match existing {
+            Some(e) => (e.children, e.deleted_children),
+            None => (None, Vec::new()),
+        };
+        let mut index = EntityIndex {
+            id,
+            parent_id: parent,
+            children,
+            full_hash: [0; 32],
+            own_hash: hash(&[&data]),
+            metadata: Metadata {
+                created_at,
+                ..metadata.clone()
+            },
+            deleted_at: None,
+            deleted_children,
+        };
+        let dead = own_deletion.is_some_and(|d| d >= metadata.updated_at) || killed_by.is_some();
+        if dead {
+            index.deleted_at = own_deletion.max(killed_by);
+            index.metadata = existing_metadata_or(index.metadata, metadata);
+            store.put(index);
+            return Ok(());
+        }
+        env::storage_write(&Key::Entry(id).to_bytes(), &data);
+        if let Some(parent) = parent {
+            store.link(parent, &index)?;
+        }
+        store.put(index);
+        store.rehash.insert(id);
+        Ok(())
+    })
+}
+
+fn existing_metadata_or(existing: Metadata, incoming: Metadata) -> Metadata {
+    Metadata {
+        created_at: existing.created_at,
+        ..incoming
+    }
+}
+
+/// Recomputes hashes and writes back index records; returns the state root.
+pub fn flush() -> Result<[u8; 32], StoreError> {
+    root_id();
+    with(|store| store.flush())
+}
+
+/// The actions recorded so far, encoded as the commit artifact (empty if none), and forgets them.
+pub fn take_artifact() -> Vec<u8> {
+    with(|store| {
+        store.action_slots.clear();
+        encode_delta(std::mem::take(&mut store.actions))
+    })
+}
+
+/// Serializes `value` as data of the entity `parent`: collections inside it that are not yet
+/// attached get ids derived from `parent`. Returns the bytes and the collections bound.
+pub fn serialize_attached<T: BorshSerialize + ?Sized>(
+    parent: Id,
+    value: &T,
+) -> Result<(Vec<u8>, Vec<(Id, CrdtType)>), StoreError> {
+    let previous = with(|store| {
+        store.attach.replace(AttachScope {
+            parent,
+            next: 0,
+            bound: Vec::new(),
+        })
+    });
+    let result = borsh::to_vec(value);
+    let scope = with(|store| std::mem::replace(&mut store.attach, previous));
+    let bytes = result.map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotConnected => StoreError::Detached,
+        _ => StoreError::Encode {
+            what: "a value",
+            source,
+        },
+    })?;
+    Ok((bytes, scope.map(|s| s.bound).unwrap_or_default()))
+}
+
+/// Called by a collection being serialized while detached: binds it under the current parent.
+pub(crate) fn bind_in_scope(crdt_type: CrdtType) -> Option<Id> {
+    with(|store| {
+        let scope = store.attach.as_mut()?;
+        let id = Id::collection(Some(scope.parent), &scope.next.to_string());
+        scope.next += 1;
+        scope.bound.push((id, crdt_type));
+        Some(id)
+    })
+}
+
+/// Creates the entities of collections bound by [`serialize_attached`] under `parent`.
+pub fn create_bound(parent: Id, bound: Vec<(Id, CrdtType)>) -> Result<(), StoreError> {
+    for (id, crdt_type) in bound {
+        let kind = EntityKind {
+            crdt_type: Some(crdt_type),
+            field_name: None,
+        };
+        save(id, Some(parent), id.as_bytes().to_vec(), kind)?;
+    }
+    Ok(())
+}
+
+/// Splits entity data into the value and the trailing 32-byte element id.
+pub fn split_element(id: Id, data: &[u8]) -> Result<&[u8], StoreError> {
+    data.len()
+        .checked_sub(32)
+        .map(|n| &data[..n])
+        .ok_or_else(|| StoreError::Corrupt {
+            id,
+            reason: "data shorter than its element id".into(),
+        })
+}
+
+/// Decodes a value from the front of `bytes`, returning the rest.
+pub fn decode_prefix<'a, T: BorshDeserialize>(
+    id: Id,
+    bytes: &'a [u8],
+    what: &'static str,
+) -> Result<(T, &'a [u8]), StoreError> {
+    let mut rest = bytes;
+    let value = T::deserialize(&mut rest).map_err(|source| StoreError::Decode { what, source })?;
+    let _ = id;
+    Ok((value, rest))
+}
