@@ -1,0 +1,655 @@
+//! The macros behind `calimero_sdk::app`: `#[app::state]`, `#[app::logic]`, `#[app::event]`
+//! and the method markers `#[app::init]`, `#[app::view]`, `#[app::destroy]`.
+//!
+//! Exports follow `HOST-ABI.md` §4: one `() -> ()` export per public method named like the
+//! method, `init`, and `__calimero_sync_next`. Each macro also contributes a fragment of the
+//! app's ABI manifest (`wasm-abi/1`): on `wasm32` into the custom section `calimero_abi_parts`
+//! (which `cargo calimero build` merges into `calimero_abi_v1`), and on every target through the
+//! `AppMethods::abi()` function the logic macro implements.
+
+mod abi;
+
+use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as TokenStream2};
+use quote::{format_ident, quote, quote_spanned};
+use serde_json::{Value, json};
+use syn::spanned::Spanned;
+use syn::visit_mut::VisitMut;
+use syn::{
+    Attribute, Fields, FnArg, ImplItem, ImplItemFn, ItemEnum, ItemImpl, ItemStruct, Pat, ReturnType,
+    Type, parse_macro_input,
+};
+
+fn error(span: Span, message: impl std::fmt::Display) -> TokenStream2 {
+    syn::Error::new(span, message).to_compile_error()
+}
+
+/// A fragment placed in the module's `calimero_abi_parts` custom section on `wasm32`.
+fn fragment_section(fragment: &str) -> TokenStream2 {
+    let mut bytes = fragment.as_bytes().to_vec();
+    bytes.push(b'\n');
+    let len = bytes.len();
+    let literal = proc_macro2::Literal::byte_string(&bytes);
+    quote! {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            #[unsafe(link_section = "calimero_abi_parts")]
+            #[used]
+            static CALIMERO_ABI_PART: [u8; #len] = *#literal;
+        };
+    }
+}
+
+/// Types that are certainly not CRDTs, with what to use instead.
+fn non_crdt_advice(ty: &Type) -> Option<String> {
+    let Type::Path(path) = ty else {
+        return Some("use a CRDT: `LwwRegister<T>` or a collection".into());
+    };
+    let segment = path.path.segments.last()?;
+    let name = segment.ident.to_string();
+    let shown = quote!(#ty).to_string().replace(' ', "");
+    match name.as_str() {
+        "String" | "bool" | "char" | "u8" | "u16" | "u32" | "u64" | "u128" | "usize" | "i8"
+        | "i16" | "i32" | "i64" | "i128" | "isize" | "f32" | "f64" | "Option" | "Box" => Some(
+            format!("`{shown}` is a plain value, not a CRDT; use `LwwRegister<{shown}>` instead"),
+        ),
+        "Vec" | "VecDeque" => Some(format!(
+            "`{shown}` is not a CRDT; use `calimero_storage::collections::Vector` instead"
+        )),
+        "HashMap" | "BTreeMap" => Some(format!(
+            "`{shown}` is not a CRDT; use `calimero_storage::collections::UnorderedMap` instead"
+        )),
+        "HashSet" | "BTreeSet" => Some(format!(
+            "`{shown}` is not a CRDT; use `calimero_storage::collections::UnorderedSet` instead"
+        )),
+        "Rc" | "Arc" | "Cell" | "RefCell" | "Mutex" | "RwLock" => Some(format!(
+            "`{shown}` cannot be stored: app state is rebuilt from storage on every call; use a \
+             CRDT (`LwwRegister<T>` or a collection)"
+        )),
+        _ => None,
+    }
+}
+
+struct StateArgs {
+    emits: Option<Type>,
+}
+
+fn parse_state_args(attr: TokenStream2) -> syn::Result<StateArgs> {
+    let mut emits = None;
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("emits") {
+            let value = meta.value()?;
+            if value.peek(syn::Token![for]) {
+                let _: syn::BoundLifetimes = value.parse()?;
+            }
+            let mut ty: Type = value.parse()?;
+            StaticLifetimes.visit_type_mut(&mut ty);
+            emits = Some(ty);
+            Ok(())
+        } else if meta.path.is_ident("version") {
+            let _: syn::LitInt = meta.value()?.parse()?;
+            Ok(())
+        } else {
+            Err(meta.error("unknown #[app::state] argument; expected `emits = EventType`"))
+        }
+    });
+    syn::parse::Parser::parse2(parser, attr)?;
+    Ok(StateArgs { emits })
+}
+
+struct StaticLifetimes;
+
+impl VisitMut for StaticLifetimes {
+    fn visit_lifetime_mut(&mut self, lifetime: &mut syn::Lifetime) {
+        *lifetime = syn::Lifetime::new("'static", lifetime.span());
+    }
+}
+
+/// Marks the app's root state struct. Every field must be a CRDT (`LwwRegister<T>`, `Counter`,
+/// `UnorderedMap`, `UnorderedSet`, `Vector`); `emits = Event` names the app's event type.
+#[proc_macro_attribute]
+pub fn state(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let args = match parse_state_args(attr.into()) {
+        Ok(args) => args,
+        Err(e) => return e.to_compile_error().into(),
+    };
+    let item = parse_macro_input!(item as ItemStruct);
+    state_impl(args, item).into()
+}
+
+fn state_impl(args: StateArgs, item: ItemStruct) -> TokenStream2 {
+    let name = &item.ident;
+    if !item.generics.params.is_empty() {
+        return error(item.generics.span(), "#[app::state] structs cannot be generic");
+    }
+    let Fields::Named(fields) = &item.fields else {
+        return error(item.span(), "#[app::state] needs a struct with named fields");
+    };
+    let mut errors = TokenStream2::new();
+    let mut merges = TokenStream2::new();
+    let mut attaches = TokenStream2::new();
+    let mut abi_fields = Vec::new();
+    let self_name = name.to_string();
+    for field in &fields.named {
+        let ident = field.ident.as_ref().expect("named fields have names");
+        let ty = &field.ty;
+        let field_name = ident.to_string();
+        if let Some(advice) = non_crdt_advice(ty) {
+            errors.extend(error(
+                ty.span(),
+                format!("field `{field_name}` of the app state is not a CRDT: {advice}"),
+            ));
+            continue;
+        }
+        merges.extend(quote_spanned! {ty.span()=>
+            ::calimero_sdk::storage::Mergeable::merge(&mut self.#ident, &other.#ident)?;
+        });
+        attaches.extend(quote_spanned! {ty.span()=>
+            ::calimero_sdk::storage::Mergeable::attach_field(&self.#ident, #field_name)?;
+        });
+        abi_fields.push(abi::field(&field_name, ty, &self_name));
+    }
+    if !errors.is_empty() {
+        return quote! { #item #errors };
+    }
+
+    let mut types = serde_json::Map::new();
+    types.insert(self_name.clone(), json!({ "kind": "record", "fields": abi_fields }));
+    let fragment = json!({ "state_root": self_name, "types": types }).to_string();
+    let section = fragment_section(&fragment);
+    let event_fragments = match &args.emits {
+        Some(ty) => quote! {
+            fragments.push(<#ty as ::calimero_sdk::__private::EventAbi>::FRAGMENT);
+        },
+        None => quote! {},
+    };
+    let event_check = args.emits.as_ref().map(|ty| {
+        quote_spanned! {ty.span()=>
+            const _: fn() = || {
+                fn emits<T: ::calimero_sdk::event::AppEvent>() {}
+                emits::<#ty>();
+            };
+        }
+    });
+
+    quote! {
+        #[derive(::calimero_sdk::borsh::BorshSerialize, ::calimero_sdk::borsh::BorshDeserialize)]
+        #[borsh(crate = "::calimero_sdk::borsh")]
+        #item
+
+        impl ::calimero_sdk::storage::Mergeable for #name {
+            fn merge(&mut self, other: &Self) -> ::core::result::Result<(), ::calimero_sdk::storage::StoreError> {
+                #merges
+                Ok(())
+            }
+        }
+
+        impl ::calimero_sdk::storage::AppState for #name {
+            fn attach_fields(&mut self) -> ::core::result::Result<(), ::calimero_sdk::storage::StoreError> {
+                #attaches
+                Ok(())
+            }
+        }
+
+        impl ::calimero_sdk::__private::StateAbi for #name {
+            fn fragments() -> ::std::vec::Vec<&'static str> {
+                let mut fragments = ::std::vec![#fragment];
+                #event_fragments
+                fragments
+            }
+        }
+
+        #event_check
+        #section
+    }
+}
+
+/// Marks an enum as the app's events: `kind` is the variant name, `data` the JSON content.
+#[proc_macro_attribute]
+pub fn event(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item = parse_macro_input!(item as ItemEnum);
+    event_impl(item).into()
+}
+
+fn event_impl(item: ItemEnum) -> TokenStream2 {
+    let name = &item.ident;
+    let (impl_generics, ty_generics, where_clause) = item.generics.split_for_impl();
+    let self_name = name.to_string();
+    let mut kinds = TokenStream2::new();
+    let mut events = Vec::new();
+    for variant in &item.variants {
+        let ident = &variant.ident;
+        let kind = ident.to_string();
+        kinds.extend(quote! { Self::#ident { .. } => #kind, });
+        let payload = match &variant.fields {
+            Fields::Unit => None,
+            Fields::Unnamed(f) if f.unnamed.len() == 1 => Some(abi::full(&f.unnamed[0].ty, &self_name)),
+            Fields::Unnamed(f) => Some(json!({
+                "kind": "tuple",
+                "elements": f.unnamed.iter().map(|f| abi::full(&f.ty, &self_name)).collect::<Vec<_>>()
+            })),
+            Fields::Named(f) => Some(json!({
+                "kind": "record",
+                "fields": f.named.iter().map(|f| abi::field(
+                    &f.ident.as_ref().map(ToString::to_string).unwrap_or_default(), &f.ty, &self_name
+                )).collect::<Vec<_>>()
+            })),
+        };
+        let mut event = json!({ "name": kind });
+        if let Some(payload) = payload {
+            event["payload"] = payload;
+        }
+        events.push(event);
+    }
+    let fragment = json!({ "events": events }).to_string();
+    let section = fragment_section(&fragment);
+    quote! {
+        #[derive(::calimero_sdk::serde::Serialize)]
+        #[serde(crate = "::calimero_sdk::serde", tag = "kind", content = "data")]
+        #item
+
+        impl #impl_generics ::calimero_sdk::event::AppEvent for #name #ty_generics #where_clause {
+            fn kind(&self) -> ::std::string::String {
+                match self { #kinds }.to_owned()
+            }
+
+            fn data(&self) -> ::std::vec::Vec<u8> {
+                match ::calimero_sdk::serde_json::to_value(self) {
+                    Ok(::calimero_sdk::serde_json::Value::Object(mut map)) => match map.remove("data") {
+                        Some(data) => ::calimero_sdk::serde_json::to_vec(&data).unwrap_or_default(),
+                        None => ::std::vec::Vec::new(),
+                    },
+                    _ => ::std::vec::Vec::new(),
+                }
+            }
+        }
+
+        impl #impl_generics ::calimero_sdk::__private::EventAbi for #name #ty_generics #where_clause {
+            const FRAGMENT: &'static str = #fragment;
+        }
+
+        #section
+    }
+}
+
+fn marker_outside_logic(name: &str, item: TokenStream) -> TokenStream {
+    let item2: TokenStream2 = item.into();
+    let message = format!("#[app::{name}] only goes on a method inside an `#[app::logic]` impl");
+    let err = error(item2.span(), message);
+    quote!(#err #item2).into()
+}
+
+/// Marks the method that creates the initial state (it must be named `init`).
+#[proc_macro_attribute]
+pub fn init(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    marker_outside_logic("init", item)
+}
+
+/// Marks a method as read-only in the ABI.
+#[proc_macro_attribute]
+pub fn view(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    marker_outside_logic("view", item)
+}
+
+/// Allows a method to take `self` by value.
+#[proc_macro_attribute]
+pub fn destroy(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    marker_outside_logic("destroy", item)
+}
+
+/// Node-local private state: not supported yet by this SDK.
+#[proc_macro_attribute]
+pub fn private(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item2: TokenStream2 = item.into();
+    let err = error(
+        item2.span(),
+        "#[app::private] state is not supported yet by this SDK; keep private data out of the app state",
+    );
+    quote!(#err #item2).into()
+}
+
+#[derive(Default)]
+struct Markers {
+    init: bool,
+    view: bool,
+    destroy: bool,
+}
+
+fn take_markers(attrs: &mut Vec<Attribute>) -> Markers {
+    let mut markers = Markers::default();
+    attrs.retain(|attr| {
+        let segments: Vec<String> =
+            attr.path().segments.iter().map(|s| s.ident.to_string()).collect();
+        let is_app = segments.len() == 1 || segments.iter().rev().nth(1).is_some_and(|s| s == "app");
+        match segments.last().map(String::as_str) {
+            Some("init") if is_app => markers.init = true,
+            Some("view") if is_app => markers.view = true,
+            Some("destroy") if is_app => markers.destroy = true,
+            _ => return true,
+        }
+        false
+    });
+    markers
+}
+
+/// Exports the public methods of the app's state impl.
+#[proc_macro_attribute]
+pub fn logic(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item = parse_macro_input!(item as ItemImpl);
+    logic_impl(item).into()
+}
+
+enum Receiver {
+    None,
+    Ref,
+    Mut,
+}
+
+/// What `method` became: its generated function and its ABI entry.
+struct Export {
+    name: String,
+    function: TokenStream2,
+    abi: Value,
+}
+
+fn logic_impl(mut item: ItemImpl) -> TokenStream2 {
+    if item.trait_.is_some() {
+        return error(item.span(), "#[app::logic] goes on an inherent impl (`impl MyState { .. }`)");
+    }
+    let self_ty = (*item.self_ty).clone();
+    let self_name = match &self_ty {
+        Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default(),
+        _ => return error(self_ty.span(), "#[app::logic] needs a named state type"),
+    };
+    let mut errors = TokenStream2::new();
+    let mut exports = Vec::new();
+    let mut has_init = false;
+    for impl_item in &mut item.items {
+        let ImplItem::Fn(method) = impl_item else { continue };
+        let markers = take_markers(&mut method.attrs);
+        if !matches!(method.vis, syn::Visibility::Public(_)) {
+            if markers.init || markers.view {
+                errors.extend(error(method.sig.ident.span(), "app methods must be `pub`"));
+            }
+            continue;
+        }
+        has_init |= markers.init;
+        match export_method(method, &markers, &self_ty, &self_name) {
+            Ok(export) => exports.push(export),
+            Err(e) => errors.extend(e.to_compile_error()),
+        }
+    }
+    if !errors.is_empty() {
+        return quote! { #item #errors };
+    }
+
+    let mut functions = TokenStream2::new();
+    let mut table = TokenStream2::new();
+    let mut methods_abi = Vec::new();
+    for export in &exports {
+        functions.extend(export.function.clone());
+        let name = &export.name;
+        let rust_name = format_ident!("__calimero_method_{}", name);
+        table.extend(quote! { (#name, #rust_name as fn()), });
+        methods_abi.push(export.abi.clone());
+    }
+    if has_init {
+        let wasm = quote! {
+            #[cfg(target_arch = "wasm32")]
+            #[unsafe(export_name = "__calimero_sync_next")]
+            extern "C" fn __calimero_export___calimero_sync_next() {
+                __calimero_method___calimero_sync_next()
+            }
+        };
+        functions.extend(quote! {
+            #[doc(hidden)]
+            pub fn __calimero_method___calimero_sync_next() {
+                ::calimero_sdk::__private::begin();
+                ::calimero_sdk::__private::sync_next::<#self_ty>();
+            }
+            #wasm
+        });
+        table.extend(quote! {
+            ("__calimero_sync_next", __calimero_method___calimero_sync_next as fn()),
+        });
+    }
+    methods_abi.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    let fragment = json!({ "methods": methods_abi }).to_string();
+    let section = fragment_section(&fragment);
+
+    quote! {
+        #item
+        #functions
+
+        impl ::calimero_sdk::__private::AppMethods for #self_ty {
+            const METHODS: &'static [(&'static str, fn())] = &[#table];
+
+            fn abi() -> ::std::string::String {
+                let mut fragments =
+                    <#self_ty as ::calimero_sdk::__private::StateAbi>::fragments();
+                fragments.push(#fragment);
+                ::calimero_sdk::__private::merge_abi(&fragments)
+            }
+        }
+
+        #section
+    }
+}
+
+/// The owned type a borrowed parameter is decoded into.
+fn owned_param_type(ty: &Type) -> syn::Result<(Type, bool)> {
+    match ty {
+        Type::Reference(r) => {
+            if r.mutability.is_some() {
+                return Err(syn::Error::new(
+                    ty.span(),
+                    "a parameter cannot be `&mut`: arguments are decoded from JSON; take the value by \
+                     value instead",
+                ));
+            }
+            let owned: Type = match &*r.elem {
+                Type::Path(p) if p.path.is_ident("str") => syn::parse_quote!(::std::string::String),
+                Type::Slice(s) => {
+                    let elem = &s.elem;
+                    syn::parse_quote!(::std::vec::Vec<#elem>)
+                }
+                other => other.clone(),
+            };
+            Ok((owned, true))
+        }
+        Type::ImplTrait(_) | Type::TraitObject(_) | Type::Ptr(_) | Type::BareFn(_) | Type::Never(_)
+        | Type::Infer(_) => Err(syn::Error::new(
+            ty.span(),
+            "unsupported parameter type: arguments are decoded from JSON, so use a concrete type \
+             that implements `serde::Deserialize` (String, integers, bool, Vec, Option, structs)",
+        )),
+        other => Ok((other.clone(), false)),
+    }
+}
+
+fn export_method(
+    method: &ImplItemFn,
+    markers: &Markers,
+    self_ty: &Type,
+    self_name: &str,
+) -> syn::Result<Export> {
+    let sig = &method.sig;
+    let name = sig.ident.to_string();
+    if name.starts_with("__calimero") {
+        return Err(syn::Error::new(sig.ident.span(), "the prefix `__calimero` is reserved"));
+    }
+    if !sig.generics.params.is_empty() {
+        return Err(syn::Error::new(sig.generics.span(), "app methods cannot be generic"));
+    }
+    if let Some(asyncness) = sig.asyncness {
+        return Err(syn::Error::new(asyncness.span(), "app methods cannot be `async`"));
+    }
+    if markers.init && name != "init" {
+        return Err(syn::Error::new(
+            sig.ident.span(),
+            format!(
+                "the #[app::init] method is called `{name}`, but the node calls the export `init` \
+                 when it creates a context; rename it to `init`"
+            ),
+        ));
+    }
+
+    let mut receiver = Receiver::None;
+    let mut params = Vec::new();
+    for input in &sig.inputs {
+        match input {
+            FnArg::Receiver(r) => {
+                if r.reference.is_none() {
+                    if !markers.destroy {
+                        return Err(syn::Error::new(
+                            r.span(),
+                            format!(
+                                "method `{name}` takes `self` by value; app methods take `&self` \
+                                 (read-only) or `&mut self` (mutating)"
+                            ),
+                        ));
+                    }
+                    return Err(syn::Error::new(
+                        r.span(),
+                        "#[app::destroy] methods are not supported yet by this SDK",
+                    ));
+                }
+                receiver = if r.mutability.is_some() { Receiver::Mut } else { Receiver::Ref };
+            }
+            FnArg::Typed(pat) => {
+                let Pat::Ident(ident) = &*pat.pat else {
+                    return Err(syn::Error::new(
+                        pat.pat.span(),
+                        "parameters must be plain names: they are the keys of the JSON arguments",
+                    ));
+                };
+                params.push((ident.ident.clone(), (*pat.ty).clone()));
+            }
+        }
+    }
+    if markers.init && !matches!(receiver, Receiver::None) {
+        return Err(syn::Error::new(sig.ident.span(), "#[app::init] must not take `self`: it builds the state"));
+    }
+    if markers.view && matches!(receiver, Receiver::Mut) {
+        return Err(syn::Error::new(
+            sig.ident.span(),
+            format!("method `{name}` is marked #[app::view] but takes `&mut self`; take `&self`"),
+        ));
+    }
+
+    let method_ident = &sig.ident;
+    let rust_name = format_ident!("__calimero_method_{}", name);
+    let wasm_name = format_ident!("__calimero_export_{}", name);
+
+    let mut fields = TokenStream2::new();
+    let mut call_args = TokenStream2::new();
+    let mut shape = Vec::new();
+    let mut abi_params = Vec::new();
+    for (ident, ty) in &params {
+        let (owned, by_ref) = owned_param_type(ty)?;
+        fields.extend(quote_spanned! {ty.span()=> #ident: #owned, });
+        if by_ref {
+            call_args.extend(quote! { &__args.#ident, });
+        } else {
+            call_args.extend(quote! { __args.#ident, });
+        }
+        shape.push(format!("\"{ident}\": {}", quote!(#owned).to_string().replace(' ', "").replace("::std::string::", "").replace("::std::vec::", "")));
+        abi_params.push(abi::field(&ident.to_string(), ty, self_name));
+    }
+    let shape = format!("{{ {} }}", shape.join(", "));
+
+    let parse = if params.is_empty() {
+        quote! { ::calimero_sdk::__private::no_args(#name); }
+    } else {
+        quote! {
+            #[derive(::calimero_sdk::serde::Deserialize)]
+            #[serde(crate = "::calimero_sdk::serde", deny_unknown_fields)]
+            struct __CalimeroArgs { #fields }
+            let __args: __CalimeroArgs = ::calimero_sdk::__private::parse_args(#name, #shape);
+        }
+    };
+
+    let returns = match &sig.output {
+        ReturnType::Default => None,
+        ReturnType::Type(_, ty) => Some((**ty).clone()),
+    };
+
+    let body = if markers.init {
+        quote! {
+            ::calimero_sdk::__private::ensure_uninitialized(#name);
+            #parse
+            let __state: #self_ty = <#self_ty>::#method_ident(#call_args);
+            ::calimero_sdk::__private::init_state::<#self_ty>(#name, __state);
+        }
+    } else {
+        let (state, receiver_arg, commit) = match receiver {
+            Receiver::None => (quote! {}, quote! {}, quote! {}),
+            Receiver::Ref => (
+                quote! { let __state: #self_ty = ::calimero_sdk::__private::load_state::<#self_ty>(#name); },
+                quote! { &__state, },
+                quote! {},
+            ),
+            Receiver::Mut => (
+                quote! { let mut __state: #self_ty = ::calimero_sdk::__private::load_state::<#self_ty>(#name); },
+                quote! { &mut __state, },
+                quote! { ::calimero_sdk::__private::save_and_commit::<#self_ty>(#name, &__state); },
+            ),
+        };
+        let output = match &returns {
+            Some(ty) if abi::result_parts(ty).is_some() => {
+                quote! { ::calimero_sdk::__private::return_result(#name, &__output); }
+            }
+            _ => quote! { ::calimero_sdk::__private::return_value(#name, &__output); },
+        };
+        quote! {
+            #parse
+            #state
+            let __output = <#self_ty>::#method_ident(#receiver_arg #call_args);
+            #output
+            #commit
+        }
+    };
+
+    let function = quote! {
+        #[doc(hidden)]
+        pub fn #rust_name() {
+            ::calimero_sdk::__private::begin();
+            #body
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        #[unsafe(export_name = #name)]
+        extern "C" fn #wasm_name() {
+            #rust_name()
+        }
+    };
+
+    let mut abi = json!({ "name": name, "params": abi_params });
+    if markers.init {
+        abi["intent"] = json!("mutating");
+    } else {
+        abi["intent"] = json!(match receiver {
+            Receiver::Ref => "read_only",
+            Receiver::Mut => "mutating",
+            Receiver::None if markers.view => "read_only",
+            Receiver::None => "unspecified",
+        });
+        if let Some(ty) = &returns {
+            let (ok, err) = match abi::result_parts(ty) {
+                Some((ok, err)) => (ok, err),
+                None => (ty, None),
+            };
+            let reference = abi::type_ref(ok, self_name);
+            if reference.json != json!({ "kind": "unit" }) {
+                abi["returns"] = reference.json;
+                if reference.nullable {
+                    abi["returns_nullable"] = json!(true);
+                }
+            }
+            if let Some(err) = err {
+                abi["errors"] = abi::full(err, self_name);
+            }
+        }
+    }
+    Ok(Export { name, function, abi })
+}

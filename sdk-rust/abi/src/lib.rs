@@ -1,0 +1,149 @@
+//! The ABI manifest an app module carries (schema `wasm-abi/1`, custom section `calimero_abi_v1`).
+//!
+//! The SDK macros emit the manifest in fragments (one per `#[app::state]`, `#[app::event]` and
+//! `#[app::logic]`); on `wasm32` they land, one per line, in the custom section
+//! [`PARTS_SECTION`]. [`merge_fragments`] turns them into one manifest with methods and events
+//! sorted by name, as readers require.
+
+use serde_json::{Map, Value, json};
+
+/// The custom section holding the final manifest.
+pub const SECTION: &str = "calimero_abi_v1";
+/// The custom section holding the macros' fragments, one JSON object per line.
+pub const PARTS_SECTION: &str = "calimero_abi_parts";
+/// The schema version this crate writes.
+pub const SCHEMA_VERSION: &str = "wasm-abi/1";
+
+/// Merges fragments into one manifest: types united, methods and events sorted by name.
+pub fn merge_fragments<'a>(fragments: impl IntoIterator<Item = &'a str>) -> Result<Value, String> {
+    let mut types = Map::new();
+    let mut methods = Vec::new();
+    let mut events = Vec::new();
+    let mut state_root = None;
+    for fragment in fragments {
+        let fragment = fragment.trim();
+        if fragment.is_empty() {
+            continue;
+        }
+        let value: Value = serde_json::from_str(fragment)
+            .map_err(|e| format!("invalid ABI fragment ({e}): {fragment}"))?;
+        if let Some(Value::Object(t)) = value.get("types") {
+            types.extend(t.clone());
+        }
+        if let Some(Value::Array(m)) = value.get("methods") {
+            methods.extend(m.iter().cloned());
+        }
+        if let Some(Value::Array(e)) = value.get("events") {
+            events.extend(e.iter().cloned());
+        }
+        if let Some(Value::String(root)) = value.get("state_root") {
+            state_root = Some(root.clone());
+        }
+    }
+    let by_name = |a: &Value, b: &Value| a["name"].as_str().cmp(&b["name"].as_str());
+    methods.sort_by(by_name);
+    events.sort_by(by_name);
+    let mut manifest = json!({
+        "schema_version": SCHEMA_VERSION,
+        "types": types,
+        "methods": methods,
+        "events": events,
+    });
+    if let Some(root) = state_root {
+        manifest["state_root"] = Value::String(root);
+    }
+    Ok(manifest)
+}
+
+/// Reads a LEB128 u32 at `*at`.
+fn leb_u32(bytes: &[u8], at: &mut usize) -> Option<u32> {
+    let mut result = 0u32;
+    for shift in (0..35).step_by(7) {
+        let byte = *bytes.get(*at)?;
+        *at += 1;
+        result |= u32::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(result);
+        }
+    }
+    None
+}
+
+/// The payloads of every custom section called `name`, in order. `None` if not a wasm module.
+pub fn custom_sections<'a>(module: &'a [u8], name: &str) -> Option<Vec<&'a [u8]>> {
+    if module.get(..8)? != b"\0asm\x01\0\0\0" {
+        return None;
+    }
+    let mut at = 8;
+    let mut found = Vec::new();
+    while at < module.len() {
+        let id = module[at];
+        at += 1;
+        let size = leb_u32(module, &mut at)? as usize;
+        let end = at.checked_add(size)?;
+        let body = module.get(at..end)?;
+        if id == 0 {
+            let mut inner = 0;
+            let len = leb_u32(body, &mut inner)? as usize;
+            let section_name = body.get(inner..inner + len)?;
+            if section_name == name.as_bytes() {
+                found.push(&body[inner + len..]);
+            }
+        }
+        at = end;
+    }
+    Some(found)
+}
+
+/// The manifest of a module: its `calimero_abi_v1` section, or else its merged fragments.
+pub fn read_manifest(module: &[u8]) -> Result<Option<Value>, String> {
+    let sections = custom_sections(module, SECTION).ok_or("not a wasm module")?;
+    if let Some(last) = sections.last() {
+        return serde_json::from_slice(last).map(Some).map_err(|e| format!("invalid {SECTION}: {e}"));
+    }
+    let parts = custom_sections(module, PARTS_SECTION).ok_or("not a wasm module")?;
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    let mut text = String::new();
+    for part in parts {
+        text.push_str(std::str::from_utf8(part).map_err(|e| format!("invalid {PARTS_SECTION}: {e}"))?);
+    }
+    merge_fragments(text.lines()).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_sorts_methods_and_unites_types() {
+        let manifest = merge_fragments([
+            r#"{"state_root":"S","types":{"S":{"kind":"record","fields":[]}}}"#,
+            r#"{"methods":[{"name":"set"},{"name":"get"}]}"#,
+            r#"{"events":[{"name":"B"},{"name":"A"}]}"#,
+        ])
+        .unwrap();
+        assert_eq!(manifest["schema_version"], "wasm-abi/1");
+        assert_eq!(manifest["state_root"], "S");
+        assert_eq!(manifest["methods"][0]["name"], "get");
+        assert_eq!(manifest["events"][0]["name"], "A");
+        assert!(manifest["types"]["S"].is_object());
+    }
+
+    #[test]
+    fn bad_fragment_is_an_error() {
+        assert!(merge_fragments(["{nope"]).is_err());
+    }
+
+    #[test]
+    fn custom_sections_are_found_in_order() {
+        // Header, then two custom sections "x" with payloads "ab" and "c".
+        let mut module = b"\0asm\x01\0\0\0".to_vec();
+        module.extend_from_slice(&[0, 4, 1, b'x', b'a', b'b']);
+        module.extend_from_slice(&[0, 3, 1, b'x', b'c']);
+        let found = custom_sections(&module, "x").unwrap();
+        assert_eq!(found, vec![&b"ab"[..], &b"c"[..]]);
+        assert!(custom_sections(b"not wasm", "x").is_none());
+    }
+}
