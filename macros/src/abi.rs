@@ -32,13 +32,19 @@ pub fn type_ref(ty: &Type, self_name: &str) -> TypeRef {
     match ty {
         Type::Reference(r) => {
             if let Type::Slice(s) = &*r.elem {
-                return TypeRef { json: list_or_bytes(&s.elem, self_name), nullable: false };
+                return TypeRef {
+                    json: list_or_bytes(&s.elem, self_name),
+                    nullable: false,
+                };
             }
             type_ref(&r.elem, self_name)
         }
         Type::Paren(p) => type_ref(&p.elem, self_name),
         Type::Group(g) => type_ref(&g.elem, self_name),
-        Type::Tuple(t) if t.elems.is_empty() => TypeRef { json: scalar("unit"), nullable: false },
+        Type::Tuple(t) if t.elems.is_empty() => TypeRef {
+            json: scalar("unit"),
+            nullable: false,
+        },
         Type::Tuple(t) => TypeRef {
             json: json!({
                 "kind": "tuple",
@@ -48,21 +54,34 @@ pub fn type_ref(ty: &Type, self_name: &str) -> TypeRef {
         },
         Type::Array(a) => {
             let size = match &a.len {
-                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(n), .. }) => {
-                    n.base10_parse::<u64>().ok()
-                }
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Int(n),
+                    ..
+                }) => n.base10_parse::<u64>().ok(),
                 _ => None,
             };
             if is_u8(&a.elem) {
-                TypeRef { json: json!({ "kind": "bytes", "size": size }), nullable: false }
+                TypeRef {
+                    json: json!({ "kind": "bytes", "size": size }),
+                    nullable: false,
+                }
             } else {
-                TypeRef { json: json!({ "kind": "list", "items": full(&a.elem, self_name) }), nullable: false }
+                TypeRef {
+                    json: json!({ "kind": "list", "items": full(&a.elem, self_name) }),
+                    nullable: false,
+                }
             }
         }
-        Type::Slice(s) => TypeRef { json: list_or_bytes(&s.elem, self_name), nullable: false },
+        Type::Slice(s) => TypeRef {
+            json: list_or_bytes(&s.elem, self_name),
+            nullable: false,
+        },
         Type::Path(p) => {
             let Some(segment) = p.path.segments.last() else {
-                return TypeRef { json: scalar("unit"), nullable: false };
+                return TypeRef {
+                    json: scalar("unit"),
+                    nullable: false,
+                };
             };
             let name = segment.ident.to_string();
             let args = generic_args(segment);
@@ -78,11 +97,16 @@ pub fn type_ref(ty: &Type, self_name: &str) -> TypeRef {
                 ("f64", _) => scalar("f64"),
                 ("String" | "str" | "char", _) => scalar("string"),
                 ("Option", [inner]) => {
-                    return TypeRef { json: full(inner, self_name), nullable: true };
+                    return TypeRef {
+                        json: full(inner, self_name),
+                        nullable: true,
+                    };
                 }
                 ("Box" | "Rc" | "Arc" | "Cow", [inner]) => return type_ref(inner, self_name),
                 ("Vec" | "VecDeque", [inner]) => list_or_bytes(inner, self_name),
-                ("HashSet" | "BTreeSet", [inner]) => json!({ "kind": "list", "items": full(inner, self_name) }),
+                ("HashSet" | "BTreeSet", [inner]) => {
+                    json!({ "kind": "list", "items": full(inner, self_name) })
+                }
                 ("HashMap" | "BTreeMap", [_, value]) => {
                     json!({ "kind": "map", "key": scalar("string"), "value": full(value, self_name) })
                 }
@@ -105,9 +129,15 @@ pub fn type_ref(ty: &Type, self_name: &str) -> TypeRef {
                 ("Self", _) => json!({ "$ref": self_name }),
                 _ => json!({ "$ref": name }),
             };
-            TypeRef { json, nullable: false }
+            TypeRef {
+                json,
+                nullable: false,
+            }
         }
-        _ => TypeRef { json: json!({ "$ref": "unsupported" }), nullable: false },
+        _ => TypeRef {
+            json: json!({ "$ref": "unsupported" }),
+            nullable: false,
+        },
     }
 }
 

@@ -16,8 +16,8 @@ use serde_json::{Value, json};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{
-    Attribute, Fields, FnArg, ImplItem, ImplItemFn, ItemEnum, ItemImpl, ItemStruct, Pat, ReturnType,
-    Type, parse_macro_input,
+    Attribute, Fields, FnArg, ImplItem, ImplItemFn, ItemEnum, ItemImpl, ItemStruct, Pat,
+    ReturnType, Type, parse_macro_input,
 };
 
 fn error(span: Span, message: impl std::fmt::Display) -> TokenStream2 {
@@ -120,10 +120,16 @@ pub fn state(attr: TokenStream, item: TokenStream) -> TokenStream {
 fn state_impl(args: StateArgs, item: ItemStruct) -> TokenStream2 {
     let name = &item.ident;
     if !item.generics.params.is_empty() {
-        return error(item.generics.span(), "#[app::state] structs cannot be generic");
+        return error(
+            item.generics.span(),
+            "#[app::state] structs cannot be generic",
+        );
     }
     let Fields::Named(fields) = &item.fields else {
-        return error(item.span(), "#[app::state] needs a struct with named fields");
+        return error(
+            item.span(),
+            "#[app::state] needs a struct with named fields",
+        );
     };
     let mut errors = TokenStream2::new();
     let mut merges = TokenStream2::new();
@@ -154,7 +160,10 @@ fn state_impl(args: StateArgs, item: ItemStruct) -> TokenStream2 {
     }
 
     let mut types = serde_json::Map::new();
-    types.insert(self_name.clone(), json!({ "kind": "record", "fields": abi_fields }));
+    types.insert(
+        self_name.clone(),
+        json!({ "kind": "record", "fields": abi_fields }),
+    );
     let fragment = json!({ "state_root": self_name, "types": types }).to_string();
     let section = fragment_section(&fragment);
     let event_fragments = match &args.emits {
@@ -223,7 +232,9 @@ fn event_impl(item: ItemEnum) -> TokenStream2 {
         kinds.extend(quote! { Self::#ident { .. } => #kind, });
         let payload = match &variant.fields {
             Fields::Unit => None,
-            Fields::Unnamed(f) if f.unnamed.len() == 1 => Some(abi::full(&f.unnamed[0].ty, &self_name)),
+            Fields::Unnamed(f) if f.unnamed.len() == 1 => {
+                Some(abi::full(&f.unnamed[0].ty, &self_name))
+            }
             Fields::Unnamed(f) => Some(json!({
                 "kind": "tuple",
                 "elements": f.unnamed.iter().map(|f| abi::full(&f.ty, &self_name)).collect::<Vec<_>>()
@@ -318,9 +329,14 @@ struct Markers {
 fn take_markers(attrs: &mut Vec<Attribute>) -> Markers {
     let mut markers = Markers::default();
     attrs.retain(|attr| {
-        let segments: Vec<String> =
-            attr.path().segments.iter().map(|s| s.ident.to_string()).collect();
-        let is_app = segments.len() == 1 || segments.iter().rev().nth(1).is_some_and(|s| s == "app");
+        let segments: Vec<String> = attr
+            .path()
+            .segments
+            .iter()
+            .map(|s| s.ident.to_string())
+            .collect();
+        let is_app =
+            segments.len() == 1 || segments.iter().rev().nth(1).is_some_and(|s| s == "app");
         match segments.last().map(String::as_str) {
             Some("init") if is_app => markers.init = true,
             Some("view") if is_app => markers.view = true,
@@ -354,18 +370,28 @@ struct Export {
 
 fn logic_impl(mut item: ItemImpl) -> TokenStream2 {
     if item.trait_.is_some() {
-        return error(item.span(), "#[app::logic] goes on an inherent impl (`impl MyState { .. }`)");
+        return error(
+            item.span(),
+            "#[app::logic] goes on an inherent impl (`impl MyState { .. }`)",
+        );
     }
     let self_ty = (*item.self_ty).clone();
     let self_name = match &self_ty {
-        Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default(),
+        Type::Path(p) => p
+            .path
+            .segments
+            .last()
+            .map(|s| s.ident.to_string())
+            .unwrap_or_default(),
         _ => return error(self_ty.span(), "#[app::logic] needs a named state type"),
     };
     let mut errors = TokenStream2::new();
     let mut exports = Vec::new();
     let mut has_init = false;
     for impl_item in &mut item.items {
-        let ImplItem::Fn(method) = impl_item else { continue };
+        let ImplItem::Fn(method) = impl_item else {
+            continue;
+        };
         let markers = take_markers(&mut method.attrs);
         if !matches!(method.vis, syn::Visibility::Public(_)) {
             if markers.init || markers.view {
@@ -457,7 +483,11 @@ fn owned_param_type(ty: &Type) -> syn::Result<(Type, bool)> {
             };
             Ok((owned, true))
         }
-        Type::ImplTrait(_) | Type::TraitObject(_) | Type::Ptr(_) | Type::BareFn(_) | Type::Never(_)
+        Type::ImplTrait(_)
+        | Type::TraitObject(_)
+        | Type::Ptr(_)
+        | Type::BareFn(_)
+        | Type::Never(_)
         | Type::Infer(_) => Err(syn::Error::new(
             ty.span(),
             "unsupported parameter type: arguments are decoded from JSON, so use a concrete type \
@@ -476,13 +506,22 @@ fn export_method(
     let sig = &method.sig;
     let name = sig.ident.to_string();
     if name.starts_with("__calimero") {
-        return Err(syn::Error::new(sig.ident.span(), "the prefix `__calimero` is reserved"));
+        return Err(syn::Error::new(
+            sig.ident.span(),
+            "the prefix `__calimero` is reserved",
+        ));
     }
     if !sig.generics.params.is_empty() {
-        return Err(syn::Error::new(sig.generics.span(), "app methods cannot be generic"));
+        return Err(syn::Error::new(
+            sig.generics.span(),
+            "app methods cannot be generic",
+        ));
     }
     if let Some(asyncness) = sig.asyncness {
-        return Err(syn::Error::new(asyncness.span(), "app methods cannot be `async`"));
+        return Err(syn::Error::new(
+            asyncness.span(),
+            "app methods cannot be `async`",
+        ));
     }
     if markers.init && name != "init" {
         return Err(syn::Error::new(
@@ -514,7 +553,11 @@ fn export_method(
                         "#[app::destroy] methods are not supported yet by this SDK",
                     ));
                 }
-                receiver = if r.mutability.is_some() { Receiver::Mut } else { Receiver::Ref };
+                receiver = if r.mutability.is_some() {
+                    Receiver::Mut
+                } else {
+                    Receiver::Ref
+                };
             }
             FnArg::Typed(pat) => {
                 let Pat::Ident(ident) = &*pat.pat else {
@@ -528,7 +571,10 @@ fn export_method(
         }
     }
     if markers.init && !matches!(receiver, Receiver::None) {
-        return Err(syn::Error::new(sig.ident.span(), "#[app::init] must not take `self`: it builds the state"));
+        return Err(syn::Error::new(
+            sig.ident.span(),
+            "#[app::init] must not take `self`: it builds the state",
+        ));
     }
     if markers.view && matches!(receiver, Receiver::Mut) {
         return Err(syn::Error::new(
@@ -553,7 +599,14 @@ fn export_method(
         } else {
             call_args.extend(quote! { __args.#ident, });
         }
-        shape.push(format!("\"{ident}\": {}", quote!(#owned).to_string().replace(' ', "").replace("::std::string::", "").replace("::std::vec::", "")));
+        shape.push(format!(
+            "\"{ident}\": {}",
+            quote!(#owned)
+                .to_string()
+                .replace(' ', "")
+                .replace("::std::string::", "")
+                .replace("::std::vec::", "")
+        ));
         abi_params.push(abi::field(&ident.to_string(), ty, self_name));
     }
     let shape = format!("{{ {} }}", shape.join(", "));
@@ -651,5 +704,9 @@ fn export_method(
             }
         }
     }
-    Ok(Export { name, function, abi })
+    Ok(Export {
+        name,
+        function,
+        abi,
+    })
 }

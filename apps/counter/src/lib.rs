@@ -12,7 +12,9 @@ pub struct CounterApp {
 impl CounterApp {
     #[app::init]
     pub fn init() -> CounterApp {
-        CounterApp { count: Counter::new() }
+        CounterApp {
+            count: Counter::new(),
+        }
     }
 
     /// Adds one; returns the new total.
@@ -46,7 +48,10 @@ mod tests {
         let app = TestApp::<CounterApp>::new([3; 32]);
         app.init(json!({})).unwrap();
         assert_eq!(app.call("increment", json!({})).unwrap(), json!(1));
-        assert_eq!(app.call("increment_by", json!({"amount": 41})).unwrap(), json!(42));
+        assert_eq!(
+            app.call("increment_by", json!({"amount": 41})).unwrap(),
+            json!(42)
+        );
         assert_eq!(app.call("value", json!({})).unwrap(), json!(42));
         assert!(app.last().root_hash.is_none(), "a view must not commit");
     }

@@ -31,15 +31,23 @@ pub enum Error<'a> {
 impl KvStore {
     #[app::init]
     pub fn init() -> KvStore {
-        KvStore { items: UnorderedMap::new() }
+        KvStore {
+            items: UnorderedMap::new(),
+        }
     }
 
     pub fn set(&mut self, key: String, value: String) -> app::Result<()> {
         app::log!("Setting key: {:?} to value: {:?}", key, value);
         if self.items.contains(&key)? {
-            app::emit!(Event::Updated { key: &key, value: &value });
+            app::emit!(Event::Updated {
+                key: &key,
+                value: &value
+            });
         } else {
-            app::emit!(Event::Inserted { key: &key, value: &value });
+            app::emit!(Event::Inserted {
+                key: &key,
+                value: &value
+            });
         }
         self.items.insert(key, value.into())?;
         Ok(())
@@ -47,7 +55,11 @@ impl KvStore {
 
     pub fn entries(&self) -> app::Result<BTreeMap<String, String>> {
         app::log!("Getting all entries");
-        Ok(self.items.entries()?.map(|(k, v)| (k, v.get().clone())).collect())
+        Ok(self
+            .items
+            .entries()?
+            .map(|(k, v)| (k, v.get().clone()))
+            .collect())
     }
 
     pub fn len(&self) -> app::Result<usize> {
@@ -95,7 +107,10 @@ impl KvStore {
         app::log!("Getting or inserting key: {:?}", key);
         let entry = self.items.entry(key.clone())?;
         if !entry.is_occupied() {
-            app::emit!(Event::Inserted { key: &key, value: &value });
+            app::emit!(Event::Inserted {
+                key: &key,
+                value: &value
+            });
         }
         Ok(entry.or_insert(value.into())?.get().clone())
     }

@@ -26,28 +26,66 @@ fn init_on_context_7_gives_the_reference_root() {
     let app = TestApp::<KvStore>::new([7; 32]);
     assert_eq!(app.init(json!({})).unwrap(), Value::Null);
     let root = app.last_root().expect("init commits");
-    assert_eq!(hex(&root), "3bf4cb8f1bf460c294034d9eff4db8413ddafc1c63a50d3dd692216530d15391");
+    assert_eq!(
+        hex(&root),
+        "3bf4cb8f1bf460c294034d9eff4db8413ddafc1c63a50d3dd692216530d15391"
+    );
 }
 
 #[test]
 fn set_get_entries_remove() {
     let app = ready();
-    assert_eq!(app.call("set", json!({"key": "foo", "value": "bar"})).unwrap(), Value::Null);
-    assert_eq!(app.last_events(), vec![("Inserted".into(), json!({"key": "foo", "value": "bar"}))]);
-    assert_eq!(app.last().logs, vec![r#"Setting key: "foo" to value: "bar""#]);
-    app.call("set", json!({"key": "foo", "value": "baz"})).unwrap();
-    assert_eq!(app.last_events(), vec![("Updated".into(), json!({"key": "foo", "value": "baz"}))]);
+    assert_eq!(
+        app.call("set", json!({"key": "foo", "value": "bar"}))
+            .unwrap(),
+        Value::Null
+    );
+    assert_eq!(
+        app.last_events(),
+        vec![("Inserted".into(), json!({"key": "foo", "value": "bar"}))]
+    );
+    assert_eq!(
+        app.last().logs,
+        vec![r#"Setting key: "foo" to value: "bar""#]
+    );
+    app.call("set", json!({"key": "foo", "value": "baz"}))
+        .unwrap();
+    assert_eq!(
+        app.last_events(),
+        vec![("Updated".into(), json!({"key": "foo", "value": "baz"}))]
+    );
     app.call("set", json!({"key": "a", "value": "1"})).unwrap();
 
-    assert_eq!(app.call("get", json!({"key": "foo"})).unwrap(), json!("baz"));
-    assert_eq!(app.call("get", json!({"key": "nope"})).unwrap(), Value::Null);
-    assert_eq!(app.call("entries", json!({})).unwrap(), json!({"a": "1", "foo": "baz"}));
+    assert_eq!(
+        app.call("get", json!({"key": "foo"})).unwrap(),
+        json!("baz")
+    );
+    assert_eq!(
+        app.call("get", json!({"key": "nope"})).unwrap(),
+        Value::Null
+    );
+    assert_eq!(
+        app.call("entries", json!({})).unwrap(),
+        json!({"a": "1", "foo": "baz"})
+    );
     assert_eq!(app.call("len", json!({})).unwrap(), json!(2));
 
-    assert_eq!(app.call("remove", json!({"key": "foo"})).unwrap(), json!("baz"));
-    assert_eq!(app.last_events(), vec![("Removed".into(), json!({"key": "foo"}))]);
-    assert_eq!(app.call("remove", json!({"key": "foo"})).unwrap(), Value::Null);
-    assert!(app.last_events().is_empty(), "removing a missing key emits nothing");
+    assert_eq!(
+        app.call("remove", json!({"key": "foo"})).unwrap(),
+        json!("baz")
+    );
+    assert_eq!(
+        app.last_events(),
+        vec![("Removed".into(), json!({"key": "foo"}))]
+    );
+    assert_eq!(
+        app.call("remove", json!({"key": "foo"})).unwrap(),
+        Value::Null
+    );
+    assert!(
+        app.last_events().is_empty(),
+        "removing a missing key emits nothing"
+    );
     assert_eq!(app.call("entries", json!({})).unwrap(), json!({"a": "1"}));
 }
 
@@ -64,17 +102,31 @@ fn set_then_remove_returns_to_the_same_root() {
 #[test]
 fn get_result_returns_the_app_error_json() {
     let app = ready();
-    let error = app.call("get_result", json!({"key": "missing"})).unwrap_err();
-    assert_eq!(error, CallError::App(json!({"kind": "NotFound", "data": "missing"})));
-    app.call("set", json!({"key": "here", "value": "yes"})).unwrap();
-    assert_eq!(app.call("get_result", json!({"key": "here"})).unwrap(), json!("yes"));
+    let error = app
+        .call("get_result", json!({"key": "missing"}))
+        .unwrap_err();
+    assert_eq!(
+        error,
+        CallError::App(json!({"kind": "NotFound", "data": "missing"}))
+    );
+    app.call("set", json!({"key": "here", "value": "yes"}))
+        .unwrap();
+    assert_eq!(
+        app.call("get_result", json!({"key": "here"})).unwrap(),
+        json!("yes")
+    );
 }
 
 #[test]
 fn get_unchecked_panics_with_location_in_the_app() {
     let app = ready();
     match app.call("get_unchecked", json!({"key": "missing"})) {
-        Err(CallError::Trap(Trap::GuestPanic { message, file, line, .. })) => {
+        Err(CallError::Trap(Trap::GuestPanic {
+            message,
+            file,
+            line,
+            ..
+        })) => {
             assert_eq!(message, "key not found");
             assert!(file.ends_with("kv-store/src/lib.rs"), "{file}");
             assert!(line > 0);
@@ -86,15 +138,40 @@ fn get_unchecked_panics_with_location_in_the_app() {
 #[test]
 fn get_or_insert_and_update_if_exists() {
     let app = ready();
-    assert_eq!(app.call("get_or_insert", json!({"key": "k", "value": "first"})).unwrap(), json!("first"));
-    assert_eq!(app.last_events(), vec![("Inserted".into(), json!({"key": "k", "value": "first"}))]);
-    assert_eq!(app.call("get_or_insert", json!({"key": "k", "value": "second"})).unwrap(), json!("first"));
+    assert_eq!(
+        app.call("get_or_insert", json!({"key": "k", "value": "first"}))
+            .unwrap(),
+        json!("first")
+    );
+    assert_eq!(
+        app.last_events(),
+        vec![("Inserted".into(), json!({"key": "k", "value": "first"}))]
+    );
+    assert_eq!(
+        app.call("get_or_insert", json!({"key": "k", "value": "second"}))
+            .unwrap(),
+        json!("first")
+    );
     assert!(app.last_events().is_empty());
 
-    assert_eq!(app.call("update_if_exists", json!({"key": "k", "value": "third"})).unwrap(), json!(true));
-    assert_eq!(app.last_events(), vec![("Updated".into(), json!({"key": "k", "value": "third"}))]);
-    assert_eq!(app.call("get", json!({"key": "k"})).unwrap(), json!("third"));
-    assert_eq!(app.call("update_if_exists", json!({"key": "x", "value": "y"})).unwrap(), json!(false));
+    assert_eq!(
+        app.call("update_if_exists", json!({"key": "k", "value": "third"}))
+            .unwrap(),
+        json!(true)
+    );
+    assert_eq!(
+        app.last_events(),
+        vec![("Updated".into(), json!({"key": "k", "value": "third"}))]
+    );
+    assert_eq!(
+        app.call("get", json!({"key": "k"})).unwrap(),
+        json!("third")
+    );
+    assert_eq!(
+        app.call("update_if_exists", json!({"key": "x", "value": "y"}))
+            .unwrap(),
+        json!(false)
+    );
     assert_eq!(app.call("get", json!({"key": "x"})).unwrap(), Value::Null);
 }
 
@@ -127,8 +204,12 @@ fn non_ascii_strings_round_trip() {
     let app = ready();
     let key = "clé-日本-🦀";
     let value = "värde — 値 — 🎉";
-    app.call("set", json!({"key": key, "value": value})).unwrap();
-    assert_eq!(app.last_events(), vec![("Inserted".into(), json!({"key": key, "value": value}))]);
+    app.call("set", json!({"key": key, "value": value}))
+        .unwrap();
+    assert_eq!(
+        app.last_events(),
+        vec![("Inserted".into(), json!({"key": key, "value": value}))]
+    );
     assert_eq!(app.call("get", json!({"key": key})).unwrap(), json!(value));
     assert_eq!(app.call("entries", json!({})).unwrap(), json!({key: value}));
 }
@@ -136,8 +217,15 @@ fn non_ascii_strings_round_trip() {
 // ---- bad calls: each names the method and the expected shape, and changes no state ----
 
 fn assert_unchanged(app: &TestApp<KvStore>, before: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>) {
-    assert!(!app.last().persisted, "a failed call must not persist anything");
-    assert_eq!(&app.host().storage(), before, "a failed call changed the state");
+    assert!(
+        !app.last().persisted,
+        "a failed call must not persist anything"
+    );
+    assert_eq!(
+        &app.host().storage(),
+        before,
+        "a failed call changed the state"
+    );
 }
 
 #[test]
@@ -146,11 +234,17 @@ fn missing_arguments() {
     let before = app.host().storage();
     let message = panic_message(app.call("set", Value::Null));
     assert!(message.starts_with("set: missing arguments"), "{message}");
-    assert!(message.contains(r#"{ "key": String, "value": String }"#), "{message}");
+    assert!(
+        message.contains(r#"{ "key": String, "value": String }"#),
+        "{message}"
+    );
     assert_unchanged(&app, &before);
 
     let message = panic_message(app.call("set", json!({"key": "a"})));
-    assert!(message.contains("set: invalid arguments") && message.contains("missing field `value`"), "{message}");
+    assert!(
+        message.contains("set: invalid arguments") && message.contains("missing field `value`"),
+        "{message}"
+    );
     assert_unchanged(&app, &before);
 }
 
@@ -159,7 +253,10 @@ fn extra_arguments() {
     let app = ready();
     let before = app.host().storage();
     let message = panic_message(app.call("get", json!({"key": "a", "wrong": 1})));
-    assert!(message.contains("get: invalid arguments") && message.contains("unknown field `wrong`"), "{message}");
+    assert!(
+        message.contains("get: invalid arguments") && message.contains("unknown field `wrong`"),
+        "{message}"
+    );
     assert!(message.contains(r#"{ "key": String }"#), "{message}");
     let message = panic_message(app.call("len", json!({"unexpected": true})));
     assert!(message.starts_with("len: takes no arguments"), "{message}");
@@ -171,7 +268,10 @@ fn wrong_types() {
     let app = ready();
     let before = app.host().storage();
     let message = panic_message(app.call("set", json!({"key": 5, "value": "x"})));
-    assert!(message.contains("set: invalid arguments") && message.contains("invalid type: integer `5`"), "{message}");
+    assert!(
+        message.contains("set: invalid arguments") && message.contains("invalid type: integer `5`"),
+        "{message}"
+    );
     assert_unchanged(&app, &before);
     let message = panic_message(app.call("set", json!(["key", "value"])));
     assert!(message.contains("set: invalid arguments"), "{message}");
@@ -182,10 +282,16 @@ fn wrong_types() {
 fn calling_a_method_before_init() {
     let app = TestApp::<KvStore>::new([7; 32]);
     let message = panic_message(app.call("set", json!({"key": "a", "value": "b"})));
-    assert!(message.starts_with("set: the app state is not initialized"), "{message}");
+    assert!(
+        message.starts_with("set: the app state is not initialized"),
+        "{message}"
+    );
     assert!(app.host().storage().is_empty());
     let message = panic_message(app.call("get", json!({"key": "a"})));
-    assert!(message.starts_with("get: the app state is not initialized"), "{message}");
+    assert!(
+        message.starts_with("get: the app state is not initialized"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -194,7 +300,10 @@ fn init_twice() {
     app.call("set", json!({"key": "a", "value": "b"})).unwrap();
     let before = app.host().storage();
     let message = panic_message(app.init(json!({})));
-    assert!(message.starts_with("init: the app state is already initialized"), "{message}");
+    assert!(
+        message.starts_with("init: the app state is already initialized"),
+        "{message}"
+    );
     assert_unchanged(&app, &before);
     assert_eq!(app.call("get", json!({"key": "a"})).unwrap(), json!("b"));
 }
@@ -202,7 +311,10 @@ fn init_twice() {
 #[test]
 fn unknown_method() {
     let app = ready();
-    assert_eq!(app.call("nope", json!({})), Err(CallError::MethodNotFound("nope".into())));
+    assert_eq!(
+        app.call("nope", json!({})),
+        Err(CallError::MethodNotFound("nope".into()))
+    );
 }
 
 #[test]
@@ -211,26 +323,62 @@ fn abi_manifest_describes_the_app() {
     let abi: Value = serde_json::from_str(&KvStore::abi()).unwrap();
     assert_eq!(abi["schema_version"], "wasm-abi/1");
     assert_eq!(abi["state_root"], "KvStore");
-    let names: Vec<&str> = abi["methods"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = abi["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
     let mut sorted = names.clone();
     sorted.sort();
     assert_eq!(names, sorted, "methods are sorted by name");
     assert_eq!(
         names,
-        ["clear", "entries", "get", "get_or_insert", "get_result", "get_unchecked", "init", "len", "remove", "set", "update_if_exists"]
+        [
+            "clear",
+            "entries",
+            "get",
+            "get_or_insert",
+            "get_result",
+            "get_unchecked",
+            "init",
+            "len",
+            "remove",
+            "set",
+            "update_if_exists"
+        ]
     );
-    let method = |name: &str| abi["methods"].as_array().unwrap().iter().find(|m| m["name"] == name).unwrap().clone();
+    let method = |name: &str| {
+        abi["methods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap()
+            .clone()
+    };
     for read_only in ["get", "entries", "len"] {
         assert_eq!(method(read_only)["intent"], "read_only", "{read_only}");
     }
     assert_eq!(method("set")["intent"], "mutating");
     assert_eq!(method("get")["returns"], json!({"kind": "string"}));
     assert_eq!(method("get")["returns_nullable"], json!(true));
-    assert_eq!(method("set")["params"], json!([
-        {"name": "key", "type": {"kind": "string"}},
-        {"name": "value", "type": {"kind": "string"}}
-    ]));
-    let events: Vec<&str> = abi["events"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        method("set")["params"],
+        json!([
+            {"name": "key", "type": {"kind": "string"}},
+            {"name": "value", "type": {"kind": "string"}}
+        ])
+    );
+    let events: Vec<&str> = abi["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
     assert_eq!(events, ["Cleared", "Inserted", "Removed", "Updated"]);
-    assert_eq!(abi["types"]["KvStore"]["fields"][0]["type"]["crdt_type"], "unordered_map");
+    assert_eq!(
+        abi["types"]["KvStore"]["fields"][0]["type"]["crdt_type"],
+        "unordered_map"
+    );
 }

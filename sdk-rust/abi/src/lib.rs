@@ -99,7 +99,9 @@ pub fn custom_sections<'a>(module: &'a [u8], name: &str) -> Option<Vec<&'a [u8]>
 pub fn read_manifest(module: &[u8]) -> Result<Option<Value>, String> {
     let sections = custom_sections(module, SECTION).ok_or("not a wasm module")?;
     if let Some(last) = sections.last() {
-        return serde_json::from_slice(last).map(Some).map_err(|e| format!("invalid {SECTION}: {e}"));
+        return serde_json::from_slice(last)
+            .map(Some)
+            .map_err(|e| format!("invalid {SECTION}: {e}"));
     }
     let parts = custom_sections(module, PARTS_SECTION).ok_or("not a wasm module")?;
     if parts.is_empty() {
@@ -107,7 +109,9 @@ pub fn read_manifest(module: &[u8]) -> Result<Option<Value>, String> {
     }
     let mut text = String::new();
     for part in parts {
-        text.push_str(std::str::from_utf8(part).map_err(|e| format!("invalid {PARTS_SECTION}: {e}"))?);
+        text.push_str(
+            std::str::from_utf8(part).map_err(|e| format!("invalid {PARTS_SECTION}: {e}"))?,
+        );
     }
     merge_fragments(text.lines()).map(Some)
 }

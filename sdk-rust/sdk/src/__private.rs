@@ -53,7 +53,9 @@ pub fn parse_args<T: DeserializeOwned>(method: &str, shape: &str) -> T {
     }
     match serde_json::from_slice(&input) {
         Ok(args) => args,
-        Err(error) => panic!("{method}: invalid arguments ({error}); expected a JSON object {shape}"),
+        Err(error) => {
+            panic!("{method}: invalid arguments ({error}); expected a JSON object {shape}")
+        }
     }
 }
 

@@ -24,7 +24,10 @@ pub fn value_return(result: Result<&[u8], &[u8]>) {
         Ok(bytes) => (ValueReturn::OK, bytes),
         Err(bytes) => (ValueReturn::ERR, bytes),
     };
-    let value = ValueReturn { tag, value: Buffer::new(bytes) };
+    let value = ValueReturn {
+        tag,
+        value: Buffer::new(bytes),
+    };
     // SAFETY: `value` and the bytes it points at live across the call.
     unsafe { calimero_sys::value_return(value.as_arg()) };
 }
@@ -37,7 +40,10 @@ pub fn log(message: &str) {
 }
 
 fn event_descriptor<'a>(kind: &'a str, data: &'a [u8]) -> Event {
-    Event { kind: Buffer::new(kind.as_bytes()), data: Buffer::new(data) }
+    Event {
+        kind: Buffer::new(kind.as_bytes()),
+        data: Buffer::new(data),
+    }
 }
 
 /// Emits an event.
@@ -60,7 +66,11 @@ pub fn emit_with_handler<E: AppEvent + ?Sized>(event: &E, handler: &str) {
 /// Traps the call with `message` at the given location.
 pub fn panic_at(message: &str, file: &str, line: u32, column: u32) -> ! {
     let message = Buffer::new(message.as_bytes());
-    let location = Location { file: Buffer::new(file.as_bytes()), line, column };
+    let location = Location {
+        file: Buffer::new(file.as_bytes()),
+        line,
+        column,
+    };
     // SAFETY: the descriptors and their buffers live across the call, which does not return.
     unsafe { calimero_sys::panic_utf8(message.as_arg(), location.as_arg()) }
 }
@@ -77,8 +87,9 @@ pub fn setup_panic_hook() {
         } else {
             "explicit panic"
         };
-        let (file, line, column) =
-            info.location().map_or(("", 0, 0), |l| (l.file(), l.line(), l.column()));
+        let (file, line, column) = info
+            .location()
+            .map_or(("", 0, 0), |l| (l.file(), l.line(), l.column()));
         panic_at(message, file, line, column)
     }));
 }

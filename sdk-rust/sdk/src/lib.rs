@@ -28,10 +28,10 @@
 //! `&self` methods never do. On native targets the same code runs on an in-memory host (see
 //! [`testing`]), so app logic is unit-tested with plain `cargo test`.
 
-pub mod env;
-pub mod event;
 #[doc(hidden)]
 pub mod __private;
+pub mod env;
+pub mod event;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 
@@ -54,7 +54,10 @@ pub mod app {
     impl Error {
         /// An error carrying `value` as JSON.
         pub fn new<T: serde::Serialize + ?Sized>(value: &T) -> Self {
-            Self(serde_json::to_value(value).unwrap_or_else(|e| serde_json::Value::String(e.to_string())))
+            Self(
+                serde_json::to_value(value)
+                    .unwrap_or_else(|e| serde_json::Value::String(e.to_string())),
+            )
         }
 
         /// An error carrying a message (a JSON string).

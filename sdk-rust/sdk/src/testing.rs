@@ -58,7 +58,11 @@ impl<A: AppMethods> TestApp<A> {
 
     /// An app on an existing host.
     pub fn on(host: TestHost) -> Self {
-        Self { host, last: Default::default(), _app: PhantomData }
+        Self {
+            host,
+            last: Default::default(),
+            _app: PhantomData,
+        }
     }
 
     /// The host (storage, clock, identities).
@@ -86,8 +90,9 @@ impl<A: AppMethods> TestApp<A> {
         }
         match outcome.returns {
             None => Ok(Value::Null),
-            Some(Ok(bytes)) => serde_json::from_slice(&bytes)
-                .map_err(|e| CallError::BadResult(e.to_string())),
+            Some(Ok(bytes)) => {
+                serde_json::from_slice(&bytes).map_err(|e| CallError::BadResult(e.to_string()))
+            }
             Some(Err(bytes)) => Err(CallError::App(
                 serde_json::from_slice(&bytes).map_err(|e| CallError::BadResult(e.to_string()))?,
             )),
@@ -119,7 +124,12 @@ impl<A: AppMethods> TestApp<A> {
             .borrow()
             .events
             .iter()
-            .map(|e| (e.kind.clone(), serde_json::from_slice(&e.data).unwrap_or(Value::Null)))
+            .map(|e| {
+                (
+                    e.kind.clone(),
+                    serde_json::from_slice(&e.data).unwrap_or(Value::Null),
+                )
+            })
             .collect()
     }
 
