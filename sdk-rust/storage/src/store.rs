@@ -7,11 +7,12 @@
 //! # Merge rules
 //!
 //! Every write to an entity carries a stamp: `updated_at` for data, `deleted_at` for a deletion.
-//! The entity ends in the state of its greatest stamp, with deletions winning ties and data ties
-//! broken by the greater `H(data)`. A deletion also removes every descendant whose own stamp is
-//! not newer, and an entity written under a deleted ancestor stays deleted unless its stamp is
-//! newer than that deletion. Local writes bump stamps so that the author's own result is the one
-//! every peer computes. Two entities have other rules: the app's root state entry is merged by the
+//! A deletion at `t` of an entity removes everything in its subtree whose stamp is not newer than
+//! `t`, the entity itself included; what is newer survives. The entity remembers `t` as its
+//! *watermark* (stored under `Key::SyncState`, outside the Merkle tree), so that a write that
+//! arrives later with a stamp not newer than the watermark of the entity or of any ancestor stays
+//! deleted. Between two live versions the greater `(updated_at, H(data))` wins. Local writes bump
+//! their stamps past every such bound, so the author's own result is the one every peer computes. Two entities have other rules: the app's root state entry is merged by the
 //! app's merge function, and counter slots keep the maximum.
 
 use std::cell::RefCell;
@@ -54,6 +55,8 @@ struct Store {
     actions: Vec<Action>,
     action_slots: BTreeMap<Id, usize>,
     attach: Option<AttachScope>,
+    watermarks: BTreeMap<Id, u64>,
+    dirty_watermarks: BTreeSet<Id>,
 }
 
 thread_local! {
@@ -212,52 +215,89 @@ impl Store {
         Ok(())
     }
 
-    /// Tombstones `id` at `deleted_at` with every descendant whose stamp is not newer.
-    /// The caller unlinks `id` from its parent.
-    fn kill(&mut self, id: Id, deleted_at: u64) -> Result<(), StoreError> {
-        let Some(mut index) = self.index(id)? else {
-            return Ok(());
+    /// The delete watermark recorded for `id` itself (0 if none).
+    fn own_watermark(&mut self, id: Id) -> Result<u64, StoreError> {
+        if let Some(&mark) = self.watermarks.get(&id) {
+            return Ok(mark);
+        }
+        let mark = match env::storage_read(&Key::SyncState(id).to_bytes()) {
+            Some(bytes) => u64::try_from_slice(&bytes)
+                .map_err(|source| StoreError::Decode { what: "a delete watermark", source })?,
+            None => 0,
         };
-        match index.deleted_at {
-            Some(previous) => index.deleted_at = Some(previous.max(deleted_at)),
-            None => {
-                index.deleted_at = Some(deleted_at);
-                env::storage_remove(&Key::Entry(id).to_bytes());
-            }
+        self.watermarks.insert(id, mark);
+        Ok(mark)
+    }
+
+    fn raise_watermark(&mut self, id: Id, mark: u64) -> Result<(), StoreError> {
+        if self.own_watermark(id)? < mark {
+            self.watermarks.insert(id, mark);
+            self.dirty_watermarks.insert(id);
         }
-        let children = index.children.take();
-        let mut survivors = Vec::new();
-        for child in children.iter().flatten() {
-            match self.index(child.id)? {
-                Some(c) if c.is_live() && c.metadata.updated_at > deleted_at => {
-                    survivors.push(child.clone())
-                }
-                Some(_) => {
-                    self.kill(child.id, deleted_at)?;
-                    index.deleted_children.push(child.id);
-                }
-                None => {}
-            }
-        }
-        index.children = children.map(|_| survivors);
-        self.put(index);
         Ok(())
     }
 
-    /// The greatest deletion stamp, at least `stamp`, among the dead ancestors from `parent` up.
-    fn dead_ancestor(&mut self, parent: Option<Id>, stamp: u64) -> Result<Option<u64>, StoreError> {
-        let mut found = None;
-        let mut next = parent;
+    /// The greatest deletion bound over `from` and its ancestors: a write there must be newer.
+    fn bound(&mut self, from: Option<Id>) -> Result<u64, StoreError> {
+        let mut bound = 0;
+        let mut next = from;
+        let mut steps = 0;
         while let Some(id) = next {
             let Some(index) = self.index(id)? else { break };
-            if let Some(deleted_at) = index.deleted_at {
-                if deleted_at >= stamp {
-                    found = Some(found.map_or(deleted_at, |f: u64| f.max(deleted_at)));
+            bound = bound.max(index.deleted_at.unwrap_or(0)).max(self.own_watermark(id)?);
+            next = index.parent_id;
+            steps += 1;
+            if steps > 4096 {
+                return Err(StoreError::Corrupt { id, reason: "parent chain is cyclic".into() });
+            }
+        }
+        Ok(bound)
+    }
+
+    /// Applies a deletion at `deleted_at` to `id` and its subtree; see the module docs.
+    fn delete_at(&mut self, id: Id, deleted_at: u64) -> Result<(), StoreError> {
+        self.raise_watermark(id, deleted_at)?;
+        let Some(index) = self.index(id)? else { return Ok(()) };
+        if index.is_live() && index.metadata.updated_at <= deleted_at {
+            if let Some(parent) = index.parent_id {
+                self.unlink(parent, id)?;
+            }
+        }
+        self.sweep(id, deleted_at)
+    }
+
+    /// Kills `id` if it is not newer than `deleted_at`, then sweeps its live children.
+    fn sweep(&mut self, id: Id, deleted_at: u64) -> Result<(), StoreError> {
+        let Some(mut index) = self.index(id)? else { return Ok(()) };
+        match index.deleted_at {
+            Some(previous) => index.deleted_at = Some(previous.max(deleted_at)),
+            None if index.metadata.updated_at <= deleted_at => {
+                index.deleted_at = Some(deleted_at);
+                env::storage_remove(&Key::Entry(id).to_bytes());
+            }
+            None => {}
+        }
+        let mut children = index.children.take();
+        if let Some(list) = children.as_mut() {
+            let mut survivors = Vec::with_capacity(list.len());
+            for child in list.drain(..) {
+                let child_index = self.index(child.id)?;
+                let dies = child_index
+                    .as_ref()
+                    .is_some_and(|c| c.is_live() && c.metadata.updated_at <= deleted_at);
+                self.sweep(child.id, deleted_at)?;
+                if dies {
+                    index.deleted_children.push(child.id);
+                    self.rehash.insert(id);
+                } else {
+                    survivors.push(child);
                 }
             }
-            next = index.parent_id;
+            *list = survivors;
         }
-        Ok(found)
+        index.children = children;
+        self.put(index);
+        Ok(())
     }
 
     fn depth(&mut self, id: Id, memo: &mut BTreeMap<Id, usize>) -> Result<usize, StoreError> {
@@ -339,6 +379,11 @@ impl Store {
                 })?;
                 env::storage_write(&Key::Index(id).to_bytes(), &bytes);
             }
+        }
+        for id in std::mem::take(&mut self.dirty_watermarks) {
+            let mark = self.watermarks.get(&id).copied().unwrap_or(0);
+            let bytes = borsh::to_vec(&mark).unwrap_or_default();
+            env::storage_write(&Key::SyncState(id).to_bytes(), &bytes);
         }
         let root = self.context.ok_or(StoreError::Uninitialized)?;
         Ok(self
@@ -460,10 +505,7 @@ pub fn delete(id: Id) -> Result<bool, StoreError> {
             return Ok(false);
         }
         let deleted_at = now.max(index.metadata.updated_at);
-        store.kill(id, deleted_at)?;
-        if let Some(parent) = index.parent_id {
-            store.unlink(parent, id)?;
-        }
+        store.delete_at(id, deleted_at)?;
         store.record(Action::DeleteRef {
             id,
             deleted_at,
@@ -500,18 +542,8 @@ pub fn apply_action(action: Action, merge_root: RootMerge<'_>) -> Result<(), Sto
             if id == root || id == Id::ROOT_ENTRY {
                 return Err(StoreError::ProtectedEntity);
             }
-            with(|store| match store.index(id)? {
-                Some(index) => {
-                    if index.is_live() && deleted_at < index.metadata.updated_at {
-                        return Ok(());
-                    }
-                    store.kill(id, deleted_at)?;
-                    if let Some(parent) = index.parent_id {
-                        store.unlink(parent, id)?;
-                    }
-                    Ok(())
-                }
-                None => {
+            with(|store| {
+                if store.index(id)?.is_none() {
                     store.put(EntityIndex {
                         id,
                         parent_id: None,
@@ -522,8 +554,8 @@ pub fn apply_action(action: Action, merge_root: RootMerge<'_>) -> Result<(), Sto
                         deleted_at: Some(deleted_at),
                         deleted_children: Vec::new(),
                     });
-                    Ok(())
                 }
+                store.delete_at(id, deleted_at)
             })
         }
     }
@@ -586,8 +618,8 @@ fn apply_put(
                 return Err(StoreError::UnknownParent(parent));
             }
         }
-        let own_deletion = existing.as_ref().and_then(|e| e.deleted_at);
-        let killed_by = store.dead_ancestor(parent, metadata.updated_at)?;
+        let own_deletion = existing.as_ref().and_then(|e| e.deleted_at).unwrap_or(0);
+        let bound = own_deletion.max(store.own_watermark(id)?).max(store.bound(parent)?);
         let created_at = existing.as_ref().map_or(metadata.created_at, |e| {
             e.metadata.created_at.min(metadata.created_at)
         });
@@ -608,10 +640,8 @@ fn apply_put(
             deleted_at: None,
             deleted_children,
         };
-        let dead = own_deletion.is_some_and(|d| d >= metadata.updated_at) || killed_by.is_some();
-        if dead {
-            index.deleted_at = own_deletion.max(killed_by);
-            index.metadata = existing_metadata_or(index.metadata, metadata);
+        if metadata.updated_at <= bound {
+            index.deleted_at = Some(bound);
             store.put(index);
             return Ok(());
         }
@@ -625,12 +655,6 @@ fn apply_put(
     })
 }
 
-fn existing_metadata_or(existing: Metadata, incoming: Metadata) -> Metadata {
-    Metadata {
-        created_at: existing.created_at,
-        ..incoming
-    }
-}
 
 /// Recomputes hashes and writes back index records; returns the state root.
 pub fn flush() -> Result<[u8; 32], StoreError> {

@@ -1,0 +1,176 @@
+//! Every collection, alone and nested, behind small methods: the app the convergence property
+//! tests drive on several replicas.
+
+use std::collections::BTreeMap;
+
+use calimero_sdk::app;
+use calimero_sdk::serde::Serialize;
+use calimero_storage::collections::{
+    Counter, LwwRegister, UnorderedMap, UnorderedSet, Vector,
+};
+
+#[app::state]
+pub struct Collections {
+    registers: UnorderedMap<String, LwwRegister<String>>,
+    tags: UnorderedSet<String>,
+    log: Vector<String>,
+    hits: Counter,
+    balance: Counter<true>,
+    title: LwwRegister<String>,
+    groups: UnorderedMap<String, UnorderedSet<String>>,
+    scores: UnorderedMap<String, Counter>,
+    nested: UnorderedMap<String, UnorderedMap<String, LwwRegister<u64>>>,
+}
+
+/// Everything the app holds, in the order the collections keep it.
+#[derive(Serialize)]
+#[serde(crate = "calimero_sdk::serde")]
+pub struct Snapshot {
+    registers: Vec<(String, String)>,
+    tags: Vec<String>,
+    log: Vec<String>,
+    hits: u64,
+    balance: i64,
+    title: String,
+    groups: Vec<(String, Vec<String>)>,
+    scores: Vec<(String, u64)>,
+    nested: Vec<(String, BTreeMap<String, u64>)>,
+}
+
+#[app::logic]
+impl Collections {
+    #[app::init]
+    pub fn init() -> Collections {
+        Collections {
+            registers: UnorderedMap::new(),
+            tags: UnorderedSet::new(),
+            log: Vector::new(),
+            hits: Counter::new(),
+            balance: Counter::new(),
+            title: LwwRegister::new(String::new()),
+            groups: UnorderedMap::new(),
+            scores: UnorderedMap::new(),
+            nested: UnorderedMap::new(),
+        }
+    }
+
+    pub fn put(&mut self, key: String, value: String) -> app::Result<()> {
+        if let Some(mut register) = self.registers.get_mut(&key)? {
+            register.set(value);
+            return Ok(());
+        }
+        self.registers.insert(key, value.into())?;
+        Ok(())
+    }
+
+    pub fn delete(&mut self, key: String) -> app::Result<bool> {
+        Ok(self.registers.remove(&key)?.is_some())
+    }
+
+    pub fn tag(&mut self, tag: String) -> app::Result<bool> {
+        Ok(self.tags.insert(tag)?)
+    }
+
+    pub fn untag(&mut self, tag: String) -> app::Result<bool> {
+        Ok(self.tags.remove(&tag)?)
+    }
+
+    pub fn push(&mut self, line: String) -> app::Result<()> {
+        Ok(self.log.push(line)?)
+    }
+
+    pub fn pop(&mut self) -> app::Result<Option<String>> {
+        Ok(self.log.pop()?)
+    }
+
+    pub fn rewrite(&mut self, index: usize, line: String) -> app::Result<bool> {
+        if index >= self.log.len()? {
+            return Ok(false);
+        }
+        self.log.update(index, line)?;
+        Ok(true)
+    }
+
+    pub fn hit(&mut self, by: u64) -> app::Result<u64> {
+        self.hits.increment_by(by)?;
+        Ok(self.hits.value()?)
+    }
+
+    pub fn adjust(&mut self, by: i64) -> app::Result<i64> {
+        if by >= 0 {
+            self.balance.increment_by(by.unsigned_abs())?;
+        } else {
+            self.balance.decrement_by(by.unsigned_abs())?;
+        }
+        Ok(self.balance.value()?)
+    }
+
+    pub fn retitle(&mut self, title: String) {
+        self.title.set(title);
+    }
+
+    pub fn join(&mut self, group: String, member: String) -> app::Result<bool> {
+        let mut members = self.groups.entry(group)?.or_insert_with(UnorderedSet::new)?;
+        Ok(members.insert(member)?)
+    }
+
+    pub fn leave(&mut self, group: String, member: String) -> app::Result<bool> {
+        match self.groups.get_mut(&group)? {
+            Some(mut members) => Ok(members.remove(&member)?),
+            None => Ok(false),
+        }
+    }
+
+    pub fn disband(&mut self, group: String) -> app::Result<bool> {
+        Ok(self.groups.remove(&group)?.is_some())
+    }
+
+    pub fn score(&mut self, player: String, points: u64) -> app::Result<u64> {
+        let mut counter = self.scores.entry(player)?.or_insert_with(Counter::new)?;
+        counter.increment_by(points)?;
+        Ok(counter.value()?)
+    }
+
+    pub fn set_nested(&mut self, outer: String, inner: String, value: u64) -> app::Result<()> {
+        let mut map = self.nested.entry(outer)?.or_insert_with(UnorderedMap::new)?;
+        map.insert(inner, value.into())?;
+        Ok(())
+    }
+
+    pub fn unset_nested(&mut self, outer: String, inner: String) -> app::Result<bool> {
+        match self.nested.get_mut(&outer)? {
+            Some(mut map) => Ok(map.remove(&inner)?.is_some()),
+            None => Ok(false),
+        }
+    }
+
+    pub fn drop_nested(&mut self, outer: String) -> app::Result<bool> {
+        Ok(self.nested.remove(&outer)?.is_some())
+    }
+
+    pub fn snapshot(&self) -> app::Result<Snapshot> {
+        let mut groups = Vec::new();
+        for (name, members) in self.groups.entries()? {
+            groups.push((name, members.iter()?.collect()));
+        }
+        let mut scores = Vec::new();
+        for (name, counter) in self.scores.entries()? {
+            scores.push((name, counter.value()?));
+        }
+        let mut nested = Vec::new();
+        for (name, map) in self.nested.entries()? {
+            nested.push((name, map.entries()?.map(|(k, v)| (k, *v.get())).collect()));
+        }
+        Ok(Snapshot {
+            registers: self.registers.entries()?.map(|(k, v)| (k, v.get().clone())).collect(),
+            tags: self.tags.iter()?.collect(),
+            log: self.log.iter()?.collect(),
+            hits: self.hits.value()?,
+            balance: self.balance.value()?,
+            title: self.title.get().clone(),
+            groups,
+            scores,
+            nested,
+        })
+    }
+}

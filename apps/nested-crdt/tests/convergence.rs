@@ -1,0 +1,335 @@
+//! Convergence: replicas run random concurrent operations on every collection (nested ones
+//! included), exchange their artifacts through `__calimero_sync_next` in random causal orders,
+//! and must end with identical state roots and identical query results.
+
+use std::collections::BTreeSet;
+
+use calimero_sdk::testing::TestApp;
+use calimero_storage::address::{Id, Key};
+use calimero_storage::entities::EntityIndex;
+use nested_crdt::Collections;
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+const CONTEXT: [u8; 32] = [9; 32];
+
+#[derive(Clone, Debug)]
+enum Op {
+    Put(u8, u8),
+    Delete(u8),
+    Tag(u8),
+    Untag(u8),
+    Push(u8),
+    Pop,
+    Rewrite(u8, u8),
+    Hit(u8),
+    Adjust(i8),
+    Retitle(u8),
+    Join(u8, u8),
+    Leave(u8, u8),
+    Disband(u8),
+    Score(u8, u8),
+    SetNested(u8, u8, u8),
+    UnsetNested(u8, u8),
+    DropNested(u8),
+}
+
+impl Op {
+    fn call(&self) -> (&'static str, Value) {
+        let k = |n: &u8| format!("k{}", n % 4);
+        match self {
+            Op::Put(key, v) => ("put", json!({"key": k(key), "value": format!("v{v}")})),
+            Op::Delete(key) => ("delete", json!({"key": k(key)})),
+            Op::Tag(t) => ("tag", json!({"tag": k(t)})),
+            Op::Untag(t) => ("untag", json!({"tag": k(t)})),
+            Op::Push(v) => ("push", json!({"line": format!("line {v}")})),
+            Op::Pop => ("pop", json!({})),
+            Op::Rewrite(i, v) => ("rewrite", json!({"index": i % 4, "line": format!("edit {v}")})),
+            Op::Hit(by) => ("hit", json!({"by": by % 5})),
+            Op::Adjust(by) => ("adjust", json!({"by": by % 7})),
+            Op::Retitle(v) => ("retitle", json!({"title": format!("title {v}")})),
+            Op::Join(g, m) => ("join", json!({"group": k(g), "member": k(m)})),
+            Op::Leave(g, m) => ("leave", json!({"group": k(g), "member": k(m)})),
+            Op::Disband(g) => ("disband", json!({"group": k(g)})),
+            Op::Score(p, n) => ("score", json!({"player": k(p), "points": n % 9})),
+            Op::SetNested(o, i, v) => ("set_nested", json!({"outer": k(o), "inner": k(i), "value": v})),
+            Op::UnsetNested(o, i) => ("unset_nested", json!({"outer": k(o), "inner": k(i)})),
+            Op::DropNested(o) => ("drop_nested", json!({"outer": k(o)})),
+        }
+    }
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::Put(a, b)),
+        any::<u8>().prop_map(Op::Delete),
+        any::<u8>().prop_map(Op::Tag),
+        any::<u8>().prop_map(Op::Untag),
+        any::<u8>().prop_map(Op::Push),
+        Just(Op::Pop),
+        (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::Rewrite(a, b)),
+        any::<u8>().prop_map(Op::Hit),
+        any::<i8>().prop_map(Op::Adjust),
+        any::<u8>().prop_map(Op::Retitle),
+        (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::Join(a, b)),
+        (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::Leave(a, b)),
+        any::<u8>().prop_map(Op::Disband),
+        (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::Score(a, b)),
+        (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(a, b, c)| Op::SetNested(a, b, c)),
+        (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::UnsetNested(a, b)),
+        any::<u8>().prop_map(Op::DropNested),
+    ]
+}
+
+#[derive(Clone, Debug)]
+enum Step {
+    /// A replica runs an operation after its clock moved on by `advance_us`.
+    Run { replica: usize, op: Op, advance_us: u16 },
+    /// A replica receives one of the deltas it can apply (chosen by `pick`).
+    Deliver { replica: usize, pick: usize },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => (0..3usize, op(), any::<u16>()).prop_map(|(replica, op, advance_us)| Step::Run { replica, op, advance_us }),
+        2 => (0..3usize, any::<usize>()).prop_map(|(replica, pick)| Step::Deliver { replica, pick }),
+    ]
+}
+
+struct Replica {
+    app: TestApp<Collections>,
+    applied: BTreeSet<usize>,
+    clock: u64,
+}
+
+struct Delta {
+    deps: BTreeSet<usize>,
+    artifact: Vec<u8>,
+}
+
+impl Replica {
+    fn tick(&mut self, advance_ns: u64) {
+        self.app.host().set_clock(self.clock, 1);
+        self.clock += advance_ns + 1;
+    }
+
+    fn deliverable(&self, deltas: &[Delta]) -> Vec<usize> {
+        (0..deltas.len())
+            .filter(|id| !self.applied.contains(id) && deltas[*id].deps.is_subset(&self.applied))
+            .collect()
+    }
+
+    fn apply(&mut self, id: usize, deltas: &[Delta]) -> Result<(), TestCaseError> {
+        self.tick(1_000);
+        let outcome = self.app.sync(&deltas[id].artifact);
+        prop_assert!(outcome.is_ok(), "sync of delta {} failed: {:?}", id, outcome.err());
+        self.applied.insert(id);
+        Ok(())
+    }
+
+    fn root(&self) -> [u8; 32] {
+        let key = Key::Index(Id::new(CONTEXT)).to_bytes().to_vec();
+        let bytes = &self.app.host().storage()[&key];
+        borsh_decode(bytes).full_hash
+    }
+}
+
+fn borsh_decode(bytes: &[u8]) -> EntityIndex {
+    calimero_sdk::borsh::BorshDeserialize::try_from_slice(bytes).expect("index record decodes")
+}
+
+/// A small deterministic RNG for the final delivery order.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+fn converge(
+    count: usize,
+    replay_init: bool,
+    clock_skews_us: &[u32],
+    steps: &[Step],
+    seed: u64,
+) -> Result<(), TestCaseError> {
+    let base = 1_750_000_000_000_000_000u64;
+    let mut replicas: Vec<Replica> = (0..count)
+        .map(|i| Replica {
+            app: TestApp::with_member(CONTEXT, [i as u8 + 1; 32]),
+            applied: BTreeSet::new(),
+            clock: base + u64::from(clock_skews_us[i]) * 1_000,
+        })
+        .collect();
+
+    // Replica 0 creates the context; the others bootstrap from its snapshot, or by applying
+    // its init artifact to an empty store.
+    replicas[0].tick(0);
+    replicas[0].app.init(json!({})).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let genesis = replicas[0].app.last().artifact;
+    let snapshot = replicas[0].app.host().storage();
+    for replica in &mut replicas[1..] {
+        if replay_init {
+            replica.tick(0);
+            replica.app.sync(&genesis).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        } else {
+            replica.app.host().load_snapshot(snapshot.clone());
+        }
+    }
+
+    let mut deltas: Vec<Delta> = Vec::new();
+    for step in steps {
+        match step {
+            Step::Run { replica, op, advance_us } => {
+                let author = replica % count;
+                let replica = &mut replicas[author];
+                replica.tick(u64::from(*advance_us) * 1_000);
+                let (method, args) = op.call();
+                let result = replica.app.call(method, args.clone());
+                prop_assert!(result.is_ok(), "{method}({args}) failed: {:?}", result);
+                let outcome = replica.app.last();
+                if outcome.persisted && !outcome.artifact.is_empty() {
+                    let id = deltas.len();
+                    deltas.push(Delta { deps: replica.applied.clone(), artifact: outcome.artifact });
+                    replica.applied.insert(id);
+                }
+            }
+            Step::Deliver { replica, pick } => {
+                let replica = &mut replicas[replica % count];
+                let ready = replica.deliverable(&deltas);
+                if !ready.is_empty() {
+                    replica.apply(ready[pick % ready.len()], &deltas)?;
+                }
+            }
+        }
+    }
+
+    let mut rng = SplitMix(seed);
+    for replica in &mut replicas {
+        loop {
+            let ready = replica.deliverable(&deltas);
+            if ready.is_empty() {
+                break;
+            }
+            let id = ready[(rng.next() % ready.len() as u64) as usize];
+            replica.apply(id, &deltas)?;
+        }
+        prop_assert_eq!(replica.applied.len(), deltas.len());
+    }
+
+    let root = replicas[0].root();
+    let view = replicas[0].app.call("snapshot", json!({})).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    for (i, replica) in replicas.iter().enumerate().skip(1) {
+        let other = replica.app.call("snapshot", json!({})).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&view, &other, "replica {} answers differently", i);
+        prop_assert_eq!(root, replica.root(), "replica {} has a different root", i);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn two_replicas_converge(
+        steps in prop::collection::vec(step(), 1..80),
+        skews in prop::collection::vec(0u32..5_000, 2),
+        seed in any::<u64>(),
+    ) {
+        converge(2, false, &skews, &steps, seed)?;
+    }
+
+    #[test]
+    fn three_replicas_converge(
+        steps in prop::collection::vec(step(), 1..120),
+        skews in prop::collection::vec(0u32..5_000, 3),
+        seed in any::<u64>(),
+        replay_init in any::<bool>(),
+    ) {
+        converge(3, replay_init, &skews, &steps, seed)?;
+    }
+}
+
+#[test]
+fn replaying_init_on_an_empty_store_reproduces_the_authors_root() {
+    let author = TestApp::<Collections>::with_member(CONTEXT, [1; 32]);
+    author.init(json!({})).unwrap();
+    let joiner = TestApp::<Collections>::with_member(CONTEXT, [2; 32]);
+    joiner.sync(&author.last().artifact).unwrap();
+    assert_eq!(joiner.last_root(), author.last_root());
+    assert_eq!(
+        joiner.call("snapshot", json!({})).unwrap(),
+        author.call("snapshot", json!({})).unwrap()
+    );
+}
+
+#[test]
+fn a_concurrent_removal_and_nested_insert_agree_in_both_orders() {
+    // A removes group g while B adds a member to it; later C and D get both deltas in
+    // opposite orders and must agree with each other and with A and B.
+    let make = |member: u8| TestApp::<Collections>::with_member(CONTEXT, [member; 32]);
+    let a = make(1);
+    a.init(json!({})).unwrap();
+    a.call("join", json!({"group": "g", "member": "x"})).unwrap();
+    let setup = a.last().artifact;
+    let b = make(2);
+    b.host().load_snapshot(a.host().storage());
+    let (c, d) = (make(3), make(4));
+    c.host().load_snapshot(b.host().storage());
+    d.host().load_snapshot(b.host().storage());
+    for replica in [&b, &c, &d] {
+        replica.sync(&setup).unwrap();
+    }
+
+    a.host().set_clock(1_800_000_000_000_000_000, 1);
+    a.call("disband", json!({"group": "g"})).unwrap();
+    let removal = a.last().artifact;
+    b.host().set_clock(1_800_000_000_000_500_000, 1);
+    b.call("join", json!({"group": "g", "member": "y"})).unwrap();
+    let insert = b.last().artifact;
+
+    a.sync(&insert).unwrap();
+    b.sync(&removal).unwrap();
+    c.sync(&removal).unwrap();
+    c.sync(&insert).unwrap();
+    d.sync(&insert).unwrap();
+    d.sync(&removal).unwrap();
+
+    let expected = a.call("snapshot", json!({})).unwrap();
+    for replica in [&b, &c, &d] {
+        assert_eq!(replica.call("snapshot", json!({})).unwrap(), expected);
+    }
+}
+
+#[test]
+fn an_older_nested_insert_stays_removed_after_its_parent_is_recreated() {
+    // B removes map "k1" and recreates it; A's concurrent, older insert into the old "k1"
+    // arrives at B afterwards and must stay removed, as it is on A.
+    let base = 1_750_000_000_000_000_000u64;
+    let a = TestApp::<Collections>::with_member(CONTEXT, [1; 32]);
+    a.host().set_clock(base, 1);
+    a.init(json!({})).unwrap();
+    let b = TestApp::<Collections>::with_member(CONTEXT, [2; 32]);
+    b.host().load_snapshot(a.host().storage());
+    let run = |app: &TestApp<Collections>, at: u64, method: &str, args: Value| {
+        app.host().set_clock(at, 1);
+        app.call(method, args).unwrap();
+        app.last().artifact
+    };
+    let b1 = run(&b, base, "set_nested", json!({"outer": "k1", "inner": "old", "value": 1}));
+    let a1 = run(&a, base + 3, "set_nested", json!({"outer": "k1", "inner": "concurrent", "value": 2}));
+    let b2 = run(&b, base + 40_000_000, "drop_nested", json!({"outer": "k1"}));
+    let b3 = run(&b, base + 40_000_001, "set_nested", json!({"outer": "k1", "inner": "new", "value": 3}));
+    for artifact in [&b1, &b2, &b3] {
+        a.sync(artifact).unwrap();
+    }
+    b.sync(&a1).unwrap();
+    let expected = json!([["k1", {"new": 3}]]);
+    assert_eq!(a.call("snapshot", json!({})).unwrap()["nested"], expected);
+    assert_eq!(b.call("snapshot", json!({})).unwrap()["nested"], expected);
+}
