@@ -333,3 +333,29 @@ fn an_older_nested_insert_stays_removed_after_its_parent_is_recreated() {
     assert_eq!(a.call("snapshot", json!({})).unwrap()["nested"], expected);
     assert_eq!(b.call("snapshot", json!({})).unwrap()["nested"], expected);
 }
+
+#[test]
+fn a_write_under_a_recreated_parent_outlives_the_old_deletion_on_every_replica() {
+    // A creates and removes "k3"; B, whose clock is behind, recreates it and adds "k2".
+    // B's local stamps must clear A's deletion, or A would drop what B keeps.
+    let base = 1_750_000_000_000_000_000u64;
+    let a = TestApp::<Collections>::with_member(CONTEXT, [1; 32]);
+    a.host().set_clock(base, 1);
+    a.init(json!({})).unwrap();
+    let b = TestApp::<Collections>::with_member(CONTEXT, [2; 32]);
+    b.host().load_snapshot(a.host().storage());
+    let run = |app: &TestApp<Collections>, at: u64, method: &str, args: Value| {
+        app.host().set_clock(at, 1);
+        app.call(method, args).unwrap();
+        app.last().artifact
+    };
+    let created = run(&a, base + 1_000_000, "set_nested", json!({"outer": "k3", "inner": "k1", "value": 0}));
+    let removed = run(&a, base + 4_000_000, "drop_nested", json!({"outer": "k3"}));
+    b.sync(&created).unwrap();
+    b.sync(&removed).unwrap();
+    let recreated = run(&b, base + 30, "set_nested", json!({"outer": "k3", "inner": "k2", "value": 0}));
+    a.sync(&recreated).unwrap();
+    let expected = json!([["k3", {"k2": 0}]]);
+    assert_eq!(a.call("snapshot", json!({})).unwrap()["nested"], expected);
+    assert_eq!(b.call("snapshot", json!({})).unwrap()["nested"], expected);
+}

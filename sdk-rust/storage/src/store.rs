@@ -440,11 +440,18 @@ pub fn save(id: Id, parent: Option<Id>, data: Vec<u8>, kind: EntityKind) -> Resu
                 });
             }
             previous => {
-                let floor = previous
-                    .as_ref()
-                    .and_then(|p| p.deleted_at)
-                    .map_or(0, |d| d + 1);
-                let updated_at = now.max(floor);
+                // Newer than every deletion that could cover it, and than the newest sibling,
+                // so that peers see it live and in the same place.
+                let own = previous.as_ref().and_then(|p| p.deleted_at).unwrap_or(0);
+                let mut floor = own.max(store.own_watermark(id)?).max(store.bound(parent)?);
+                if let Some(parent) = parent {
+                    if let Some(last) =
+                        store.index(parent)?.and_then(|p| p.children().last().cloned())
+                    {
+                        floor = floor.max(last.metadata.created_at);
+                    }
+                }
+                let updated_at = now.max(floor + 1);
                 let created_at = previous
                     .as_ref()
                     .map(|p| p.metadata.created_at)
