@@ -1,0 +1,25 @@
+use calimero_sdk::app;
+use calimero_sdk::storage::collections::Counter;
+
+#[app::state]
+pub struct App {
+    count: Counter,
+}
+
+#[app::logic]
+impl App {
+    #[app::init]
+    pub fn init() -> App {
+        App { count: Counter::new() }
+    }
+
+    pub fn edit(&mut self, text: &mut String) {
+        text.clear();
+    }
+
+    pub fn callback(&self, f: impl Fn()) {
+        f();
+    }
+}
+
+fn main() {}
