@@ -359,3 +359,59 @@ fn a_write_under_a_recreated_parent_outlives_the_old_deletion_on_every_replica()
     assert_eq!(a.call("snapshot", json!({})).unwrap()["nested"], expected);
     assert_eq!(b.call("snapshot", json!({})).unwrap()["nested"], expected);
 }
+
+/// Shrunk inputs the property tests once failed on, kept as fixed cases.
+#[test]
+fn regressions_found_by_the_property_tests() {
+    use Op::*;
+    let run = |replica, op| Step::Run { replica, op, advance_us: 0 };
+    let run_after = |replica, op, advance_us| Step::Run { replica, op, advance_us };
+    let deliver = |replica, pick| Step::Deliver { replica, pick };
+
+    // A delete older than a concurrent re-creation still removes older nested entries.
+    let older_delete = vec![
+        run_after(1, SetNested(9, 82, 0), 9827),
+        run_after(1, Put(0, 0), 33699),
+        run(0, Put(0, 0)),
+        run(0, Put(0, 0)),
+        run(2, SetNested(73, 83, 0)),
+        run(0, DropNested(185)),
+        run_after(0, Rewrite(0, 83), 32992),
+    ];
+    converge(2, false, &[326, 2689], &older_delete, 15617016092724774073).unwrap();
+
+    // A write under a parent recreated on a replica whose clock is behind.
+    let recreated = vec![
+        run(0, UnsetNested(0, 0)),
+        run(0, Leave(0, 0)),
+        run(0, Put(0, 0)),
+        run(0, Put(0, 0)),
+        run_after(0, SetNested(11, 1, 0), 2780),
+        deliver(1, 0),
+        deliver(1, 0),
+        run(0, DropNested(31)),
+        deliver(1, 0),
+        deliver(1, 0),
+        run(1, SetNested(3, 22, 0)),
+    ];
+    converge(3, false, &[1267, 0, 0], &recreated, 0).unwrap();
+
+    // A later delete must reach entries that survived under an already-dead parent.
+    let under_dead_parent = vec![
+        run(0, Delete(0)),
+        run(0, Put(0, 0)),
+        run(2, SetNested(19, 0, 0)),
+        run(0, Delete(5)),
+        run(2, Put(0, 0)),
+        run_after(2, Put(0, 0), 843),
+        run(2, Put(0, 0)),
+        run(2, SetNested(87, 1, 0)),
+        deliver(1, 3371348848395258943),
+        run(1, DropNested(127)),
+        run(2, DropNested(19)),
+        run(2, SetNested(103, 30, 0)),
+    ];
+    for seed in 0..64 {
+        converge(3, false, &[0, 0, 0], &under_dead_parent, seed).unwrap();
+    }
+}

@@ -188,6 +188,7 @@ impl Store {
         let Some(mut index) = self.index(parent)? else {
             return Err(StoreError::UnknownParent(parent));
         };
+        index.deleted_children.retain(|id| *id != child.id);
         let children = index.children.get_or_insert_with(Vec::new);
         children.retain(|c| c.id != child.id);
         let info = ChildInfo {
@@ -204,10 +205,14 @@ impl Store {
         Ok(())
     }
 
+    /// Moves `child` from `parent`'s live children to its dead ones.
     fn unlink(&mut self, parent: Id, child: Id) -> Result<(), StoreError> {
         if let Some(mut index) = self.index(parent)? {
             if let Some(children) = index.children.as_mut() {
                 children.retain(|c| c.id != child);
+            }
+            if !index.deleted_children.contains(&child) {
+                index.deleted_children.push(child);
             }
             self.put(index);
             self.rehash.insert(parent);
@@ -266,7 +271,8 @@ impl Store {
         self.sweep(id, deleted_at)
     }
 
-    /// Kills `id` if it is not newer than `deleted_at`, then sweeps its live children.
+    /// Kills `id` if it is not newer than `deleted_at`, then sweeps its whole subtree: live
+    /// children, and dead ones, under which later writes may have survived.
     fn sweep(&mut self, id: Id, deleted_at: u64) -> Result<(), StoreError> {
         let Some(mut index) = self.index(id)? else { return Ok(()) };
         match index.deleted_at {
@@ -278,22 +284,32 @@ impl Store {
             None => {}
         }
         let mut children = index.children.take();
+        let mut buried = Vec::new();
         if let Some(list) = children.as_mut() {
             let mut survivors = Vec::with_capacity(list.len());
             for child in list.drain(..) {
-                let child_index = self.index(child.id)?;
-                let dies = child_index
-                    .as_ref()
+                let dies = self
+                    .index(child.id)?
                     .is_some_and(|c| c.is_live() && c.metadata.updated_at <= deleted_at);
                 self.sweep(child.id, deleted_at)?;
                 if dies {
-                    index.deleted_children.push(child.id);
-                    self.rehash.insert(id);
+                    buried.push(child.id);
                 } else {
                     survivors.push(child);
                 }
             }
             *list = survivors;
+        }
+        for dead in index.deleted_children.clone() {
+            self.sweep(dead, deleted_at)?;
+        }
+        if !buried.is_empty() {
+            self.rehash.insert(id);
+        }
+        for child in buried {
+            if !index.deleted_children.contains(&child) {
+                index.deleted_children.push(child);
+            }
         }
         index.children = children;
         self.put(index);
@@ -650,6 +666,9 @@ fn apply_put(
         if metadata.updated_at <= bound {
             index.deleted_at = Some(bound);
             store.put(index);
+            if let Some(parent) = parent {
+                store.unlink(parent, id)?;
+            }
             return Ok(());
         }
         env::storage_write(&Key::Entry(id).to_bytes(), &data);
