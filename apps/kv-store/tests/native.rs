@@ -389,16 +389,30 @@ fn artifacts_of_real_calls_decode_into_the_expected_actions() {
     use calimero_storage::address::Id;
     let app = ready();
     let init = decode_delta(&app.last().artifact).unwrap();
-    let StorageDelta::Actions(actions) = init else { panic!("a plain Actions delta") };
+    let StorageDelta::Actions(actions) = init else {
+        panic!("a plain Actions delta")
+    };
     let ids: Vec<Id> = actions.iter().map(Action::id).collect();
     let items = Id::collection(None, "items");
-    assert_eq!(ids, [Id::new([7; 32]), items, Id::ROOT_ENTRY], "root, collection, state");
+    assert_eq!(
+        ids,
+        [Id::new([7; 32]), items, Id::ROOT_ENTRY],
+        "root, collection, state"
+    );
 
-    app.call("set", json!({"key": "foo", "value": "bar"})).unwrap();
+    app.call("set", json!({"key": "foo", "value": "bar"}))
+        .unwrap();
     let set = decode_delta(&app.last().artifact).unwrap();
     let entry = Id::entry(items, b"foo");
     match set.actions() {
-        [Action::Add { id, data, ancestors, .. }] => {
+        [
+            Action::Add {
+                id,
+                data,
+                ancestors,
+                ..
+            },
+        ] => {
             assert_eq!(*id, entry);
             assert_eq!(data.len(), 102);
             assert_eq!(ancestors.iter().map(|a| a.id).collect::<Vec<_>>(), [items]);
@@ -426,7 +440,10 @@ fn a_replica_applying_the_authors_artifacts_reaches_the_same_root() {
         replica.sync(&author.last().artifact).unwrap();
         assert_eq!(replica.last_root(), author.last_root(), "after {method}");
     }
-    assert_eq!(replica.call("entries", json!({})).unwrap(), json!({"b": "3"}));
+    assert_eq!(
+        replica.call("entries", json!({})).unwrap(),
+        json!({"b": "3"})
+    );
 }
 
 #[test]
@@ -434,6 +451,9 @@ fn a_garbage_artifact_is_refused_and_changes_nothing() {
     let app = ready();
     let before = app.host().storage();
     let outcome = app.sync(&[0, 9, 9, 9]);
-    assert!(matches!(outcome, Err(CallError::Trap(Trap::GuestPanic { ref message, .. })) if message.contains("__calimero_sync_next: cannot decode the delta artifact")), "{outcome:?}");
+    assert!(
+        matches!(outcome, Err(CallError::Trap(Trap::GuestPanic { ref message, .. })) if message.contains("__calimero_sync_next: cannot decode the delta artifact")),
+        "{outcome:?}"
+    );
     assert_eq!(app.host().storage(), before);
 }

@@ -5,9 +5,7 @@ use std::collections::BTreeMap;
 
 use calimero_sdk::app;
 use calimero_sdk::serde::Serialize;
-use calimero_storage::collections::{
-    Counter, LwwRegister, UnorderedMap, UnorderedSet, Vector,
-};
+use calimero_storage::collections::{Counter, LwwRegister, UnorderedMap, UnorderedSet, Vector};
 
 #[app::state]
 pub struct Collections {
@@ -110,7 +108,10 @@ impl Collections {
     }
 
     pub fn join(&mut self, group: String, member: String) -> app::Result<bool> {
-        let mut members = self.groups.entry(group)?.or_insert_with(UnorderedSet::new)?;
+        let mut members = self
+            .groups
+            .entry(group)?
+            .or_insert_with(UnorderedSet::new)?;
         Ok(members.insert(member)?)
     }
 
@@ -132,7 +133,10 @@ impl Collections {
     }
 
     pub fn set_nested(&mut self, outer: String, inner: String, value: u64) -> app::Result<()> {
-        let mut map = self.nested.entry(outer)?.or_insert_with(UnorderedMap::new)?;
+        let mut map = self
+            .nested
+            .entry(outer)?
+            .or_insert_with(UnorderedMap::new)?;
         map.insert(inner, value.into())?;
         Ok(())
     }
@@ -162,7 +166,11 @@ impl Collections {
             nested.push((name, map.entries()?.map(|(k, v)| (k, *v.get())).collect()));
         }
         Ok(Snapshot {
-            registers: self.registers.entries()?.map(|(k, v)| (k, v.get().clone())).collect(),
+            registers: self
+                .registers
+                .entries()?
+                .map(|(k, v)| (k, v.get().clone()))
+                .collect(),
             tags: self.tags.iter()?.collect(),
             log: self.log.iter()?.collect(),
             hits: self.hits.value()?,

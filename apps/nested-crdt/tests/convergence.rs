@@ -44,7 +44,10 @@ impl Op {
             Op::Untag(t) => ("untag", json!({"tag": k(t)})),
             Op::Push(v) => ("push", json!({"line": format!("line {v}")})),
             Op::Pop => ("pop", json!({})),
-            Op::Rewrite(i, v) => ("rewrite", json!({"index": i % 4, "line": format!("edit {v}")})),
+            Op::Rewrite(i, v) => (
+                "rewrite",
+                json!({"index": i % 4, "line": format!("edit {v}")}),
+            ),
             Op::Hit(by) => ("hit", json!({"by": by % 5})),
             Op::Adjust(by) => ("adjust", json!({"by": by % 7})),
             Op::Retitle(v) => ("retitle", json!({"title": format!("title {v}")})),
@@ -52,7 +55,10 @@ impl Op {
             Op::Leave(g, m) => ("leave", json!({"group": k(g), "member": k(m)})),
             Op::Disband(g) => ("disband", json!({"group": k(g)})),
             Op::Score(p, n) => ("score", json!({"player": k(p), "points": n % 9})),
-            Op::SetNested(o, i, v) => ("set_nested", json!({"outer": k(o), "inner": k(i), "value": v})),
+            Op::SetNested(o, i, v) => (
+                "set_nested",
+                json!({"outer": k(o), "inner": k(i), "value": v}),
+            ),
             Op::UnsetNested(o, i) => ("unset_nested", json!({"outer": k(o), "inner": k(i)})),
             Op::DropNested(o) => ("drop_nested", json!({"outer": k(o)})),
         }
@@ -84,7 +90,11 @@ fn op() -> impl Strategy<Value = Op> {
 #[derive(Clone, Debug)]
 enum Step {
     /// A replica runs an operation after its clock moved on by `advance_us`.
-    Run { replica: usize, op: Op, advance_us: u16 },
+    Run {
+        replica: usize,
+        op: Op,
+        advance_us: u16,
+    },
     /// A replica receives one of the deltas it can apply (chosen by `pick`).
     Deliver { replica: usize, pick: usize },
 }
@@ -122,7 +132,12 @@ impl Replica {
     fn apply(&mut self, id: usize, deltas: &[Delta]) -> Result<(), TestCaseError> {
         self.tick(1_000);
         let outcome = self.app.sync(&deltas[id].artifact);
-        prop_assert!(outcome.is_ok(), "sync of delta {} failed: {:?}", id, outcome.err());
+        prop_assert!(
+            outcome.is_ok(),
+            "sync of delta {} failed: {:?}",
+            id,
+            outcome.err()
+        );
         self.applied.insert(id);
         Ok(())
     }
@@ -170,13 +185,19 @@ fn converge(
     // Replica 0 creates the context; the others bootstrap from its snapshot, or by applying
     // its init artifact to an empty store.
     replicas[0].tick(0);
-    replicas[0].app.init(json!({})).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    replicas[0]
+        .app
+        .init(json!({}))
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
     let genesis = replicas[0].app.last().artifact;
     let snapshot = replicas[0].app.host().storage();
     for replica in &mut replicas[1..] {
         if replay_init {
             replica.tick(0);
-            replica.app.sync(&genesis).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            replica
+                .app
+                .sync(&genesis)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
         } else {
             replica.app.host().load_snapshot(snapshot.clone());
         }
@@ -185,7 +206,11 @@ fn converge(
     let mut deltas: Vec<Delta> = Vec::new();
     for step in steps {
         match step {
-            Step::Run { replica, op, advance_us } => {
+            Step::Run {
+                replica,
+                op,
+                advance_us,
+            } => {
                 let author = replica % count;
                 let replica = &mut replicas[author];
                 replica.tick(u64::from(*advance_us) * 1_000);
@@ -195,7 +220,10 @@ fn converge(
                 let outcome = replica.app.last();
                 if outcome.persisted && !outcome.artifact.is_empty() {
                     let id = deltas.len();
-                    deltas.push(Delta { deps: replica.applied.clone(), artifact: outcome.artifact });
+                    deltas.push(Delta {
+                        deps: replica.applied.clone(),
+                        artifact: outcome.artifact,
+                    });
                     replica.applied.insert(id);
                 }
             }
@@ -223,9 +251,15 @@ fn converge(
     }
 
     let root = replicas[0].root();
-    let view = replicas[0].app.call("snapshot", json!({})).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let view = replicas[0]
+        .app
+        .call("snapshot", json!({}))
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
     for (i, replica) in replicas.iter().enumerate().skip(1) {
-        let other = replica.app.call("snapshot", json!({})).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let other = replica
+            .app
+            .call("snapshot", json!({}))
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(&view, &other, "replica {} answers differently", i);
         prop_assert_eq!(root, replica.root(), "replica {} has a different root", i);
     }
@@ -275,7 +309,8 @@ fn a_concurrent_removal_and_nested_insert_agree_in_both_orders() {
     let make = |member: u8| TestApp::<Collections>::with_member(CONTEXT, [member; 32]);
     let a = make(1);
     a.init(json!({})).unwrap();
-    a.call("join", json!({"group": "g", "member": "x"})).unwrap();
+    a.call("join", json!({"group": "g", "member": "x"}))
+        .unwrap();
     let setup = a.last().artifact;
     let b = make(2);
     b.host().load_snapshot(a.host().storage());
@@ -290,7 +325,8 @@ fn a_concurrent_removal_and_nested_insert_agree_in_both_orders() {
     a.call("disband", json!({"group": "g"})).unwrap();
     let removal = a.last().artifact;
     b.host().set_clock(1_800_000_000_000_500_000, 1);
-    b.call("join", json!({"group": "g", "member": "y"})).unwrap();
+    b.call("join", json!({"group": "g", "member": "y"}))
+        .unwrap();
     let insert = b.last().artifact;
 
     a.sync(&insert).unwrap();
@@ -321,10 +357,25 @@ fn an_older_nested_insert_stays_removed_after_its_parent_is_recreated() {
         app.call(method, args).unwrap();
         app.last().artifact
     };
-    let b1 = run(&b, base, "set_nested", json!({"outer": "k1", "inner": "old", "value": 1}));
-    let a1 = run(&a, base + 3, "set_nested", json!({"outer": "k1", "inner": "concurrent", "value": 2}));
+    let b1 = run(
+        &b,
+        base,
+        "set_nested",
+        json!({"outer": "k1", "inner": "old", "value": 1}),
+    );
+    let a1 = run(
+        &a,
+        base + 3,
+        "set_nested",
+        json!({"outer": "k1", "inner": "concurrent", "value": 2}),
+    );
     let b2 = run(&b, base + 40_000_000, "drop_nested", json!({"outer": "k1"}));
-    let b3 = run(&b, base + 40_000_001, "set_nested", json!({"outer": "k1", "inner": "new", "value": 3}));
+    let b3 = run(
+        &b,
+        base + 40_000_001,
+        "set_nested",
+        json!({"outer": "k1", "inner": "new", "value": 3}),
+    );
     for artifact in [&b1, &b2, &b3] {
         a.sync(artifact).unwrap();
     }
@@ -349,11 +400,21 @@ fn a_write_under_a_recreated_parent_outlives_the_old_deletion_on_every_replica()
         app.call(method, args).unwrap();
         app.last().artifact
     };
-    let created = run(&a, base + 1_000_000, "set_nested", json!({"outer": "k3", "inner": "k1", "value": 0}));
+    let created = run(
+        &a,
+        base + 1_000_000,
+        "set_nested",
+        json!({"outer": "k3", "inner": "k1", "value": 0}),
+    );
     let removed = run(&a, base + 4_000_000, "drop_nested", json!({"outer": "k3"}));
     b.sync(&created).unwrap();
     b.sync(&removed).unwrap();
-    let recreated = run(&b, base + 30, "set_nested", json!({"outer": "k3", "inner": "k2", "value": 0}));
+    let recreated = run(
+        &b,
+        base + 30,
+        "set_nested",
+        json!({"outer": "k3", "inner": "k2", "value": 0}),
+    );
     a.sync(&recreated).unwrap();
     let expected = json!([["k3", {"k2": 0}]]);
     assert_eq!(a.call("snapshot", json!({})).unwrap()["nested"], expected);
@@ -364,8 +425,16 @@ fn a_write_under_a_recreated_parent_outlives_the_old_deletion_on_every_replica()
 #[test]
 fn regressions_found_by_the_property_tests() {
     use Op::*;
-    let run = |replica, op| Step::Run { replica, op, advance_us: 0 };
-    let run_after = |replica, op, advance_us| Step::Run { replica, op, advance_us };
+    let run = |replica, op| Step::Run {
+        replica,
+        op,
+        advance_us: 0,
+    };
+    let run_after = |replica, op, advance_us| Step::Run {
+        replica,
+        op,
+        advance_us,
+    };
     let deliver = |replica, pick| Step::Deliver { replica, pick };
 
     // A delete older than a concurrent re-creation still removes older nested entries.

@@ -76,7 +76,7 @@ impl<A: AppMethods> TestApp<A> {
             .iter()
             .find(|(name, _)| *name == method)
             .ok_or_else(|| CallError::MethodNotFound(method.to_owned()))?;
-        let outcome = self.host.execute(input, || function());
+        let outcome = self.host.execute(input, function);
         *self.last.borrow_mut() = outcome.clone();
         Ok(outcome)
     }

@@ -34,13 +34,16 @@ pub struct EntityKind {
     pub field_name: Option<String>,
 }
 
+/// Collections bound while serializing a value: their ids and types.
+pub type BoundCollections = Vec<(Id, CrdtType)>;
+
 /// Merges the app's root state entry: `(existing data, incoming data) -> merged data`.
 pub type RootMerge<'a> = &'a dyn Fn(&[u8], &[u8]) -> Result<Vec<u8>, StoreError>;
 
 struct AttachScope {
     parent: Id,
     next: u32,
-    bound: Vec<(Id, CrdtType)>,
+    bound: BoundCollections,
 }
 
 #[derive(Default)]
@@ -226,8 +229,10 @@ impl Store {
             return Ok(mark);
         }
         let mark = match env::storage_read(&Key::SyncState(id).to_bytes()) {
-            Some(bytes) => u64::try_from_slice(&bytes)
-                .map_err(|source| StoreError::Decode { what: "a delete watermark", source })?,
+            Some(bytes) => u64::try_from_slice(&bytes).map_err(|source| StoreError::Decode {
+                what: "a delete watermark",
+                source,
+            })?,
             None => 0,
         };
         self.watermarks.insert(id, mark);
@@ -249,11 +254,16 @@ impl Store {
         let mut steps = 0;
         while let Some(id) = next {
             let Some(index) = self.index(id)? else { break };
-            bound = bound.max(index.deleted_at.unwrap_or(0)).max(self.own_watermark(id)?);
+            bound = bound
+                .max(index.deleted_at.unwrap_or(0))
+                .max(self.own_watermark(id)?);
             next = index.parent_id;
             steps += 1;
             if steps > 4096 {
-                return Err(StoreError::Corrupt { id, reason: "parent chain is cyclic".into() });
+                return Err(StoreError::Corrupt {
+                    id,
+                    reason: "parent chain is cyclic".into(),
+                });
             }
         }
         Ok(bound)
@@ -262,19 +272,22 @@ impl Store {
     /// Applies a deletion at `deleted_at` to `id` and its subtree; see the module docs.
     fn delete_at(&mut self, id: Id, deleted_at: u64) -> Result<(), StoreError> {
         self.raise_watermark(id, deleted_at)?;
-        let Some(index) = self.index(id)? else { return Ok(()) };
-        if index.is_live() && index.metadata.updated_at <= deleted_at {
-            if let Some(parent) = index.parent_id {
+        let Some(index) = self.index(id)? else {
+            return Ok(());
+        };
+        if index.is_live() && index.metadata.updated_at <= deleted_at
+            && let Some(parent) = index.parent_id {
                 self.unlink(parent, id)?;
             }
-        }
         self.sweep(id, deleted_at)
     }
 
     /// Kills `id` if it is not newer than `deleted_at`, then sweeps its whole subtree: live
     /// children, and dead ones, under which later writes may have survived.
     fn sweep(&mut self, id: Id, deleted_at: u64) -> Result<(), StoreError> {
-        let Some(mut index) = self.index(id)? else { return Ok(()) };
+        let Some(mut index) = self.index(id)? else {
+            return Ok(());
+        };
         match index.deleted_at {
             Some(previous) => index.deleted_at = Some(previous.max(deleted_at)),
             None if index.metadata.updated_at <= deleted_at => {
@@ -372,9 +385,9 @@ impl Store {
             parts.push(&index.own_hash);
             parts.extend(children.iter().map(|(_, h)| h.as_slice()));
             index.full_hash = hash(&parts);
-            if let Some(parent) = index.parent_id {
-                if let Some(mut parent_index) = self.index(parent)? {
-                    if let Some(info) = parent_index
+            if let Some(parent) = index.parent_id
+                && let Some(mut parent_index) = self.index(parent)?
+                    && let Some(info) = parent_index
                         .children
                         .as_mut()
                         .and_then(|c| c.iter_mut().find(|c| c.id == id))
@@ -383,8 +396,6 @@ impl Store {
                         info.metadata = index.metadata.clone();
                         self.put(parent_index);
                     }
-                }
-            }
             self.put(index);
         }
         for id in std::mem::take(&mut self.dirty) {
@@ -460,13 +471,13 @@ pub fn save(id: Id, parent: Option<Id>, data: Vec<u8>, kind: EntityKind) -> Resu
                 // so that peers see it live and in the same place.
                 let own = previous.as_ref().and_then(|p| p.deleted_at).unwrap_or(0);
                 let mut floor = own.max(store.own_watermark(id)?).max(store.bound(parent)?);
-                if let Some(parent) = parent {
-                    if let Some(last) =
-                        store.index(parent)?.and_then(|p| p.children().last().cloned())
+                if let Some(parent) = parent
+                    && let Some(last) = store
+                        .index(parent)?
+                        .and_then(|p| p.children().last().cloned())
                     {
                         floor = floor.max(last.metadata.created_at);
                     }
-                }
                 let updated_at = now.max(floor + 1);
                 let created_at = previous
                     .as_ref()
@@ -636,13 +647,14 @@ fn apply_put(
 
     with(|store| {
         let parent = existing.as_ref().and_then(|e| e.parent_id).or(parent);
-        if let Some(parent) = parent {
-            if store.index(parent)?.is_none() {
+        if let Some(parent) = parent
+            && store.index(parent)?.is_none() {
                 return Err(StoreError::UnknownParent(parent));
             }
-        }
         let own_deletion = existing.as_ref().and_then(|e| e.deleted_at).unwrap_or(0);
-        let bound = own_deletion.max(store.own_watermark(id)?).max(store.bound(parent)?);
+        let bound = own_deletion
+            .max(store.own_watermark(id)?)
+            .max(store.bound(parent)?);
         let created_at = existing.as_ref().map_or(metadata.created_at, |e| {
             e.metadata.created_at.min(metadata.created_at)
         });
@@ -681,7 +693,6 @@ fn apply_put(
     })
 }
 
-
 /// Recomputes hashes and writes back index records; returns the state root.
 pub fn flush() -> Result<[u8; 32], StoreError> {
     root_id();
@@ -701,7 +712,7 @@ pub fn take_artifact() -> Vec<u8> {
 pub fn serialize_attached<T: BorshSerialize + ?Sized>(
     parent: Id,
     value: &T,
-) -> Result<(Vec<u8>, Vec<(Id, CrdtType)>), StoreError> {
+) -> Result<(Vec<u8>, BoundCollections), StoreError> {
     let previous = with(|store| {
         store.attach.replace(AttachScope {
             parent,
@@ -733,7 +744,7 @@ pub(crate) fn bind_in_scope(crdt_type: CrdtType) -> Option<Id> {
 }
 
 /// Creates the entities of collections bound by [`serialize_attached`] under `parent`.
-pub fn create_bound(parent: Id, bound: Vec<(Id, CrdtType)>) -> Result<(), StoreError> {
+pub fn create_bound(parent: Id, bound: BoundCollections) -> Result<(), StoreError> {
     for (id, crdt_type) in bound {
         let kind = EntityKind {
             crdt_type: Some(crdt_type),

@@ -17,24 +17,46 @@ fn id() -> impl Strategy<Value = Id> {
 }
 
 fn signature() -> impl Strategy<Value = Option<SignatureData>> {
-    prop::option::of((any::<[u8; 32]>(), any::<[u8; 32]>(), any::<u64>(), prop::option::of(any::<[u8; 32]>())).prop_map(
-        |(a, b, nonce, signer)| {
-            let mut signature = [0u8; 64];
-            signature[..32].copy_from_slice(&a);
-            signature[32..].copy_from_slice(&b);
-            SignatureData { signature, nonce, signer }
-        },
-    ))
+    prop::option::of(
+        (
+            any::<[u8; 32]>(),
+            any::<[u8; 32]>(),
+            any::<u64>(),
+            prop::option::of(any::<[u8; 32]>()),
+        )
+            .prop_map(|(a, b, nonce, signer)| {
+                let mut signature = [0u8; 64];
+                signature[..32].copy_from_slice(&a);
+                signature[32..].copy_from_slice(&b);
+                SignatureData {
+                    signature,
+                    nonce,
+                    signer,
+                }
+            }),
+    )
 }
 
 fn storage_type() -> impl Strategy<Value = StorageType> {
     prop_oneof![
         Just(StorageType::Public),
-        (any::<[u8; 32]>(), signature()).prop_map(|(owner, signature_data)| StorageType::User { owner, signature_data }),
+        (any::<[u8; 32]>(), signature()).prop_map(|(owner, signature_data)| StorageType::User {
+            owner,
+            signature_data
+        }),
         Just(StorageType::Frozen),
-        (prop::collection::btree_map(any::<[u8; 32]>(), any::<u8>(), 0..3), signature())
-            .prop_map(|(writers, signature_data)| StorageType::Shared { writers, signature_data }),
-        (id(), signature()).prop_map(|(anchor, signature_data)| StorageType::SharedMember { anchor, signature_data }),
+        (
+            prop::collection::btree_map(any::<[u8; 32]>(), any::<u8>(), 0..3),
+            signature()
+        )
+            .prop_map(|(writers, signature_data)| StorageType::Shared {
+                writers,
+                signature_data
+            }),
+        (id(), signature()).prop_map(|(anchor, signature_data)| StorageType::SharedMember {
+            anchor,
+            signature_data
+        }),
     ]
 }
 
@@ -45,8 +67,14 @@ fn crdt_type() -> impl Strategy<Value = CrdtType> {
         Just(CrdtType::GCounter),
         Just(CrdtType::PnCounter),
         Just(CrdtType::Rga),
-        (s(), s()).prop_map(|(key_type, value_type)| CrdtType::UnorderedMap { key_type, value_type }),
-        (s(), s()).prop_map(|(key_type, value_type)| CrdtType::SortedMap { key_type, value_type }),
+        (s(), s()).prop_map(|(key_type, value_type)| CrdtType::UnorderedMap {
+            key_type,
+            value_type
+        }),
+        (s(), s()).prop_map(|(key_type, value_type)| CrdtType::SortedMap {
+            key_type,
+            value_type
+        }),
         s().prop_map(|element_type| CrdtType::UnorderedSet { element_type }),
         s().prop_map(|element_type| CrdtType::SortedSet { element_type }),
         s().prop_map(|element_type| CrdtType::Vector { element_type }),
@@ -59,28 +87,67 @@ fn crdt_type() -> impl Strategy<Value = CrdtType> {
 }
 
 fn metadata() -> impl Strategy<Value = Metadata> {
-    (any::<u64>(), any::<u64>(), storage_type(), prop::option::of(crdt_type()), prop::option::of("[a-z]{0,8}"), prop::option::of(any::<u32>()))
-        .prop_map(|(created_at, updated_at, storage_type, crdt_type, field_name, schema_version)| Metadata {
-            created_at,
-            updated_at,
-            storage_type,
-            crdt_type,
-            field_name,
-            schema_version,
-        })
+    (
+        any::<u64>(),
+        any::<u64>(),
+        storage_type(),
+        prop::option::of(crdt_type()),
+        prop::option::of("[a-z]{0,8}"),
+        prop::option::of(any::<u32>()),
+    )
+        .prop_map(
+            |(created_at, updated_at, storage_type, crdt_type, field_name, schema_version)| {
+                Metadata {
+                    created_at,
+                    updated_at,
+                    storage_type,
+                    crdt_type,
+                    field_name,
+                    schema_version,
+                }
+            },
+        )
 }
 
 fn child() -> impl Strategy<Value = ChildInfo> {
-    (id(), any::<[u8; 32]>(), metadata()).prop_map(|(id, merkle_hash, metadata)| ChildInfo { id, merkle_hash, metadata })
+    (id(), any::<[u8; 32]>(), metadata()).prop_map(|(id, merkle_hash, metadata)| ChildInfo {
+        id,
+        merkle_hash,
+        metadata,
+    })
 }
 
 fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
-        (id(), prop::collection::vec(any::<u8>(), 0..64), prop::collection::vec(child(), 0..3), metadata())
-            .prop_map(|(id, data, ancestors, metadata)| Action::Add { id, data, ancestors, metadata }),
-        (id(), any::<u64>(), metadata()).prop_map(|(id, deleted_at, metadata)| Action::DeleteRef { id, deleted_at, metadata }),
-        (id(), prop::collection::vec(any::<u8>(), 0..64), prop::collection::vec(child(), 0..3), metadata())
-            .prop_map(|(id, data, ancestors, metadata)| Action::Update { id, data, ancestors, metadata }),
+        (
+            id(),
+            prop::collection::vec(any::<u8>(), 0..64),
+            prop::collection::vec(child(), 0..3),
+            metadata()
+        )
+            .prop_map(|(id, data, ancestors, metadata)| Action::Add {
+                id,
+                data,
+                ancestors,
+                metadata
+            }),
+        (id(), any::<u64>(), metadata()).prop_map(|(id, deleted_at, metadata)| Action::DeleteRef {
+            id,
+            deleted_at,
+            metadata
+        }),
+        (
+            id(),
+            prop::collection::vec(any::<u8>(), 0..64),
+            prop::collection::vec(child(), 0..3),
+            metadata()
+        )
+            .prop_map(|(id, data, ancestors, metadata)| Action::Update {
+                id,
+                data,
+                ancestors,
+                metadata
+            }),
     ]
 }
 
@@ -124,9 +191,23 @@ proptest! {
 #[test]
 fn action_tags_are_0_2_3_and_tag_1_is_rejected() {
     let metadata = Metadata::default();
-    let add = Action::Add { id: Id::new([1; 32]), data: vec![], ancestors: vec![], metadata: metadata.clone() };
-    let delete = Action::DeleteRef { id: Id::new([1; 32]), deleted_at: 5, metadata: metadata.clone() };
-    let update = Action::Update { id: Id::new([1; 32]), data: vec![], ancestors: vec![], metadata };
+    let add = Action::Add {
+        id: Id::new([1; 32]),
+        data: vec![],
+        ancestors: vec![],
+        metadata: metadata.clone(),
+    };
+    let delete = Action::DeleteRef {
+        id: Id::new([1; 32]),
+        deleted_at: 5,
+        metadata: metadata.clone(),
+    };
+    let update = Action::Update {
+        id: Id::new([1; 32]),
+        data: vec![],
+        ancestors: vec![],
+        metadata,
+    };
     assert_eq!(borsh::to_vec(&add).unwrap()[0], 0);
     assert_eq!(borsh::to_vec(&delete).unwrap()[0], 2);
     assert_eq!(borsh::to_vec(&update).unwrap()[0], 3);
@@ -139,9 +220,19 @@ fn action_tags_are_0_2_3_and_tag_1_is_rejected() {
     // Inside an artifact: tag 0, one action, that action with tag 1.
     let mut artifact = vec![0, 1, 0, 0, 0];
     artifact.extend_from_slice(&retired);
-    assert!(decode_delta(&artifact).unwrap_err().to_string().contains("retired"));
+    assert!(
+        decode_delta(&artifact)
+            .unwrap_err()
+            .to_string()
+            .contains("retired")
+    );
     // The retired storage-delta tag 1 too.
-    assert!(decode_delta(&[1, 0, 0, 0, 0]).unwrap_err().to_string().contains("retired"));
+    assert!(
+        decode_delta(&[1, 0, 0, 0, 0])
+            .unwrap_err()
+            .to_string()
+            .contains("retired")
+    );
 }
 
 #[test]
@@ -149,7 +240,12 @@ fn empty_artifact_is_no_actions_and_oversized_is_refused() {
     assert_eq!(decode_delta(&[]).unwrap(), StorageDelta::Actions(vec![]));
     assert!(encode_delta(vec![]).is_empty());
     let huge = vec![0u8; calimero_storage::action::MAX_ARTIFACT_SIZE + 1];
-    assert!(decode_delta(&huge).unwrap_err().to_string().contains("exceeds"));
+    assert!(
+        decode_delta(&huge)
+            .unwrap_err()
+            .to_string()
+            .contains("exceeds")
+    );
 }
 
 #[test]

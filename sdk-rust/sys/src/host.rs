@@ -291,6 +291,8 @@ fn fail(message: impl Into<String>) -> ! {
 /// # Safety
 /// Every `u64` argument that names a descriptor must be the address of a live descriptor of the
 /// documented type whose buffers are valid for the stated lengths, as the SDK builds them.
+/// That one contract covers every function here, so they do not repeat it.
+#[allow(clippy::missing_safety_doc)]
 pub mod raw {
     use super::*;
     use crate::{Buffer, BufferMut, Event, Location, ValueReturn, XCall};

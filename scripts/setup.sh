@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what building and testing the project needs, and nothing that is already there.
+# Safe to run any number of times.
+set -euo pipefail
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "cargo is not installed: install Rust (stable) with rustup first" >&2
+    exit 1
+fi
+
+# Debian packages (none needed yet by the Rust SDK; later parts of the project add theirs here).
+APT_PACKAGES=()
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+fi
+
+if command -v rustup >/dev/null 2>&1; then
+    installed_targets=$(rustup target list --installed)
+    for target in wasm32-unknown-unknown wasm32-wasip1; do
+        if ! grep -qx "$target" <<<"$installed_targets"; then
+            say "adding Rust target $target"
+            rustup target add "$target"
+        fi
+    done
+    installed_components=$(rustup component list --installed)
+    for component in rustfmt clippy; do
+        if ! grep -q "^$component" <<<"$installed_components"; then
+            say "adding Rust component $component"
+            rustup component add "$component"
+        fi
+    done
+else
+    echo "rustup not found: make sure the wasm32-unknown-unknown target is installed" >&2
+fi

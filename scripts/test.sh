@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set-up, then every check CI runs: formatting, lints, and the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+source scripts/env.sh
+
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+say "cargo clippy"
+cargo clippy --workspace --all-targets -q -- -D warnings
+say "cargo test"
+cargo test --workspace
