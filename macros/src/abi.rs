@@ -156,10 +156,9 @@ fn list_or_bytes(inner: &Type, self_name: &str) -> Value {
 /// The type reference, with `Option` folded into a `nullable` member.
 pub fn full(ty: &Type, self_name: &str) -> Value {
     let TypeRef { mut json, nullable } = type_ref(ty, self_name);
-    if nullable
-        && let Value::Object(map) = &mut json {
-            map.insert("nullable".into(), Value::Bool(true));
-        }
+    if nullable && let Value::Object(map) = &mut json {
+        map.insert("nullable".into(), Value::Bool(true));
+    }
     json
 }
 

@@ -410,7 +410,8 @@ fn logic_impl(mut item: ItemImpl) -> TokenStream2 {
     }
 
     // App methods are exports, not a collection API: a `len` export needs no `is_empty`.
-    item.attrs.push(syn::parse_quote!(#[allow(clippy::len_without_is_empty)]));
+    item.attrs
+        .push(syn::parse_quote!(#[allow(clippy::len_without_is_empty)]));
 
     let mut functions = TokenStream2::new();
     let mut table = TokenStream2::new();

@@ -186,9 +186,10 @@ pub fn check_host_abi(surface: &ModuleSurface) -> Vec<String> {
                     problems.push(format!("export `{name}` is not a valid method name"));
                 }
                 if let Some(signature) = signature
-                    && (!signature.params().is_empty() || !signature.results().is_empty()) {
-                        problems.push(format!("export `{name}` is {signature:?}, not () -> ()"));
-                    }
+                    && (!signature.params().is_empty() || !signature.results().is_empty())
+                {
+                    problems.push(format!("export `{name}` is {signature:?}, not () -> ()"));
+                }
             }
             _ => {}
         }

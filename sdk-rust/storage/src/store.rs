@@ -275,10 +275,12 @@ impl Store {
         let Some(index) = self.index(id)? else {
             return Ok(());
         };
-        if index.is_live() && index.metadata.updated_at <= deleted_at
-            && let Some(parent) = index.parent_id {
-                self.unlink(parent, id)?;
-            }
+        if index.is_live()
+            && index.metadata.updated_at <= deleted_at
+            && let Some(parent) = index.parent_id
+        {
+            self.unlink(parent, id)?;
+        }
         self.sweep(id, deleted_at)
     }
 
@@ -387,15 +389,15 @@ impl Store {
             index.full_hash = hash(&parts);
             if let Some(parent) = index.parent_id
                 && let Some(mut parent_index) = self.index(parent)?
-                    && let Some(info) = parent_index
-                        .children
-                        .as_mut()
-                        .and_then(|c| c.iter_mut().find(|c| c.id == id))
-                    {
-                        info.merkle_hash = index.full_hash;
-                        info.metadata = index.metadata.clone();
-                        self.put(parent_index);
-                    }
+                && let Some(info) = parent_index
+                    .children
+                    .as_mut()
+                    .and_then(|c| c.iter_mut().find(|c| c.id == id))
+            {
+                info.merkle_hash = index.full_hash;
+                info.metadata = index.metadata.clone();
+                self.put(parent_index);
+            }
             self.put(index);
         }
         for id in std::mem::take(&mut self.dirty) {
@@ -475,9 +477,9 @@ pub fn save(id: Id, parent: Option<Id>, data: Vec<u8>, kind: EntityKind) -> Resu
                     && let Some(last) = store
                         .index(parent)?
                         .and_then(|p| p.children().last().cloned())
-                    {
-                        floor = floor.max(last.metadata.created_at);
-                    }
+                {
+                    floor = floor.max(last.metadata.created_at);
+                }
                 let updated_at = now.max(floor + 1);
                 let created_at = previous
                     .as_ref()
@@ -648,9 +650,10 @@ fn apply_put(
     with(|store| {
         let parent = existing.as_ref().and_then(|e| e.parent_id).or(parent);
         if let Some(parent) = parent
-            && store.index(parent)?.is_none() {
-                return Err(StoreError::UnknownParent(parent));
-            }
+            && store.index(parent)?.is_none()
+        {
+            return Err(StoreError::UnknownParent(parent));
+        }
         let own_deletion = existing.as_ref().and_then(|e| e.deleted_at).unwrap_or(0);
         let bound = own_deletion
             .max(store.own_watermark(id)?)
