@@ -1,0 +1,668 @@
+//! The host functions of module `env` (`HOST-ABI.md` §3) and the per-call state behind them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand::RngCore;
+use wasmer::{
+    AsStoreRef, Function, FunctionEnv, FunctionEnvMut, Imports, Memory, MemoryView, RuntimeError,
+    Store, Type,
+};
+
+use crate::errors::{HostError, Location, PanicContext};
+use crate::limits::Limits;
+use crate::{Event, Storage, XCall};
+
+use Type::{I32, I64};
+
+/// Every import the node provides, with its exact signature.
+pub const IMPORTS: &[(&str, &[Type], &[Type])] = &[
+    ("panic", &[I64], &[]),
+    ("panic_utf8", &[I64, I64], &[]),
+    ("register_len", &[I64], &[I64]),
+    ("read_register", &[I64, I64], &[I32]),
+    ("input", &[I64], &[]),
+    ("value_return", &[I64], &[]),
+    ("log_utf8", &[I64], &[]),
+    ("emit", &[I64], &[]),
+    ("emit_with_handler", &[I64, I64], &[]),
+    ("commit", &[I64, I64], &[]),
+    ("storage_read", &[I64, I64], &[I32]),
+    ("storage_write", &[I64, I64, I64], &[I32]),
+    ("storage_remove", &[I64, I64], &[I32]),
+    ("storage_index_meta_clear", &[I64], &[I32]),
+    ("private_storage_read", &[I64, I64], &[I32]),
+    ("private_storage_write", &[I64, I64], &[I32]),
+    ("private_storage_remove", &[I64, I64], &[I32]),
+    ("context_id", &[I64], &[]),
+    ("account_id", &[I64], &[]),
+    ("device_id", &[I64], &[]),
+    ("executor_id", &[I64], &[]),
+    ("xcall_origin", &[I64], &[I32]),
+    ("xcall", &[I64], &[]),
+    ("time_now", &[I64], &[]),
+    ("random_bytes", &[I64], &[]),
+    ("ed25519_verify", &[I64, I64, I64], &[I32]),
+];
+
+/// What one call sees and produces; lives in the wasmer `FunctionEnv`.
+pub(crate) struct HostState {
+    pub memory: Option<Memory>,
+    pub limits: Limits,
+    pub input: Vec<u8>,
+    pub context_id: [u8; 32],
+    pub account_id: [u8; 32],
+    pub device_id: [u8; 32],
+    pub xcall_origin: Option<[u8; 32]>,
+    pub storage: std::sync::Arc<dyn Storage>,
+    pub registers: HashMap<u64, Vec<u8>>,
+    pub registers_size: u64,
+    pub staged: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pub private_staged: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pub writes: u64,
+    pub written_bytes: u64,
+    pub returns: Option<Result<Vec<u8>, Vec<u8>>>,
+    pub logs: Vec<String>,
+    pub events: Vec<Event>,
+    pub xcalls: Vec<XCall>,
+    pub commit: Option<([u8; 32], Vec<u8>)>,
+    /// The host error that made the call trap, if any.
+    pub error: Option<HostError>,
+}
+
+type Env<'s> = FunctionEnvMut<'s, HostState>;
+type HostResult<T> = Result<T, RuntimeError>;
+
+fn trap(state: &mut HostState, error: HostError) -> RuntimeError {
+    let message = error.to_string();
+    state.error = Some(error);
+    RuntimeError::new(message)
+}
+
+fn view<'v>(state: &HostState, store: &'v impl AsStoreRef) -> Result<MemoryView<'v>, HostError> {
+    Ok(state
+        .memory
+        .as_ref()
+        .ok_or(HostError::NoMemory)?
+        .view(store))
+}
+
+fn read_bytes(view: &MemoryView<'_>, ptr: u64, len: u64) -> Result<Vec<u8>, HostError> {
+    let end = ptr.checked_add(len).ok_or(HostError::InvalidMemoryAccess)?;
+    if end > view.data_size() {
+        return Err(HostError::InvalidMemoryAccess);
+    }
+    let mut bytes = vec![0u8; len as usize];
+    view.read(ptr, &mut bytes)
+        .map_err(|_| HostError::InvalidMemoryAccess)?;
+    Ok(bytes)
+}
+
+fn read_u64s<const N: usize>(view: &MemoryView<'_>, ptr: u64) -> Result<[u64; N], HostError> {
+    let bytes = read_bytes(view, ptr, 8 * N as u64)?;
+    let mut words = [0u64; N];
+    for (i, word) in words.iter_mut().enumerate() {
+        *word = u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+    }
+    Ok(words)
+}
+
+/// Reads the bytes a `Buffer` descriptor at `ptr` points at.
+fn read_buffer(view: &MemoryView<'_>, ptr: u64) -> Result<Vec<u8>, HostError> {
+    let [data, len] = read_u64s::<2>(view, ptr)?;
+    read_bytes(view, data, len)
+}
+
+/// The `(ptr, len)` of a `BufferMut` descriptor, bounds-checked.
+fn buffer_mut(view: &MemoryView<'_>, ptr: u64) -> Result<(u64, u64), HostError> {
+    let [data, len] = read_u64s::<2>(view, ptr)?;
+    let end = data
+        .checked_add(len)
+        .ok_or(HostError::InvalidMemoryAccess)?;
+    if end > view.data_size() {
+        return Err(HostError::InvalidMemoryAccess);
+    }
+    Ok((data, len))
+}
+
+fn utf8(bytes: Vec<u8>, what: &str) -> Result<String, HostError> {
+    String::from_utf8(bytes).map_err(|_| HostError::BadUtf8 { what: what.into() })
+}
+
+fn check_size(what: &str, size: u64, limit: u64) -> Result<(), HostError> {
+    if size > limit {
+        return Err(HostError::TooLarge {
+            what: what.into(),
+            size,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+fn set_register(state: &mut HostState, id: u64, value: Vec<u8>) -> Result<(), HostError> {
+    let limits = &state.limits;
+    check_size("a register", value.len() as u64, limits.max_register_size)?;
+    let previous = state.registers.get(&id).map(|r| r.len() as u64 + 8);
+    if previous.is_none() && state.registers.len() as u64 >= limits.max_registers {
+        return Err(HostError::TooMany {
+            what: "registers".into(),
+            limit: limits.max_registers,
+        });
+    }
+    let size = state.registers_size - previous.unwrap_or(0) + value.len() as u64 + 8;
+    check_size(
+        "all registers together",
+        size,
+        limits.max_registers_capacity,
+    )?;
+    state.registers_size = size;
+    state.registers.insert(id, value);
+    Ok(())
+}
+
+fn location(view: &MemoryView<'_>, ptr: u64) -> Result<Location, HostError> {
+    let [file_ptr, file_len, line_column] = read_u64s::<3>(view, ptr)?;
+    let file = utf8(
+        read_bytes(view, file_ptr, file_len)?,
+        "the panic location's file",
+    )?;
+    Ok(Location {
+        file,
+        line: line_column as u32,
+        column: (line_column >> 32) as u32,
+    })
+}
+
+/// Runs `body` with the state and a memory view; a `HostError` traps the call.
+fn with_view<T>(
+    env: &mut Env<'_>,
+    body: impl FnOnce(&mut HostState, &MemoryView<'_>) -> Result<T, HostError>,
+) -> HostResult<T> {
+    let (state, store) = env.data_and_store_mut();
+    let result = view(state, &store).and_then(|view| body(state, &view));
+    result.map_err(|error| trap(state, error))
+}
+
+fn storage_value(state: &HostState, key: &[u8], private: bool) -> Option<Vec<u8>> {
+    let staged = if private {
+        &state.private_staged
+    } else {
+        &state.staged
+    };
+    match staged.get(key) {
+        Some(value) => value.clone(),
+        None if private => state.storage.get_private(key),
+        None => state.storage.get(key),
+    }
+}
+
+fn write_value(
+    state: &mut HostState,
+    key: Vec<u8>,
+    value: Option<Vec<u8>>,
+    private: bool,
+) -> Result<Option<Vec<u8>>, HostError> {
+    let limits = state.limits.clone();
+    check_size(
+        "a storage key",
+        key.len() as u64,
+        limits.max_storage_key_size,
+    )?;
+    if let Some(value) = &value {
+        check_size(
+            "a storage value",
+            value.len() as u64,
+            limits.max_storage_value_size,
+        )?;
+        state.writes += 1;
+        if state.writes > limits.max_storage_writes {
+            return Err(HostError::TooMany {
+                what: "storage writes".into(),
+                limit: limits.max_storage_writes,
+            });
+        }
+        state.written_bytes += (key.len() + value.len()) as u64;
+        check_size(
+            "the bytes written by this call",
+            state.written_bytes,
+            limits.max_storage_write_bytes,
+        )?;
+    }
+    let previous = storage_value(state, &key, private);
+    let staged = if private {
+        &mut state.private_staged
+    } else {
+        &mut state.staged
+    };
+    staged.insert(key, value);
+    Ok(previous)
+}
+
+fn identity(env: &mut Env<'_>, register: u64, pick: fn(&HostState) -> [u8; 32]) -> HostResult<()> {
+    with_view(env, |state, _| {
+        let id = pick(state).to_vec();
+        set_register(state, register, id)
+    })
+}
+
+fn record_event(env: &mut Env<'_>, event: u64, handler: Option<u64>) -> HostResult<()> {
+    with_view(env, |state, view| {
+        let [kind_ptr, kind_len, data_ptr, data_len] = read_u64s::<4>(view, event)?;
+        let limits = state.limits.clone();
+        check_size("an event kind", kind_len, limits.max_event_kind_size)?;
+        check_size("an event's data", data_len, limits.max_event_data_size)?;
+        let kind = utf8(read_bytes(view, kind_ptr, kind_len)?, "an event kind")?;
+        let data = read_bytes(view, data_ptr, data_len)?;
+        let handler = match handler {
+            Some(ptr) if ptr != 0 => {
+                let [name_ptr, name_len] = read_u64s::<2>(view, ptr)?;
+                check_size(
+                    "an event handler name",
+                    name_len,
+                    limits.max_method_name_length,
+                )?;
+                Some(utf8(
+                    read_bytes(view, name_ptr, name_len)?,
+                    "an event handler name",
+                )?)
+            }
+            _ => None,
+        };
+        if state.events.len() as u64 >= limits.max_events {
+            return Err(HostError::TooMany {
+                what: "events".into(),
+                limit: limits.max_events,
+            });
+        }
+        state.events.push(Event {
+            kind,
+            data,
+            handler,
+        });
+        Ok(())
+    })
+}
+
+fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Builds module `env` for one call.
+pub(crate) fn imports(store: &mut Store, env: &FunctionEnv<HostState>) -> Imports {
+    let mut imports = Imports::new();
+    let mut define = |name: &str, function: Function| imports.define("env", name, function);
+
+    define(
+        "panic",
+        Function::new_typed_with_env(store, env, |mut env: Env, loc: u64| -> HostResult<()> {
+            with_view(&mut env, |_, view| {
+                let location = location(view, loc)?;
+                Err(HostError::Panic {
+                    context: PanicContext::Guest,
+                    message: "explicit panic".into(),
+                    location: Some(location),
+                })
+            })
+        }),
+    );
+    define(
+        "panic_utf8",
+        Function::new_typed_with_env(
+            store,
+            env,
+            |mut env: Env, msg: u64, loc: u64| -> HostResult<()> {
+                with_view(&mut env, |_, view| {
+                    let message = String::from_utf8_lossy(&read_buffer(view, msg)?).into_owned();
+                    let location = location(view, loc)?;
+                    Err(HostError::Panic {
+                        context: PanicContext::Guest,
+                        message,
+                        location: Some(location),
+                    })
+                })
+            },
+        ),
+    );
+    define(
+        "register_len",
+        Function::new_typed_with_env(store, env, |env: Env, register: u64| -> u64 {
+            env.data()
+                .registers
+                .get(&register)
+                .map_or(u64::MAX, |r| r.len() as u64)
+        }),
+    );
+    define(
+        "read_register",
+        Function::new_typed_with_env(
+            store,
+            env,
+            |mut env: Env, register: u64, buffer: u64| -> HostResult<u32> {
+                let (state, mut store) = env.data_and_store_mut();
+                let result = (|| {
+                    let value = state
+                        .registers
+                        .get(&register)
+                        .ok_or(HostError::InvalidRegisterId { id: register })?;
+                    let view = view(state, &store)?;
+                    let (ptr, len) = buffer_mut(&view, buffer)?;
+                    if len != value.len() as u64 {
+                        return Ok(0);
+                    }
+                    view.write(ptr, value)
+                        .map_err(|_| HostError::InvalidMemoryAccess)?;
+                    Ok(1)
+                })();
+                let _ = &mut store;
+                result.map_err(|error| trap(state, error))
+            },
+        ),
+    );
+    define(
+        "input",
+        Function::new_typed_with_env(
+            store,
+            env,
+            |mut env: Env, register: u64| -> HostResult<()> {
+                with_view(&mut env, |state, _| {
+                    let input = state.input.clone();
+                    set_register(state, register, input)
+                })
+            },
+        ),
+    );
+    define(
+        "value_return",
+        Function::new_typed_with_env(store, env, |mut env: Env, value: u64| -> HostResult<()> {
+            with_view(&mut env, |state, view| {
+                let [tag, ptr, len] = read_u64s::<3>(view, value)?;
+                check_size("the return value", len, state.limits.max_return_value_size)?;
+                let bytes = read_bytes(view, ptr, len)?;
+                state.returns = Some(match tag {
+                    0 => Ok(bytes),
+                    1 => Err(bytes),
+                    tag => return Err(HostError::InvalidValueReturnTag { tag }),
+                });
+                Ok(())
+            })
+        }),
+    );
+    define(
+        "log_utf8",
+        Function::new_typed_with_env(store, env, |mut env: Env, message: u64| -> HostResult<()> {
+            with_view(&mut env, |state, view| {
+                let [ptr, len] = read_u64s::<2>(view, message)?;
+                check_size("a log line", len, state.limits.max_log_size)?;
+                let line = utf8(read_bytes(view, ptr, len)?, "a log line")?;
+                if state.logs.len() as u64 >= state.limits.max_logs {
+                    return Err(HostError::TooMany {
+                        what: "log lines".into(),
+                        limit: state.limits.max_logs,
+                    });
+                }
+                state.logs.push(line);
+                Ok(())
+            })
+        }),
+    );
+    define(
+        "emit",
+        Function::new_typed_with_env(store, env, |mut env: Env, event: u64| -> HostResult<()> {
+            record_event(&mut env, event, None)
+        }),
+    );
+    define(
+        "emit_with_handler",
+        Function::new_typed_with_env(
+            store,
+            env,
+            |mut env: Env, event: u64, handler: u64| -> HostResult<()> {
+                record_event(&mut env, event, Some(handler))
+            },
+        ),
+    );
+    define(
+        "commit",
+        Function::new_typed_with_env(
+            store,
+            env,
+            |mut env: Env, root: u64, artifact: u64| -> HostResult<()> {
+                with_view(&mut env, |state, view| {
+                    if state.commit.is_some() {
+                        return Err(HostError::CommitCalledTwice);
+                    }
+                    let root = read_buffer(view, root)?;
+                    let root: [u8; 32] =
+                        root.as_slice()
+                            .try_into()
+                            .map_err(|_| HostError::InvalidRootHash {
+                                size: root.len() as u64,
+                            })?;
+                    let [ptr, len] = read_u64s::<2>(view, artifact)?;
+                    check_size("the delta artifact", len, state.limits.max_artifact_size)?;
+                    let artifact = read_bytes(view, ptr, len)?;
+                    state.commit = Some((root, artifact));
+                    Ok(())
+                })
+            },
+        ),
+    );
+    for (name, private) in [("storage_read", false), ("private_storage_read", true)] {
+        define(
+            name,
+            Function::new_typed_with_env(
+                store,
+                env,
+                move |mut env: Env, key: u64, register: u64| -> HostResult<u32> {
+                    with_view(&mut env, |state, view| {
+                        let key = read_buffer(view, key)?;
+                        check_size(
+                            "a storage key",
+                            key.len() as u64,
+                            state.limits.max_storage_key_size,
+                        )?;
+                        match storage_value(state, &key, private) {
+                            Some(value) => {
+                                set_register(state, register, value)?;
+                                Ok(1)
+                            }
+                            None => Ok(0),
+                        }
+                    })
+                },
+            ),
+        );
+    }
+    define(
+        "storage_write",
+        Function::new_typed_with_env(
+            store,
+            env,
+            |mut env: Env, key: u64, value: u64, register: u64| -> HostResult<u32> {
+                with_view(&mut env, |state, view| {
+                    let key = read_buffer(view, key)?;
+                    let [ptr, len] = read_u64s::<2>(view, value)?;
+                    check_size("a storage value", len, state.limits.max_storage_value_size)?;
+                    let value = read_bytes(view, ptr, len)?;
+                    match write_value(state, key, Some(value), false)? {
+                        Some(old) => {
+                            set_register(state, register, old)?;
+                            Ok(1)
+                        }
+                        None => Ok(0),
+                    }
+                })
+            },
+        ),
+    );
+    define(
+        "private_storage_write",
+        Function::new_typed_with_env(
+            store,
+            env,
+            |mut env: Env, key: u64, value: u64| -> HostResult<u32> {
+                with_view(&mut env, |state, view| {
+                    let key = read_buffer(view, key)?;
+                    let value = read_buffer(view, value)?;
+                    write_value(state, key, Some(value), true)?;
+                    Ok(1)
+                })
+            },
+        ),
+    );
+    for (name, private) in [("storage_remove", false), ("private_storage_remove", true)] {
+        define(
+            name,
+            Function::new_typed_with_env(
+                store,
+                env,
+                move |mut env: Env, key: u64, register: u64| -> HostResult<u32> {
+                    with_view(&mut env, |state, view| {
+                        let key = read_buffer(view, key)?;
+                        match write_value(state, key, None, private)? {
+                            Some(old) => {
+                                set_register(state, register, old)?;
+                                Ok(1)
+                            }
+                            None => Ok(0),
+                        }
+                    })
+                },
+            ),
+        );
+    }
+    define(
+        "storage_index_meta_clear",
+        Function::new_typed_with_env(store, env, |_env: Env, _key: u64| -> u32 { 1 }),
+    );
+    define(
+        "context_id",
+        Function::new_typed_with_env(store, env, |mut env: Env, r: u64| {
+            identity(&mut env, r, |s| s.context_id)
+        }),
+    );
+    define(
+        "account_id",
+        Function::new_typed_with_env(store, env, |mut env: Env, r: u64| {
+            identity(&mut env, r, |s| s.account_id)
+        }),
+    );
+    define(
+        "executor_id",
+        Function::new_typed_with_env(store, env, |mut env: Env, r: u64| {
+            identity(&mut env, r, |s| s.account_id)
+        }),
+    );
+    define(
+        "device_id",
+        Function::new_typed_with_env(store, env, |mut env: Env, r: u64| {
+            identity(&mut env, r, |s| s.device_id)
+        }),
+    );
+    define(
+        "xcall_origin",
+        Function::new_typed_with_env(
+            store,
+            env,
+            |mut env: Env, register: u64| -> HostResult<u32> {
+                with_view(&mut env, |state, _| match state.xcall_origin {
+                    Some(origin) => {
+                        set_register(state, register, origin.to_vec())?;
+                        Ok(1)
+                    }
+                    None => Ok(0),
+                })
+            },
+        ),
+    );
+    define(
+        "xcall",
+        Function::new_typed_with_env(store, env, |mut env: Env, call: u64| -> HostResult<()> {
+            with_view(&mut env, |state, view| {
+                let [ctx_ptr, ctx_len, fn_ptr, fn_len, params_ptr, params_len] =
+                    read_u64s::<6>(view, call)?;
+                let limits = state.limits.clone();
+                if ctx_len != 32 {
+                    return Err(HostError::InvalidContextId { size: ctx_len });
+                }
+                check_size(
+                    "an xcall function name",
+                    fn_len,
+                    limits.max_xcall_function_size,
+                )?;
+                check_size("xcall parameters", params_len, limits.max_xcall_params_size)?;
+                if state.xcalls.len() as u64 >= limits.max_xcalls {
+                    return Err(HostError::TooMany {
+                        what: "xcalls".into(),
+                        limit: limits.max_xcalls,
+                    });
+                }
+                let context_id: [u8; 32] =
+                    read_bytes(view, ctx_ptr, 32)?.try_into().expect("32 bytes");
+                let function = utf8(read_bytes(view, fn_ptr, fn_len)?, "an xcall function name")?;
+                let params = read_bytes(view, params_ptr, params_len)?;
+                state.xcalls.push(XCall {
+                    context_id,
+                    function,
+                    params,
+                });
+                Ok(())
+            })
+        }),
+    );
+    define(
+        "time_now",
+        Function::new_typed_with_env(store, env, |mut env: Env, buffer: u64| -> HostResult<()> {
+            with_view(&mut env, |_, view| {
+                let (ptr, len) = buffer_mut(view, buffer)?;
+                if len != 8 {
+                    return Err(HostError::InvalidTimeBuffer { size: len });
+                }
+                view.write(ptr, &now_nanos().to_le_bytes())
+                    .map_err(|_| HostError::InvalidMemoryAccess)
+            })
+        }),
+    );
+    define(
+        "random_bytes",
+        Function::new_typed_with_env(store, env, |mut env: Env, buffer: u64| -> HostResult<()> {
+            with_view(&mut env, |state, view| {
+                let (ptr, len) = buffer_mut(view, buffer)?;
+                check_size("a random_bytes buffer", len, state.limits.max_register_size)?;
+                let mut bytes = vec![0u8; len as usize];
+                rand::thread_rng().fill_bytes(&mut bytes);
+                view.write(ptr, &bytes)
+                    .map_err(|_| HostError::InvalidMemoryAccess)
+            })
+        }),
+    );
+    define(
+        "ed25519_verify",
+        Function::new_typed_with_env(
+            store,
+            env,
+            |mut env: Env, sig: u64, pk: u64, msg: u64| -> HostResult<u32> {
+                with_view(&mut env, |_, view| {
+                    let signature = read_buffer(view, sig)?;
+                    let public_key = read_buffer(view, pk)?;
+                    let message = read_buffer(view, msg)?;
+                    let key: [u8; 32] = public_key
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| HostError::InvalidPublicKey)?;
+                    let key = ed25519_dalek::VerifyingKey::from_bytes(&key)
+                        .map_err(|_| HostError::InvalidPublicKey)?;
+                    let Ok(signature) = <[u8; 64]>::try_from(signature.as_slice()) else {
+                        return Ok(0);
+                    };
+                    let signature = ed25519_dalek::Signature::from_bytes(&signature);
+                    Ok(u32::from(key.verify_strict(&message, &signature).is_ok()))
+                })
+            },
+        ),
+    );
+    imports
+}

@@ -1,0 +1,377 @@
+//! Runs Calimero app modules: wasmer with Cranelift, the host ABI of `HOST-ABI.md`, deterministic
+//! gas metering, a hard memory cap, and a compiled-module cache in memory and on disk.
+//!
+//! The runtime knows nothing about contexts, deltas or networking: it takes a module, a method,
+//! the input bytes, the identities the app sees and a read view of storage, and returns an
+//! [`Outcome`] with the result, logs, events and the staged writes. The caller persists the
+//! writes only if the call returned Ok and committed.
+
+mod cache;
+mod errors;
+mod host;
+mod limits;
+mod tunables;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use wasmer::{ExternType, FunctionEnv, Instance, Store};
+use wasmer_middlewares::metering::{MeteringPoints, get_remaining_points, set_remaining_points};
+
+pub use cache::{ModuleCache, ModuleId};
+pub use errors::{FunctionCallError, HostError, Location, MethodResolutionError, PanicContext};
+pub use host::IMPORTS;
+pub use limits::Limits;
+
+use host::HostState;
+
+/// Committed storage as one call sees it (the runtime stages its own writes on top).
+pub trait Storage: Send + Sync {
+    /// The committed value of a state key.
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>>;
+    /// The committed value of a node-local private key.
+    fn get_private(&self, key: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// An event the app emitted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub kind: String,
+    pub data: Vec<u8>,
+    pub handler: Option<String>,
+}
+
+/// A cross-context call the app asked for, run by the node after commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XCall {
+    pub context_id: [u8; 32],
+    pub function: String,
+    pub params: Vec<u8>,
+}
+
+/// Who runs the call, as the app sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Identity {
+    pub context_id: [u8; 32],
+    pub account_id: [u8; 32],
+    pub device_id: [u8; 32],
+    pub xcall_origin: Option<[u8; 32]>,
+}
+
+/// Everything one call produced.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// `Ok(None)` if the method never called `value_return`.
+    pub returns: Result<Option<Vec<u8>>, FunctionCallError>,
+    pub logs: Vec<String>,
+    pub events: Vec<Event>,
+    pub xcalls: Vec<XCall>,
+    /// Set if the call committed.
+    pub root_hash: Option<[u8; 32]>,
+    pub artifact: Vec<u8>,
+    /// Staged state writes (`None` = remove), to persist only if the call succeeded.
+    pub writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pub private_writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pub gas_used: u64,
+}
+
+impl Outcome {
+    /// True if the writes should be persisted: Ok and committed.
+    pub fn should_persist(&self) -> bool {
+        self.returns.is_ok() && self.root_hash.is_some()
+    }
+
+    fn failed(error: FunctionCallError) -> Self {
+        Self {
+            returns: Err(error),
+            logs: Vec::new(),
+            events: Vec::new(),
+            xcalls: Vec::new(),
+            root_hash: None,
+            artifact: Vec::new(),
+            writes: BTreeMap::new(),
+            private_writes: BTreeMap::new(),
+            gas_used: 0,
+        }
+    }
+}
+
+/// Checks a method name: 1–256 bytes of `[A-Za-z0-9_]`.
+pub fn validate_method_name(name: &str, limits: &Limits) -> Result<(), MethodResolutionError> {
+    if name.is_empty() {
+        return Err(MethodResolutionError::EmptyMethodName);
+    }
+    if name.len() as u64 > limits.max_method_name_length {
+        return Err(MethodResolutionError::MethodNameTooLong {
+            length: name.len() as u64,
+            limit: limits.max_method_name_length,
+        });
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(MethodResolutionError::InvalidMethodNameCharacter {
+            name: name.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// A module compiled for this node, ready to instantiate.
+pub struct CompiledModule {
+    engine: wasmer::Engine,
+    module: wasmer::Module,
+    exports: HashMap<String, bool>,
+}
+
+impl CompiledModule {
+    /// The names of the exported functions that are app methods (`() -> ()`).
+    pub fn methods(&self) -> impl Iterator<Item = &str> {
+        self.exports
+            .iter()
+            .filter(|(_, method)| **method)
+            .map(|(name, _)| name.as_str())
+    }
+
+    /// Whether the module exports `name` as a function.
+    pub fn exports_function(&self, name: &str) -> bool {
+        self.exports.contains_key(name)
+    }
+}
+
+/// Checks the exports and imports of a compiled module against the host ABI.
+fn check_module(module: &wasmer::Module) -> Result<HashMap<String, bool>, FunctionCallError> {
+    let mut unknown = Vec::new();
+    for import in module.imports() {
+        let known = match import.ty() {
+            ExternType::Function(ty) => {
+                import.module() == "env"
+                    && IMPORTS.iter().any(|(name, params, results)| {
+                        *name == import.name() && ty.params() == *params && ty.results() == *results
+                    })
+            }
+            ExternType::Memory(_) => {
+                return Err(FunctionCallError::ModuleValidationError {
+                    message: format!(
+                        "the module imports a memory ({}.{}); it must define and export its own",
+                        import.module(),
+                        import.name()
+                    ),
+                });
+            }
+            _ => false,
+        };
+        if !known {
+            unknown.push(format!(
+                "{}.{} ({:?})",
+                import.module(),
+                import.name(),
+                import.ty()
+            ));
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(FunctionCallError::LinkError {
+            message: format!(
+                "unknown import{}: {}; this node provides the `env` functions of the host ABI",
+                if unknown.len() == 1 { "" } else { "s" },
+                unknown.join(", ")
+            ),
+        });
+    }
+    let mut exports = HashMap::new();
+    let mut has_memory = false;
+    for export in module.exports() {
+        match export.ty() {
+            ExternType::Memory(_) if export.name() == "memory" => has_memory = true,
+            ExternType::Function(ty) => {
+                if export.name() == "_start" || export.name() == "_initialize" {
+                    return Err(FunctionCallError::ModuleValidationError {
+                        message: format!(
+                            "the module exports `{}`: WASI commands and reactors are refused; build \
+                             the app as a library (crate-type cdylib)",
+                            export.name()
+                        ),
+                    });
+                }
+                let method = ty.params().is_empty() && ty.results().is_empty();
+                exports.insert(export.name().to_owned(), method);
+            }
+            _ => {}
+        }
+    }
+    if !has_memory {
+        return Err(FunctionCallError::ModuleValidationError {
+            message: "the module does not export its memory as `memory`".into(),
+        });
+    }
+    Ok(exports)
+}
+
+/// Compiles and runs app modules.
+pub struct Runtime {
+    limits: Limits,
+    cache: ModuleCache,
+}
+
+impl Runtime {
+    /// A runtime with `limits`, caching compiled modules in memory and, if given, in `cache_dir`.
+    pub fn new(limits: Limits, cache_dir: Option<std::path::PathBuf>) -> Self {
+        let cache = ModuleCache::new(64, cache_dir, limits.clone());
+        Self { limits, cache }
+    }
+
+    /// The limits calls run under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Compiles (or fetches from cache) the module with id `id` and bytes `bytes`.
+    pub fn module(
+        &self,
+        id: ModuleId,
+        bytes: impl FnOnce() -> Option<Vec<u8>>,
+    ) -> Result<Arc<CompiledModule>, FunctionCallError> {
+        self.cache.get_or_compile(id, bytes)
+    }
+
+    /// Validates and compiles module bytes (used at install time).
+    pub fn prepare(
+        &self,
+        bytes: &[u8],
+    ) -> Result<(ModuleId, Arc<CompiledModule>), FunctionCallError> {
+        let id = ModuleId::of(bytes);
+        let module = self.cache.get_or_compile(id, || Some(bytes.to_vec()))?;
+        Ok((id, module))
+    }
+
+    /// Whether a compiled artifact for `id` is cached in memory.
+    pub fn is_cached_in_memory(&self, id: &ModuleId) -> bool {
+        self.cache.in_memory(id)
+    }
+
+    /// Runs `method` of `module` with `input`.
+    pub fn run(
+        &self,
+        module: &CompiledModule,
+        method: &str,
+        input: Vec<u8>,
+        identity: Identity,
+        storage: Arc<dyn Storage>,
+    ) -> Outcome {
+        if let Err(error) = validate_method_name(method, &self.limits) {
+            return Outcome::failed(FunctionCallError::MethodResolutionError(error));
+        }
+        match module.exports.get(method) {
+            None => {
+                return Outcome::failed(FunctionCallError::MethodResolutionError(
+                    MethodResolutionError::MethodNotFound {
+                        name: method.to_owned(),
+                    },
+                ));
+            }
+            Some(false) => {
+                return Outcome::failed(FunctionCallError::MethodResolutionError(
+                    MethodResolutionError::InvalidSignature {
+                        name: method.to_owned(),
+                    },
+                ));
+            }
+            Some(true) => {}
+        }
+
+        let mut store = Store::new(module.engine.clone());
+        let state = HostState {
+            memory: None,
+            limits: self.limits.clone(),
+            input,
+            context_id: identity.context_id,
+            account_id: identity.account_id,
+            device_id: identity.device_id,
+            xcall_origin: identity.xcall_origin,
+            storage,
+            registers: HashMap::new(),
+            registers_size: 0,
+            staged: BTreeMap::new(),
+            private_staged: BTreeMap::new(),
+            writes: 0,
+            written_bytes: 0,
+            returns: None,
+            logs: Vec::new(),
+            events: Vec::new(),
+            xcalls: Vec::new(),
+            commit: None,
+            error: None,
+        };
+        let env = FunctionEnv::new(&mut store, state);
+        let imports = host::imports(&mut store, &env);
+        let instance = match Instance::new(&mut store, &module.module, &imports) {
+            Ok(instance) => instance,
+            Err(error) => {
+                return Outcome::failed(FunctionCallError::LinkError {
+                    message: error.to_string(),
+                });
+            }
+        };
+        let memory = match instance.exports.get_memory("memory") {
+            Ok(memory) => memory.clone(),
+            Err(_) => return Outcome::failed(FunctionCallError::HostError(HostError::NoMemory)),
+        };
+        env.as_mut(&mut store).memory = Some(memory);
+        set_remaining_points(&mut store, &instance, self.limits.max_gas);
+
+        let mut result = Ok(());
+        if module.exports.get("__calimero_register_merge") == Some(&true) {
+            if let Ok(merge) = instance.exports.get_function("__calimero_register_merge") {
+                // Failure here is not fatal (HOST-ABI §4): the method still runs.
+                let _ = merge.call(&mut store, &[]);
+                env.as_mut(&mut store).error = None;
+            }
+        }
+        if let Ok(function) = instance.exports.get_function(method) {
+            result = function.call(&mut store, &[]).map(|_| ());
+        }
+        let gas_used = match get_remaining_points(&mut store, &instance) {
+            MeteringPoints::Remaining(left) => self.limits.max_gas - left,
+            MeteringPoints::Exhausted => self.limits.max_gas,
+        };
+        let exhausted = matches!(
+            get_remaining_points(&mut store, &instance),
+            MeteringPoints::Exhausted
+        );
+        let state = env.as_mut(&mut store);
+        let returns = match result {
+            Ok(()) => match state.returns.take() {
+                None => Ok(None),
+                Some(Ok(bytes)) => Ok(Some(bytes)),
+                Some(Err(bytes)) => Err(FunctionCallError::ExecutionError(
+                    serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                        serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned())
+                    }),
+                )),
+            },
+            Err(_) if exhausted => Err(FunctionCallError::GasExhausted {
+                limit: self.limits.max_gas,
+            }),
+            Err(trap) => match state.error.take() {
+                Some(error) => Err(FunctionCallError::HostError(error)),
+                None => Err(FunctionCallError::WasmTrap {
+                    message: trap.message(),
+                }),
+            },
+        };
+        let (root_hash, artifact) = match state.commit.take() {
+            Some((root, artifact)) => (Some(root), artifact),
+            None => (None, Vec::new()),
+        };
+        Outcome {
+            returns,
+            logs: std::mem::take(&mut state.logs),
+            events: std::mem::take(&mut state.events),
+            xcalls: std::mem::take(&mut state.xcalls),
+            root_hash,
+            artifact,
+            writes: std::mem::take(&mut state.staged),
+            private_writes: std::mem::take(&mut state.private_staged),
+            gas_used,
+        }
+    }
+}

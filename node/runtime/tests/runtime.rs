@@ -1,0 +1,341 @@
+//! The runtime against a real app module and hostile ones.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use calimero_runtime::{
+    FunctionCallError, HostError, Identity, Limits, MethodResolutionError, Outcome, Runtime,
+    Storage,
+};
+use serde_json::json;
+
+#[derive(Default)]
+struct Memory(Mutex<BTreeMap<Vec<u8>, Vec<u8>>>);
+
+impl Storage for Memory {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.0.lock().unwrap().get(key).cloned()
+    }
+    fn get_private(&self, _key: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+impl Memory {
+    fn apply(&self, outcome: &Outcome) {
+        if outcome.should_persist() {
+            let mut map = self.0.lock().unwrap();
+            for (key, value) in &outcome.writes {
+                match value {
+                    Some(value) => map.insert(key.clone(), value.clone()),
+                    None => map.remove(key),
+                };
+            }
+        }
+    }
+}
+
+fn kv_store() -> &'static [u8] {
+    static MODULE: OnceLock<Vec<u8>> = OnceLock::new();
+    MODULE.get_or_init(|| calimero_tests::build_app("kv-store"))
+}
+
+const ID: Identity = Identity {
+    context_id: [7; 32],
+    account_id: [1; 32],
+    device_id: [1; 32],
+    xcall_origin: None,
+};
+
+fn call(
+    runtime: &Runtime,
+    module: &[u8],
+    storage: &Arc<Memory>,
+    method: &str,
+    args: serde_json::Value,
+) -> Outcome {
+    let (_, compiled) = runtime.prepare(module).expect("module compiles");
+    let input = serde_json::to_vec(&args).unwrap();
+    let outcome = runtime.run(&compiled, method, input, ID, storage.clone());
+    storage.apply(&outcome);
+    outcome
+}
+
+fn output(outcome: &Outcome) -> serde_json::Value {
+    match &outcome.returns {
+        Ok(Some(bytes)) => serde_json::from_slice(bytes).unwrap(),
+        Ok(None) => serde_json::Value::Null,
+        Err(e) => panic!("call failed: {e}"),
+    }
+}
+
+#[test]
+fn kv_store_runs_and_init_gives_the_reference_root() {
+    let runtime = Runtime::new(Limits::default(), None);
+    let storage = Arc::new(Memory::default());
+    let init = call(&runtime, kv_store(), &storage, "init", json!({}));
+    assert!(init.returns.is_ok(), "{:?}", init.returns);
+    let root: String = init
+        .root_hash
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        root,
+        "3bf4cb8f1bf460c294034d9eff4db8413ddafc1c63a50d3dd692216530d15391"
+    );
+
+    let set = call(
+        &runtime,
+        kv_store(),
+        &storage,
+        "set",
+        json!({"key": "foo", "value": "bar"}),
+    );
+    assert_eq!(output(&set), json!(null));
+    assert_eq!(set.events[0].kind, "Inserted");
+    assert_eq!(set.events[0].data, br#"{"key":"foo","value":"bar"}"#);
+    assert!(set.root_hash.is_some() && !set.artifact.is_empty());
+    assert!(set.gas_used > 0);
+
+    let get = call(&runtime, kv_store(), &storage, "get", json!({"key": "foo"}));
+    assert_eq!(output(&get), json!("bar"));
+    assert!(get.root_hash.is_none(), "read-only calls do not commit");
+    assert_eq!(
+        output(&call(&runtime, kv_store(), &storage, "entries", json!({}))),
+        json!({"foo": "bar"})
+    );
+}
+
+#[test]
+fn app_errors_and_panics_come_back_typed() {
+    let runtime = Runtime::new(Limits::default(), None);
+    let storage = Arc::new(Memory::default());
+    call(&runtime, kv_store(), &storage, "init", json!({}));
+
+    let missing = call(
+        &runtime,
+        kv_store(),
+        &storage,
+        "get_result",
+        json!({"key": "nope"}),
+    );
+    assert_eq!(
+        missing.returns.unwrap_err(),
+        FunctionCallError::ExecutionError(json!({"kind": "NotFound", "data": "nope"}))
+    );
+
+    let panic = call(
+        &runtime,
+        kv_store(),
+        &storage,
+        "get_unchecked",
+        json!({"key": "nope"}),
+    );
+    match panic.returns.unwrap_err() {
+        FunctionCallError::HostError(error @ HostError::Panic { .. }) => {
+            let text = error.to_string();
+            assert!(
+                text.starts_with("guest panicked: key not found at apps/kv-store/src/lib.rs:"),
+                "{text}"
+            );
+        }
+        other => panic!("expected a guest panic, got {other:?}"),
+    }
+
+    let bad = call(&runtime, kv_store(), &storage, "set", json!({"key": 1}));
+    assert!(!bad.should_persist());
+    let text = bad.returns.unwrap_err().to_string();
+    assert!(text.contains("set: invalid arguments"), "{text}");
+}
+
+#[test]
+fn method_names_are_checked_before_running() {
+    let runtime = Runtime::new(Limits::default(), None);
+    let storage = Arc::new(Memory::default());
+    let cases = [
+        ("", MethodResolutionError::EmptyMethodName),
+        (
+            "no-dash",
+            MethodResolutionError::InvalidMethodNameCharacter {
+                name: "no-dash".into(),
+            },
+        ),
+        (
+            "nope",
+            MethodResolutionError::MethodNotFound {
+                name: "nope".into(),
+            },
+        ),
+    ];
+    for (name, expected) in cases {
+        let outcome = call(&runtime, kv_store(), &storage, name, json!({}));
+        assert_eq!(
+            outcome.returns.unwrap_err(),
+            FunctionCallError::MethodResolutionError(expected)
+        );
+    }
+    let long = "a".repeat(257);
+    let outcome = call(&runtime, kv_store(), &storage, &long, json!({}));
+    assert!(matches!(
+        outcome.returns,
+        Err(FunctionCallError::MethodResolutionError(
+            MethodResolutionError::MethodNameTooLong { length: 257, .. }
+        ))
+    ));
+}
+
+fn wat(text: &str) -> Vec<u8> {
+    wat::parse_str(text).unwrap()
+}
+
+#[test]
+fn unknown_imports_fail_with_a_link_error_naming_them() {
+    let module = wat(
+        r#"(module (import "env" "launch_missiles" (func (param i64))) (memory (export "memory") 1) (func (export "go")))"#,
+    );
+    let error = Runtime::new(Limits::default(), None)
+        .prepare(&module)
+        .err()
+        .unwrap();
+    match error {
+        FunctionCallError::LinkError { message } => {
+            assert!(message.contains("env.launch_missiles"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn wasi_commands_and_non_modules_are_refused() {
+    let runtime = Runtime::new(Limits::default(), None);
+    let start = wat(r#"(module (memory (export "memory") 1) (func (export "_start")))"#);
+    assert!(
+        matches!(runtime.prepare(&start).err().unwrap(), FunctionCallError::ModuleValidationError { message } if message.contains("_start"))
+    );
+    assert!(matches!(
+        runtime.prepare(b"hello, not wasm").err().unwrap(),
+        FunctionCallError::CompilationError { .. }
+    ));
+    let no_memory = wat(r#"(module (func (export "go")))"#);
+    assert!(
+        matches!(runtime.prepare(&no_memory).err().unwrap(), FunctionCallError::ModuleValidationError { message } if message.contains("memory"))
+    );
+    let limits = Limits {
+        max_module_size: 10,
+        ..Limits::default()
+    };
+    assert!(matches!(
+        Runtime::new(limits, None)
+            .prepare(&no_memory)
+            .err()
+            .unwrap(),
+        FunctionCallError::ModuleSizeLimitExceeded { .. }
+    ));
+}
+
+#[test]
+fn an_endless_loop_ends_with_gas_exhausted_in_bounded_time() {
+    let module =
+        wat(r#"(module (memory (export "memory") 1) (func (export "spin") (loop $l (br $l))))"#);
+    let runtime = Runtime::new(Limits::default(), None);
+    let started = Instant::now();
+    let outcome = call(
+        &runtime,
+        &module,
+        &Arc::new(Memory::default()),
+        "spin",
+        json!({}),
+    );
+    assert_eq!(
+        outcome.returns.unwrap_err(),
+        FunctionCallError::GasExhausted {
+            limit: 1_000_000_000
+        }
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn memory_growth_stops_at_the_cap() {
+    // Grows one page at a time until `memory.grow` fails, then reports the final size.
+    let module = wat(r#"(module
+        (import "env" "value_return" (func $ret (param i64)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "\00\00\00\00\00\00\00\00\20\00\00\00\00\00\00\00\08\00\00\00\00\00\00\00")
+        (func (export "hog")
+            (loop $grow (br_if $grow (i32.ne (memory.grow (i32.const 1)) (i32.const -1))))
+            (i64.store (i32.const 32) (i64.extend_i32_u (memory.size)))
+            (call $ret (i64.const 0))))"#);
+    let runtime = Runtime::new(Limits::default(), None);
+    let outcome = call(
+        &runtime,
+        &module,
+        &Arc::new(Memory::default()),
+        "hog",
+        json!({}),
+    );
+    let bytes = outcome.returns.unwrap().unwrap();
+    assert_eq!(u64::from_le_bytes(bytes.try_into().unwrap()), 1024);
+}
+
+#[test]
+fn a_second_commit_traps_and_nothing_is_persisted() {
+    let module = wat(r#"(module
+        (import "env" "commit" (func $commit (param i64 i64)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "\40\00\00\00\00\00\00\00\20\00\00\00\00\00\00\00")
+        (data (i32.const 16) "\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00")
+        (func (export "twice") (call $commit (i64.const 0) (i64.const 16)) (call $commit (i64.const 0) (i64.const 16))))"#);
+    let runtime = Runtime::new(Limits::default(), None);
+    let outcome = call(
+        &runtime,
+        &module,
+        &Arc::new(Memory::default()),
+        "twice",
+        json!({}),
+    );
+    assert_eq!(
+        outcome.returns.as_ref().unwrap_err(),
+        &FunctionCallError::HostError(HostError::CommitCalledTwice)
+    );
+    assert!(!outcome.should_persist());
+}
+
+#[test]
+fn out_of_bounds_pointers_trap_as_invalid_memory_access() {
+    let module = wat(r#"(module
+        (import "env" "log_utf8" (func $log (param i64)))
+        (memory (export "memory") 1)
+        (func (export "wild") (call $log (i64.const 1000000000))))"#);
+    let runtime = Runtime::new(Limits::default(), None);
+    let outcome = call(
+        &runtime,
+        &module,
+        &Arc::new(Memory::default()),
+        "wild",
+        json!({}),
+    );
+    assert_eq!(
+        outcome.returns.unwrap_err(),
+        FunctionCallError::HostError(HostError::InvalidMemoryAccess)
+    );
+}
+
+#[test]
+fn compiled_modules_survive_a_restart_through_the_disk_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Runtime::new(Limits::default(), Some(dir.path().to_path_buf()));
+    let (id, _) = first.prepare(kv_store()).unwrap();
+    drop(first);
+    let second = Runtime::new(Limits::default(), Some(dir.path().to_path_buf()));
+    // No bytes given: only the disk cache can answer.
+    let module = second
+        .module(id, || None)
+        .expect("loaded from the disk cache");
+    let storage = Arc::new(Memory::default());
+    let outcome = second.run(&module, "init", b"{}".to_vec(), ID, storage);
+    assert!(outcome.should_persist());
+}
