@@ -1,1 +1,5 @@
+//! The command-line tools: `merod` runs a node, `meroctl` operates one over its HTTP API.
 
+pub mod home;
+pub mod meroctl;
+pub mod merod;

@@ -1,0 +1,412 @@
+//! `meroctl`: operate a node over its HTTP API.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+/// Operates a Calimero node: install apps, create contexts, call methods.
+#[derive(Parser, Debug)]
+#[command(
+    name = "meroctl",
+    version,
+    after_help = "Examples:\n  meroctl --node n1 app install --path res/kv_store.wasm\n  meroctl --node n1 context create --application-id <APP>\n  meroctl --node n1 call set --context <CTX> --args '{\"key\":\"a\",\"value\":\"b\"}'"
+)]
+pub struct Cli {
+    /// Directory holding the nodes' homes [env: CALIMERO_HOME] [default: ~/.calimero]
+    #[arg(long, global = true)]
+    pub home: Option<PathBuf>,
+    /// The node to talk to; its address and token come from <home>/<node>/config.toml
+    #[arg(long, short = 'n', global = true, default_value = "default")]
+    pub node: String,
+    /// The node's URL, instead of reading it from the node's config
+    #[arg(long, global = true)]
+    pub api: Option<String>,
+    /// The admin token, instead of reading it from the node's config
+    #[arg(long, global = true, env = "MEROCTL_TOKEN")]
+    pub token: Option<String>,
+    /// How to print results
+    #[arg(long, global = true, value_enum, default_value = "human")]
+    pub output_format: Format,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Applications: install, list, inspect.
+    #[command(subcommand)]
+    App(AppCommand),
+    /// Contexts: create, list, inspect, delete.
+    #[command(subcommand)]
+    Context(ContextCommand),
+    /// Call a method of a context.
+    Call {
+        /// The app method.
+        method: String,
+        /// The context (base58 id).
+        #[arg(long)]
+        context: String,
+        /// The arguments, a JSON object keyed by parameter name.
+        #[arg(long, default_value = "{}")]
+        args: String,
+    },
+    /// The node itself.
+    #[command(subcommand)]
+    Node(NodeCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AppCommand {
+    /// Install a module from a file (sent to the node as bytes).
+    Install {
+        #[arg(long)]
+        path: PathBuf,
+    },
+    /// List installed applications.
+    Ls,
+    /// Show one application.
+    Get { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContextCommand {
+    /// Create a context of an application (runs its `init`).
+    Create {
+        #[arg(long)]
+        application_id: String,
+        /// Parameters for `init`, as JSON.
+        #[arg(long, default_value = "{}")]
+        params: String,
+    },
+    /// List contexts.
+    Ls,
+    /// Show one context.
+    Get { id: String },
+    /// Delete a context and its state.
+    Delete { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NodeCommand {
+    /// Is the node up, and what does it hold?
+    Status,
+}
+
+struct Client {
+    base: String,
+    token: Option<String>,
+    node: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    fn new(cli: &Cli) -> anyhow::Result<Self> {
+        let node_home = crate::home::base(cli.home.clone()).join(&cli.node);
+        let config = calimero_node::config::NodeConfig::load(&node_home);
+        let base = match (&cli.api, &config) {
+            (Some(api), _) => api.trim_end_matches('/').to_owned(),
+            (None, Ok(config)) => format!("http://{}", config.server.listen),
+            (None, Err(error)) => bail!("{error}\n(or pass --api http://host:port)"),
+        };
+        let token = cli
+            .token
+            .clone()
+            .or_else(|| config.ok().map(|c| c.server.auth_token));
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .build()
+            .into();
+        Ok(Self {
+            base,
+            token,
+            node: cli.node.clone(),
+            agent,
+        })
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        bytes: Option<Vec<u8>>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let url = format!("{}{path}", self.base);
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let result = match (method, body, bytes) {
+            ("GET", ..) => {
+                let mut request = self.agent.get(&url);
+                if let Some(auth) = &auth {
+                    request = request.header("Authorization", auth);
+                }
+                request.call()
+            }
+            ("DELETE", ..) => {
+                let mut request = self.agent.delete(&url);
+                if let Some(auth) = &auth {
+                    request = request.header("Authorization", auth);
+                }
+                request.call()
+            }
+            (_, _, Some(bytes)) => {
+                let mut request = self
+                    .agent
+                    .post(&url)
+                    .header("Content-Type", "application/wasm");
+                if let Some(auth) = &auth {
+                    request = request.header("Authorization", auth);
+                }
+                request.send(&bytes[..])
+            }
+            (_, body, None) => {
+                let mut request = self.agent.post(&url);
+                if let Some(auth) = &auth {
+                    request = request.header("Authorization", auth);
+                }
+                request.send_json(body.cloned().unwrap_or(Value::Null))
+            }
+        };
+        let mut response = result.map_err(|e| match e {
+            ureq::Error::Io(_) | ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
+                anyhow!(
+                    "no node at {}: is merod running? start it with `merod --node {} run`",
+                    self.base,
+                    self.node
+                )
+            }
+            other => anyhow!("request to {url} failed: {other}"),
+        })?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .context("reading the node's answer")?;
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Ok((status, value))
+    }
+
+    /// An admin call: the `data` of a success, or the node's error as an error.
+    fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        bytes: Option<Vec<u8>>,
+    ) -> anyhow::Result<Value> {
+        let (status, value) = self.request(method, path, body, bytes)?;
+        if (200..300).contains(&status) {
+            return Ok(value.get("data").cloned().unwrap_or(value));
+        }
+        let message = value
+            .get("error")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| value.to_string());
+        if status == 401 {
+            bail!(
+                "{message}\n(meroctl reads the token from the node's config.toml; pass --token to override)"
+            );
+        }
+        bail!("the node answered {status}: {message}")
+    }
+}
+
+fn table(rows: &[Vec<String>]) -> String {
+    let mut widths = vec![0; rows.first().map_or(0, Vec::len)];
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Runs `meroctl`; returns the process exit code.
+pub fn main(cli: Cli) -> anyhow::Result<i32> {
+    let client = Client::new(&cli)?;
+    let json_output = cli.output_format == Format::Json;
+    let print = |value: &Value, human: String| {
+        if json_output {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(value).unwrap_or_default()
+            );
+        } else {
+            print!("{human}");
+        }
+    };
+    match &cli.command {
+        Command::App(AppCommand::Install { path }) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let data = client.admin("POST", "/admin-api/install-application", None, Some(bytes))?;
+            print(
+                &data,
+                format!("installed application {}\n", text(&data["applicationId"])),
+            );
+        }
+        Command::App(AppCommand::Ls) => {
+            let data = client.admin("GET", "/admin-api/applications", None, None)?;
+            let mut rows = vec![vec!["ID".into(), "SIZE".into(), "SOURCE".into()]];
+            for app in data["apps"].as_array().into_iter().flatten() {
+                rows.push(vec![
+                    text(&app["id"]),
+                    text(&app["size"]),
+                    text(&app["source"]),
+                ]);
+            }
+            print(&data, table(&rows));
+        }
+        Command::App(AppCommand::Get { id }) => {
+            let data = client.admin("GET", &format!("/admin-api/applications/{id}"), None, None)?;
+            let methods: Vec<String> = data["methods"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(text)
+                .collect();
+            print(
+                &data,
+                format!(
+                    "id       {}\nsize     {}\nsource   {}\nmethods  {}\n",
+                    text(&data["id"]),
+                    text(&data["size"]),
+                    text(&data["source"]),
+                    methods.join(", ")
+                ),
+            );
+        }
+        Command::Context(ContextCommand::Create {
+            application_id,
+            params,
+        }) => {
+            let params: Value =
+                serde_json::from_str(params).context("--params must be JSON, e.g. '{}'")?;
+            let body = json!({"applicationId": application_id, "initializationParams": params});
+            let data = client.admin("POST", "/admin-api/contexts", Some(&body), None)?;
+            print(
+                &data,
+                format!(
+                    "created context {} (member {})\n",
+                    text(&data["contextId"]),
+                    text(&data["memberPublicKey"])
+                ),
+            );
+        }
+        Command::Context(ContextCommand::Ls) => {
+            let data = client.admin("GET", "/admin-api/contexts", None, None)?;
+            let mut rows = vec![vec!["ID".into(), "APPLICATION".into(), "ROOT".into()]];
+            for context in data["contexts"].as_array().into_iter().flatten() {
+                rows.push(vec![
+                    text(&context["id"]),
+                    text(&context["applicationId"]),
+                    text(&context["rootHash"]),
+                ]);
+            }
+            print(&data, table(&rows));
+        }
+        Command::Context(ContextCommand::Get { id }) => {
+            let data = client.admin("GET", &format!("/admin-api/contexts/{id}"), None, None)?;
+            print(
+                &data,
+                format!(
+                    "id           {}\napplication  {}\nroot         {}\nmember       {}\n",
+                    text(&data["id"]),
+                    text(&data["applicationId"]),
+                    text(&data["rootHash"]),
+                    text(&data["memberPublicKey"])
+                ),
+            );
+        }
+        Command::Context(ContextCommand::Delete { id }) => {
+            let data = client.admin("DELETE", &format!("/admin-api/contexts/{id}"), None, None)?;
+            print(&data, format!("deleted context {id}\n"));
+        }
+        Command::Call {
+            method,
+            context,
+            args,
+        } => {
+            let args: Value = serde_json::from_str(args)
+                .context("--args must be a JSON object, e.g. '{\"key\":\"a\"}'")?;
+            let body = json!({"jsonrpc": "2.0", "id": 1, "method": "execute", "params": {"contextId": context, "method": method, "argsJson": args}});
+            let (status, value) = client.request("POST", "/jsonrpc", Some(&body), None)?;
+            if status == 401 {
+                bail!("{}", text(&value["error"]));
+            }
+            if let Some(error) = value.get("error") {
+                if json_output {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&json!({"error": error})).unwrap_or_default()
+                    );
+                } else {
+                    eprintln!("error: {} {}", text(&error["type"]), text(&error["data"]));
+                }
+                return Ok(1);
+            }
+            let output = &value["result"]["output"];
+            print(
+                &value["result"],
+                format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(output).unwrap_or_default()
+                ),
+            );
+        }
+        Command::Node(NodeCommand::Status) => {
+            let (status, _) = client.request("GET", "/admin-api/health", None, None)?;
+            if status != 200 {
+                bail!(
+                    "the node at {} answered {status} to a health check",
+                    client.base
+                );
+            }
+            let apps = client.admin("GET", "/admin-api/applications", None, None)?;
+            let contexts = client.admin("GET", "/admin-api/contexts", None, None)?;
+            let summary = json!({
+                "url": client.base,
+                "status": "alive",
+                "applications": apps["apps"].as_array().map_or(0, Vec::len),
+                "contexts": contexts["contexts"].as_array().map_or(0, Vec::len),
+            });
+            print(
+                &summary,
+                format!(
+                    "node at {}: alive, {} application(s), {} context(s)\n",
+                    client.base, summary["applications"], summary["contexts"]
+                ),
+            );
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,410 @@
+//! The HTTP surface: JSON-RPC `execute`/`sync_status` and the admin API (`NODE.md` §5).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use crate::ids;
+use crate::node::{Node, NodeError};
+
+/// The largest `argsJson` accepted, serialized.
+pub const MAX_ARGS_SIZE: usize = 10 * 1024 * 1024;
+const MAX_RPC_BODY: usize = 16 * 1024 * 1024;
+const MAX_MODULE_BODY: usize = 24 * 1024 * 1024;
+
+#[derive(Clone)]
+struct AppState {
+    node: Arc<Node>,
+    token: Option<Arc<str>>,
+}
+
+/// The router for a node; `token` is the admin bearer token (`None` disables auth).
+pub fn router(node: Arc<Node>, token: Option<String>) -> Router {
+    let state = AppState {
+        node,
+        token: token.map(Into::into),
+    };
+    let protected = Router::new()
+        .route(
+            "/jsonrpc",
+            post(jsonrpc).layer(DefaultBodyLimit::max(MAX_RPC_BODY)),
+        )
+        .route("/admin-api/install-dev-application", post(install_dev))
+        .route(
+            "/admin-api/install-application",
+            post(install).layer(DefaultBodyLimit::max(MAX_MODULE_BODY)),
+        )
+        .route("/admin-api/applications", get(list_applications))
+        .route(
+            "/admin-api/applications/{id}",
+            get(get_application).delete(delete_application),
+        )
+        .route("/admin-api/applications/{id}/abi", get(application_abi))
+        .route(
+            "/admin-api/contexts",
+            get(list_contexts).post(create_context),
+        )
+        .route(
+            "/admin-api/contexts/{id}",
+            get(get_context).delete(delete_context),
+        )
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .route(
+            "/admin-api/health",
+            get(|| async { Json(json!({"data": {"status": "alive"}})) }),
+        )
+        .merge(protected)
+        .fallback(|| async {
+            admin_error(
+                StatusCode::NOT_FOUND,
+                "no such route; see the admin API in docs/node.md".into(),
+            )
+        })
+        .with_state(state)
+}
+
+async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(expected) = &state.token else {
+        return next.run(request).await;
+    };
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => next.run(request).await,
+        Some(_) => admin_error(StatusCode::UNAUTHORIZED, "the bearer token is wrong; use the token in the node's config.toml (server.auth_token)".into()),
+        None => admin_error(StatusCode::UNAUTHORIZED, "missing `Authorization: Bearer <token>`; the token is in the node's config.toml (server.auth_token)".into()),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn admin_error(status: StatusCode, message: String) -> Response {
+    (status, Json(json!({"error": message}))).into_response()
+}
+
+fn node_error(error: NodeError) -> Response {
+    let status = match &error {
+        NodeError::ContextNotFound(_) | NodeError::ApplicationNotInstalled(_) => {
+            StatusCode::NOT_FOUND
+        }
+        NodeError::ParseError(_) | NodeError::FunctionCall(_) => StatusCode::BAD_REQUEST,
+        NodeError::Conflict(_) => StatusCode::CONFLICT,
+        NodeError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    admin_error(status, error.to_string())
+}
+
+fn data(value: impl serde::Serialize) -> Response {
+    Json(json!({"data": value})).into_response()
+}
+
+fn parse_id(text: &str, what: &str) -> Result<[u8; 32], Response> {
+    ids::decode(text, what).map_err(|message| admin_error(StatusCode::BAD_REQUEST, message))
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Response> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        admin_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the call crashed: {e}"),
+        )
+    })
+}
+
+// ---- JSON-RPC ----
+
+fn rpc_error(id: Value, error: Value) -> Json<Value> {
+    Json(json!({"jsonrpc": "2.0", "id": id, "error": error}))
+}
+
+fn parse_error(id: Value, message: impl Into<String>) -> Json<Value> {
+    rpc_error(id, json!({"type": "ParseError", "data": message.into()}))
+}
+
+async fn jsonrpc(State(state): State<AppState>, body: Bytes) -> Json<Value> {
+    let request: Value = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => return parse_error(Value::Null, format!("the request is not valid JSON: {e}")),
+    };
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    if !(id.is_null() || id.is_string() || id.is_u64()) {
+        return parse_error(
+            Value::Null,
+            "`id` must be a string, an unsigned integer or null",
+        );
+    }
+    let Some(method) = request.get("method").and_then(Value::as_str) else {
+        return parse_error(id, "missing `method`: use \"execute\" or \"sync_status\"");
+    };
+    let params = request.get("params").cloned().unwrap_or(Value::Null);
+    let Some(context) = params.get("contextId").and_then(Value::as_str) else {
+        return parse_error(id, "`params.contextId` (a base58 context id) is required");
+    };
+    let context = match ids::decode(context, "context id") {
+        Ok(context) => context,
+        Err(message) => return parse_error(id, message),
+    };
+    let node = state.node.clone();
+    let result = match method {
+        "execute" => {
+            let Some(name) = params
+                .get("method")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+            else {
+                return parse_error(id, "`params.method` (the app method to call) is required");
+            };
+            let args = match params.get("argsJson") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(args) => serde_json::to_vec(args).unwrap_or_default(),
+            };
+            if args.len() > MAX_ARGS_SIZE {
+                return parse_error(
+                    id,
+                    format!(
+                        "`argsJson` is {} bytes; the limit is {MAX_ARGS_SIZE}",
+                        args.len()
+                    ),
+                );
+            }
+            match blocking(move || node.execute(&context, &name, args)).await {
+                Ok(result) => result.map(|execution| json!({"output": execution.output})),
+                Err(_) => Err(NodeError::Internal("the call crashed".into())),
+            }
+        }
+        "sync_status" => node.sync_status(&context),
+        other => {
+            return parse_error(
+                id,
+                format!("unknown JSON-RPC method `{other}`; use \"execute\" or \"sync_status\""),
+            );
+        }
+    };
+    match result {
+        Ok(result) => Json(json!({"jsonrpc": "2.0", "id": id, "result": result})),
+        Err(error) => rpc_error(id, error.to_json()),
+    }
+}
+
+// ---- admin: applications ----
+
+async fn install_dev(State(state): State<AppState>, body: Bytes) -> Response {
+    let request: Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(e) => {
+            return admin_error(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not valid JSON: {e}"),
+            );
+        }
+    };
+    let Some(path) = request
+        .get("path")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
+        return admin_error(
+            StatusCode::BAD_REQUEST,
+            "expected {\"path\": \"/path/to/app.wasm\"} (a file on the node's machine)".into(),
+        );
+    };
+    install_from_path(state, path).await
+}
+
+async fn install_from_path(state: AppState, path: String) -> Response {
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return admin_error(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read `{path}` on the node: {e}"),
+            );
+        }
+    };
+    let source = format!("file://{path}");
+    install_bytes(state, bytes, source).await
+}
+
+async fn install_bytes(state: AppState, bytes: Vec<u8>, source: String) -> Response {
+    let node = state.node.clone();
+    match blocking(move || node.install_application(&bytes, &source)).await {
+        Ok(Ok(id)) => data(json!({"applicationId": id})),
+        Ok(Err(error)) => node_error(error),
+        Err(response) => response,
+    }
+}
+
+async fn install(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let json_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json_body {
+        return install_bytes(state, body.to_vec(), "upload".into()).await;
+    }
+    let request: Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(e) => {
+            return admin_error(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not valid JSON: {e}"),
+            );
+        }
+    };
+    match request.get("url").and_then(Value::as_str) {
+        Some(url) => match url.strip_prefix("file://") {
+            Some(path) => install_from_path(state, path.to_owned()).await,
+            None => admin_error(
+                StatusCode::BAD_REQUEST,
+                format!("only file:// URLs are supported, got `{url}`; or send the module bytes as application/wasm"),
+            ),
+        },
+        None => admin_error(
+            StatusCode::BAD_REQUEST,
+            "expected {\"url\": \"file:///path/app.wasm\"}, or the module bytes with Content-Type application/wasm".into(),
+        ),
+    }
+}
+
+async fn list_applications(State(state): State<AppState>) -> Response {
+    match state.node.applications() {
+        Ok(apps) => data(json!({"apps": apps})),
+        Err(error) => node_error(error),
+    }
+}
+
+async fn get_application(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let id = match parse_id(&id, "application id") {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    match state.node.get_application(&id) {
+        Ok(app) => data(app),
+        Err(error) => node_error(error),
+    }
+}
+
+async fn application_abi(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let id = match parse_id(&id, "application id") {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    match state.node.application_abi(&id) {
+        Ok(abi) => data(abi),
+        Err(error) => node_error(error),
+    }
+}
+
+async fn delete_application(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let id = match parse_id(&id, "application id") {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    match state.node.delete_application(&id) {
+        Ok(()) => data(json!({"isDeleted": true})),
+        Err(error) => node_error(error),
+    }
+}
+
+// ---- admin: contexts ----
+
+async fn create_context(State(state): State<AppState>, body: Bytes) -> Response {
+    let request: Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(e) => {
+            return admin_error(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not valid JSON: {e}"),
+            );
+        }
+    };
+    let Some(application) = request.get("applicationId").and_then(Value::as_str) else {
+        return admin_error(
+            StatusCode::BAD_REQUEST,
+            "`applicationId` (base58) is required".into(),
+        );
+    };
+    let application = match parse_id(application, "application id") {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    // `initializationParams` is the JSON for `init`, either as bytes (upstream) or as JSON.
+    let params = match request.get("initializationParams") {
+        None | Some(Value::Null) => b"{}".to_vec(),
+        Some(Value::Array(bytes)) if bytes.iter().all(|b| b.as_u64().is_some_and(|b| b < 256)) => {
+            bytes
+                .iter()
+                .filter_map(|b| b.as_u64())
+                .map(|b| b as u8)
+                .collect()
+        }
+        Some(other) => serde_json::to_vec(other).unwrap_or_default(),
+    };
+    let node = state.node.clone();
+    match blocking(move || node.create_context(&application, params)).await {
+        Ok(Ok((context, member))) => data(json!({"contextId": context, "memberPublicKey": member})),
+        Ok(Err(error)) => node_error(error),
+        Err(response) => response,
+    }
+}
+
+async fn list_contexts(State(state): State<AppState>) -> Response {
+    match state.node.contexts() {
+        Ok(contexts) => data(json!({"contexts": contexts})),
+        Err(error) => node_error(error),
+    }
+}
+
+async fn get_context(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let id = match parse_id(&id, "context id") {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    match state.node.get_context(&id) {
+        Ok(context) => data(context),
+        Err(error) => node_error(error),
+    }
+}
+
+async fn delete_context(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let id = match parse_id(&id, "context id") {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let node = state.node.clone();
+    match blocking(move || node.delete_context(&id)).await {
+        Ok(Ok(())) => data(json!({"isDeleted": true})),
+        Ok(Err(error)) => node_error(error),
+        Err(response) => response,
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
