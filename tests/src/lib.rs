@@ -8,6 +8,8 @@ use wasmparser::{ExternalKind, FuncType, Parser, Payload, TypeRef, ValType, Vali
 
 use ValType::{I32, I64};
 
+pub mod node;
+
 /// The core imports (`HOST-ABI.md` §3) with their exact signatures.
 pub const CORE_IMPORTS: &[(&str, &[ValType], &[ValType])] = &[
     ("input", &[I64], &[]),

@@ -1,0 +1,330 @@
+//! The bad-input matrix: each case gets its documented error, changes no state, and the next
+//! valid call succeeds.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use calimero_tests::node::TestNode;
+use serde_json::{Value, json};
+
+fn kv_store() -> &'static [u8] {
+    static MODULE: OnceLock<Vec<u8>> = OnceLock::new();
+    MODULE.get_or_init(|| calimero_tests::build_app("kv-store"))
+}
+
+/// A hand-written hostile app: `init` commits an empty state, `spin` never ends, `hog` grows
+/// memory until refused and then traps.
+fn hostile() -> Vec<u8> {
+    wat::parse_str(r#"(module
+        (import "env" "commit" (func $commit (param i64 i64)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "\40\00\00\00\00\00\00\00\20\00\00\00\00\00\00\00")
+        (func (export "init") (call $commit (i64.const 0) (i64.const 16)))
+        (func (export "spin") (loop $l (br $l)))
+        (func (export "hog") (loop $g (br_if $g (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) unreachable))"#)
+    .unwrap()
+}
+
+struct Setup {
+    node: TestNode,
+    context: String,
+    root: Value,
+}
+
+fn setup() -> Setup {
+    let node = TestNode::start(env!("CARGO_BIN_EXE_merod").as_ref());
+    let app = node.install(kv_store());
+    let context = node.create_context(&app);
+    node.call(&context, "set", json!({"key": "kept", "value": "safe"}))
+        .unwrap();
+    let root = root(&node, &context);
+    Setup {
+        node,
+        context,
+        root,
+    }
+}
+
+fn root(node: &TestNode, context: &str) -> Value {
+    node.admin("GET", &format!("/admin-api/contexts/{context}"), None)
+        .1["data"]["rootHash"]
+        .clone()
+}
+
+impl Setup {
+    /// Nothing changed, and a valid call still works.
+    fn still_fine(&self) {
+        assert_eq!(
+            root(&self.node, &self.context),
+            self.root,
+            "the state root moved"
+        );
+        assert_eq!(
+            self.node.call(&self.context, "get", json!({"key": "kept"})),
+            Ok(json!("safe"))
+        );
+        assert_eq!(
+            self.node
+                .call(&self.context, "set", json!({"key": "after", "value": "ok"})),
+            Ok(Value::Null)
+        );
+    }
+}
+
+fn install_error(node: &TestNode, module: Vec<u8>) -> (u16, String) {
+    let (status, value) = node.post_raw(
+        "/admin-api/install-application",
+        Some(&node.token),
+        module,
+        "application/wasm",
+    );
+    (
+        status,
+        value["error"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[test]
+fn a_file_that_is_not_wasm() {
+    let s = setup();
+    let (status, error) = install_error(&s.node, b"#!/bin/sh\necho hi\n".to_vec());
+    assert_eq!(status, 400);
+    assert!(error.contains("not a WebAssembly module"), "{error}");
+    assert_eq!(
+        s.node.admin("GET", "/admin-api/applications", None).1["data"]["apps"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    s.still_fine();
+}
+
+#[test]
+fn a_module_importing_an_unknown_function() {
+    let s = setup();
+    let module = wat::parse_str(r#"(module (import "env" "format_disk" (func (param i64))) (memory (export "memory") 1) (func (export "init")))"#).unwrap();
+    let (status, error) = install_error(&s.node, module);
+    assert_eq!(status, 400);
+    assert!(
+        error.contains("does not link") && error.contains("env.format_disk"),
+        "{error}"
+    );
+    s.still_fine();
+}
+
+#[test]
+fn a_module_exporting_start() {
+    let s = setup();
+    let module =
+        wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "_start")))"#)
+            .unwrap();
+    let (status, error) = install_error(&s.node, module);
+    assert_eq!(status, 400);
+    assert!(
+        error.contains("`_start`") && error.contains("cdylib"),
+        "{error}"
+    );
+    s.still_fine();
+}
+
+#[test]
+fn an_unknown_method() {
+    let s = setup();
+    let error = s.node.call(&s.context, "launch", json!({})).unwrap_err();
+    assert_eq!(
+        error,
+        json!({"type": "MethodResolutionError", "data": {"type": "MethodNotFound", "data": {"name": "launch"}}})
+    );
+    s.still_fine();
+}
+
+#[test]
+fn an_invalid_method_name() {
+    let s = setup();
+    let error = s
+        .node
+        .call(&s.context, "drop table;", json!({}))
+        .unwrap_err();
+    assert_eq!(error["type"], "MethodResolutionError");
+    assert_eq!(error["data"]["type"], "InvalidMethodNameCharacter");
+    let error = s
+        .node
+        .call(&s.context, &"x".repeat(300), json!({}))
+        .unwrap_err();
+    assert_eq!(error["data"]["type"], "MethodNameTooLong");
+    s.still_fine();
+}
+
+#[test]
+fn malformed_json() {
+    let s = setup();
+    let (status, value) = s.node.post_raw(
+        "/jsonrpc",
+        Some(&s.node.token),
+        b"{\"jsonrpc\": \"2.0\", \"method\": ".to_vec(),
+        "application/json",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(value["error"]["type"], "ParseError");
+    assert!(
+        value["error"]["data"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON")
+    );
+    let response = s.node.rpc("execute", json!({"method": "get"}));
+    assert!(
+        response["error"]["data"]
+            .as_str()
+            .unwrap()
+            .contains("contextId"),
+        "{response}"
+    );
+    let response = s.node.rpc("teleport", json!({"contextId": s.context}));
+    assert!(
+        response["error"]["data"]
+            .as_str()
+            .unwrap()
+            .contains("unknown JSON-RPC method `teleport`"),
+        "{response}"
+    );
+    s.still_fine();
+}
+
+#[test]
+fn arguments_of_the_wrong_shape() {
+    let s = setup();
+    for args in [
+        json!({"key": 5, "value": "x"}),
+        json!(["kept", "x"]),
+        json!({"key": "kept"}),
+    ] {
+        let error = s.node.call(&s.context, "set", args).unwrap_err();
+        assert_eq!(error["type"], "HostError");
+        let message = error["data"]["data"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("set: ")
+                && message.contains(r#"{ "key": String, "value": String }"#),
+            "{message}"
+        );
+    }
+    s.still_fine();
+}
+
+#[test]
+fn an_app_that_panics() {
+    let s = setup();
+    let error = s
+        .node
+        .call(&s.context, "get_unchecked", json!({"key": "absent"}))
+        .unwrap_err();
+    assert_eq!(error["type"], "HostError");
+    assert_eq!(error["data"]["type"], "Panic");
+    assert_eq!(error["data"]["data"]["context"], "Guest");
+    assert_eq!(error["data"]["data"]["message"], "key not found");
+    assert!(
+        error["data"]["data"]["location"]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("kv-store/src/lib.rs")
+    );
+    s.still_fine();
+}
+
+#[test]
+fn an_app_that_loops_forever() {
+    let s = setup();
+    let app = s.node.install(&hostile());
+    let context = s.node.create_context(&app);
+    let started = Instant::now();
+    let error = s.node.call(&context, "spin", json!({})).unwrap_err();
+    assert_eq!(
+        error,
+        json!({"type": "GasExhausted", "data": {"limit": 1_000_000_000}})
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+    s.still_fine();
+}
+
+#[test]
+fn an_app_that_grows_memory_without_bound() {
+    let s = setup();
+    let app = s.node.install(&hostile());
+    let context = s.node.create_context(&app);
+    let error = s.node.call(&context, "hog", json!({})).unwrap_err();
+    assert_eq!(error["type"], "WasmTrap", "{error}");
+    s.still_fine();
+}
+
+#[test]
+fn oversized_args_json() {
+    let s = setup();
+    let huge = "x".repeat(11 * 1024 * 1024);
+    let error = s
+        .node
+        .call(&s.context, "set", json!({"key": "big", "value": huge}))
+        .unwrap_err();
+    assert_eq!(error["type"], "ParseError");
+    assert!(
+        error["data"]
+            .as_str()
+            .unwrap()
+            .contains("the limit is 10485760"),
+        "{error}"
+    );
+    s.still_fine();
+}
+
+#[test]
+fn a_missing_or_wrong_token() {
+    let s = setup();
+    let body = serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": 1, "method": "execute", "params": {"contextId": s.context, "method": "set", "argsJson": {"key": "kept", "value": "stolen"}}})).unwrap();
+    let (status, value) = s
+        .node
+        .post_raw("/jsonrpc", None, body.clone(), "application/json");
+    assert_eq!(status, 401);
+    assert!(
+        value["error"]
+            .as_str()
+            .unwrap()
+            .contains("missing `Authorization: Bearer <token>`")
+    );
+    let (status, value) =
+        s.node
+            .post_raw("/jsonrpc", Some("not-the-token"), body, "application/json");
+    assert_eq!(status, 401);
+    assert!(value["error"].as_str().unwrap().contains("wrong"));
+    let (status, _) = s.node.post_raw(
+        "/admin-api/install-application",
+        Some("nope"),
+        kv_store().to_vec(),
+        "application/wasm",
+    );
+    assert_eq!(status, 401);
+    // Health needs no token.
+    let (status, _) = s
+        .node
+        .post_raw("/admin-api/health", None, Vec::new(), "application/json");
+    assert_ne!(status, 401);
+    s.still_fine();
+}
+
+#[test]
+fn unknown_contexts_and_applications() {
+    let s = setup();
+    let missing = "11111111111111111111111111111111";
+    assert_eq!(
+        s.node.call(missing, "get", json!({})).unwrap_err()["type"],
+        "ContextNotFound"
+    );
+    let (status, _) = s.node.admin(
+        "POST",
+        "/admin-api/contexts",
+        Some(json!({"applicationId": missing})),
+    );
+    assert_eq!(status, 404);
+    let (status, value) = s.node.admin("GET", "/admin-api/contexts/not-base58!", None);
+    assert_eq!(status, 400, "{value}");
+    s.still_fine();
+}

@@ -1,0 +1,243 @@
+//! A real `merod` process for tests: started on a temporary home and a free loopback port,
+//! stopped (killed if need be) when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// A running node.
+pub struct TestNode {
+    merod: PathBuf,
+    home: tempfile::TempDir,
+    child: Option<Child>,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// The admin token.
+    pub token: String,
+    agent: ureq::Agent,
+}
+
+impl TestNode {
+    /// Initialises a node in a fresh temporary home and starts it.
+    pub fn start(merod: &Path) -> Self {
+        let home = tempfile::tempdir().expect("temporary home");
+        let status = Command::new(merod)
+            .args(["--home"])
+            .arg(home.path())
+            .args(["--node", "n1", "init", "--server-port", "0"])
+            .stdout(Stdio::null())
+            .status()
+            .expect("merod init runs");
+        assert!(status.success(), "merod init failed");
+        let config = std::fs::read_to_string(home.path().join("n1/config.toml")).unwrap();
+        let token = config
+            .lines()
+            .find_map(|l| l.strip_prefix("auth_token = "))
+            .map(|t| t.trim_matches('"').to_owned())
+            .expect("config has a token");
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .build()
+            .into();
+        let mut node = Self {
+            merod: merod.to_owned(),
+            home,
+            child: None,
+            url: String::new(),
+            token,
+            agent,
+        };
+        node.run();
+        node
+    }
+
+    /// The node's home directory (`<home>`; the node is `n1`).
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    /// Starts `merod run` and waits until it listens.
+    pub fn run(&mut self) {
+        let mut child = Command::new(&self.merod)
+            .arg("--home")
+            .arg(self.home.path())
+            .args(["--node", "n1", "run"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("merod starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.split("listening on ").nth(1) {
+                    let _ =
+                        sender.send(url.split_whitespace().next().unwrap_or_default().to_owned());
+                }
+            }
+        });
+        self.child = Some(child);
+        self.url = receiver
+            .recv_timeout(Duration::from_secs(30))
+            .expect("merod listens within 30 s");
+    }
+
+    /// Stops the node with SIGTERM and waits for a clean exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    assert!(status.success(), "merod exited with {status} on SIGTERM");
+                    return;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("merod did not stop within 30 s of SIGTERM");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// Kills the node with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops and starts the node again on the same home.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.run();
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+        content_type: &str,
+    ) -> (u16, Value) {
+        let url = format!("{}{path}", self.url);
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let response = match method {
+            "GET" => {
+                let mut request = self.agent.get(&url);
+                if let Some(auth) = &auth {
+                    request = request.header("Authorization", auth);
+                }
+                request.call()
+            }
+            "DELETE" => {
+                let mut request = self.agent.delete(&url);
+                if let Some(auth) = &auth {
+                    request = request.header("Authorization", auth);
+                }
+                request.call()
+            }
+            _ => {
+                let mut request = self.agent.post(&url).header("Content-Type", content_type);
+                if let Some(auth) = &auth {
+                    request = request.header("Authorization", auth);
+                }
+                request.send(&body.unwrap_or_default()[..])
+            }
+        };
+        let mut response = response.expect("the node answers");
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_string()
+            .unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// An authenticated admin call with a JSON body.
+    pub fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let body = body.map(|b| serde_json::to_vec(&b).unwrap());
+        self.send(method, path, Some(&self.token), body, "application/json")
+    }
+
+    /// A raw POST (any body, any token).
+    pub fn post_raw(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> (u16, Value) {
+        self.send("POST", path, token, Some(body), content_type)
+    }
+
+    /// Installs module bytes; returns the application id.
+    pub fn install(&self, module: &[u8]) -> String {
+        let (status, value) = self.post_raw(
+            "/admin-api/install-application",
+            Some(&self.token),
+            module.to_vec(),
+            "application/wasm",
+        );
+        assert_eq!(status, 200, "install failed: {value}");
+        value["data"]["applicationId"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a context; returns its id.
+    pub fn create_context(&self, application: &str) -> String {
+        let (status, value) = self.admin(
+            "POST",
+            "/admin-api/contexts",
+            Some(json!({"applicationId": application})),
+        );
+        assert_eq!(status, 200, "context creation failed: {value}");
+        value["data"]["contextId"].as_str().unwrap().to_owned()
+    }
+
+    /// A JSON-RPC request; returns the whole response object.
+    pub fn rpc(&self, method: &str, params: Value) -> Value {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let (status, value) = self.post_raw(
+            "/jsonrpc",
+            Some(&self.token),
+            serde_json::to_vec(&body).unwrap(),
+            "application/json",
+        );
+        assert_eq!(status, 200, "JSON-RPC answers 200 even on errors: {value}");
+        value
+    }
+
+    /// `execute`: `Ok(output)` or `Err(error object)`.
+    pub fn call(&self, context: &str, method: &str, args: Value) -> Result<Value, Value> {
+        let response = self.rpc(
+            "execute",
+            json!({"contextId": context, "method": method, "argsJson": args}),
+        );
+        match response.get("error") {
+            Some(error) => Err(error.clone()),
+            None => Ok(response["result"]["output"].clone()),
+        }
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
