@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set-up, then the main job: build the Rust kv-store app to WebAssembly, check it against the
-# host ABI, and run two replicas of it on the native test host until they converge.
+# host ABI, run two replicas of it on the native test host until they converge, then run it on a
+# real node (merod on an embedded RocksDB) driven with meroctl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -18,3 +19,31 @@ cargo test -q -p calimero-tests --test kv_store_module
 
 say "two replicas of kv-store on the native test host"
 cargo run -q -p kv-store --example replicas
+
+say "a real node: merod on an embedded RocksDB, driven with meroctl"
+cargo build -q -p calimero-cli
+bin="$CARGO_TARGET_DIR/debug"
+home=$(mktemp -d)
+"$bin/merod" --home "$home" --node demo init --server-port 0 >/dev/null
+"$bin/merod" --home "$home" --node demo run >"$home/merod.log" 2>&1 &
+merod_pid=$!
+trap 'kill "$merod_pid" 2>/dev/null; wait "$merod_pid" 2>/dev/null; rm -rf "$home"' EXIT
+for _ in $(seq 1 300); do
+    grep -q "listening on" "$home/merod.log" && break
+    sleep 0.1
+done
+url=$(grep -o 'http://[0-9.:]*' "$home/merod.log" | head -n 1)
+[ -n "$url" ] || { cat "$home/merod.log"; echo "merod did not start" >&2; exit 1; }
+echo "merod listening on $url"
+ctl() { "$bin/meroctl" --home "$home" --node demo --api "$url" "$@"; }
+app=$(ctl app install --path "$module" | awk '{print $3}')
+echo "installed kv-store as application $app"
+context=$(ctl context create --application-id "$app" | awk '{print $3}')
+echo "created context $context"
+ctl call set --context "$context" --args '{"key":"greeting","value":"hello from merod"}' >/dev/null
+ctl call set --context "$context" --args '{"key":"language","value":"rust"}' >/dev/null
+printf 'get greeting -> '; ctl call get --context "$context" --args '{"key":"greeting"}'
+printf 'entries      -> '; ctl call entries --context "$context" | tr -d '\n '; echo
+ctl context ls
+kill -TERM "$merod_pid"; wait "$merod_pid" 2>/dev/null || true
+echo "merod stopped cleanly; its state is in $home/demo/data (removed on exit)"

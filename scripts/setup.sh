@@ -10,8 +10,9 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
-# Debian packages (none needed yet by the Rust SDK; later parts of the project add theirs here).
-APT_PACKAGES=()
+# Debian packages: RocksDB (linked from the system instead of built from C++ source, see
+# .cargo/config.toml), libclang for its bindings, pkg-config.
+APT_PACKAGES=(librocksdb-dev libclang-dev pkg-config)
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

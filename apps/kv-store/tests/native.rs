@@ -404,8 +404,11 @@ fn artifacts_of_real_calls_decode_into_the_expected_actions() {
         .unwrap();
     let set = decode_delta(&app.last().artifact).unwrap();
     let entry = Id::entry(items, b"foo");
+    // The first entry also creates its two buckets (see calimero_storage::collections).
     match set.actions() {
         [
+            Action::Add { id: upper, .. },
+            Action::Add { id: lower, .. },
             Action::Add {
                 id,
                 data,
@@ -415,10 +418,17 @@ fn artifacts_of_real_calls_decode_into_the_expected_actions() {
         ] => {
             assert_eq!(*id, entry);
             assert_eq!(data.len(), 102);
-            assert_eq!(ancestors.iter().map(|a| a.id).collect::<Vec<_>>(), [items]);
+            assert_eq!(
+                ancestors.iter().map(|a| a.id).collect::<Vec<_>>(),
+                [*lower, *upper, items]
+            );
         }
-        other => panic!("expected one Add, got {other:?}"),
+        other => panic!("expected the buckets and the entry, got {other:?}"),
     }
+    app.call("set", json!({"key": "foo", "value": "baz"}))
+        .unwrap();
+    let update = decode_delta(&app.last().artifact).unwrap();
+    assert!(matches!(update.actions(), [Action::Update { id, .. }] if *id == entry));
 
     app.call("remove", json!({"key": "foo"})).unwrap();
     let remove = decode_delta(&app.last().artifact).unwrap();

@@ -1,5 +1,6 @@
 //! The command-line tools: `merod` runs a node, `meroctl` operates one over its HTTP API.
 
+pub mod bench;
 pub mod home;
 pub mod meroctl;
 pub mod merod;

@@ -41,10 +41,7 @@ fn full_hash(id: Id, state: &HashMap<Vec<u8>, Vec<u8>>, depth: usize) -> Result<
         }
         children.push((child.id, computed));
     }
-    children.sort_by_key(|(id, _)| *id);
-    let mut parts: Vec<&[u8]> = vec![&index.own_hash];
-    parts.extend(children.iter().map(|(_, h)| h.as_slice()));
-    let full = hash(&parts);
+    let full = calimero_storage::store::full_hash(&index.own_hash, &index.metadata, children);
     if full != index.full_hash {
         return Err(format!(
             "entity {id}: stored full hash differs from the recomputed one"

@@ -33,12 +33,15 @@ impl ModuleId {
 /// Bumped whenever the compiled form changes (engine version, middleware, tunables).
 const ARTIFACT_VERSION: &str = "wasmer-7.1.0-cranelift-metering-v1";
 
+/// Modules in memory, and their ids from least to most recently used.
+type Lru = (HashMap<ModuleId, Arc<CompiledModule>>, VecDeque<ModuleId>);
+
 /// The module cache.
 pub struct ModuleCache {
     capacity: usize,
     dir: Option<PathBuf>,
     limits: Limits,
-    memory: Mutex<(HashMap<ModuleId, Arc<CompiledModule>>, VecDeque<ModuleId>)>,
+    memory: Mutex<Lru>,
     compiling: Mutex<()>,
 }
 
@@ -93,7 +96,7 @@ impl ModuleCache {
         }
     }
 
-    fn from_memory(&self, id: &ModuleId) -> Option<Arc<CompiledModule>> {
+    fn cached(&self, id: &ModuleId) -> Option<Arc<CompiledModule>> {
         let mut guard = self.memory.lock().ok()?;
         let (map, order) = &mut *guard;
         let module = map.get(id)?.clone();
@@ -108,7 +111,7 @@ impl ModuleCache {
             .map(|dir| dir.join(format!("{}.{ARTIFACT_VERSION}.bin", id.hex())))
     }
 
-    fn from_disk(&self, id: &ModuleId) -> Option<CompiledModule> {
+    fn load_artifact(&self, id: &ModuleId) -> Option<CompiledModule> {
         let path = self.artifact_path(id)?;
         let bytes = fs::read(&path).ok()?;
         // The file is `sha256(artifact) ‖ artifact`; a torn or corrupt file is recompiled.
@@ -128,7 +131,7 @@ impl ModuleCache {
         })
     }
 
-    fn to_disk(&self, id: &ModuleId, module: &wasmer::Module) {
+    fn store_artifact(&self, id: &ModuleId, module: &wasmer::Module) {
         let (Some(path), Ok(artifact)) = (self.artifact_path(id), module.serialize()) else {
             return;
         };
@@ -149,16 +152,16 @@ impl ModuleCache {
         id: ModuleId,
         bytes: impl FnOnce() -> Option<Vec<u8>>,
     ) -> Result<Arc<CompiledModule>, FunctionCallError> {
-        if let Some(module) = self.from_memory(&id) {
+        if let Some(module) = self.cached(&id) {
             return Ok(module);
         }
         // One compilation at a time: compiling is CPU-heavy, and a second caller waiting here
         // then finds the module cached.
         let _compiling = self.compiling.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(module) = self.from_memory(&id) {
+        if let Some(module) = self.cached(&id) {
             return Ok(module);
         }
-        if let Some(module) = self.from_disk(&id) {
+        if let Some(module) = self.load_artifact(&id) {
             let module = Arc::new(module);
             self.remember(id, module.clone());
             return Ok(module);
@@ -184,7 +187,7 @@ impl ModuleCache {
             }
         })?;
         let exports = check_module(&module)?;
-        self.to_disk(&id, &module);
+        self.store_artifact(&id, &module);
         let module = Arc::new(CompiledModule {
             engine,
             module,

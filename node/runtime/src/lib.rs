@@ -319,12 +319,12 @@ impl Runtime {
         set_remaining_points(&mut store, &instance, self.limits.max_gas);
 
         let mut result = Ok(());
-        if module.exports.get("__calimero_register_merge") == Some(&true) {
-            if let Ok(merge) = instance.exports.get_function("__calimero_register_merge") {
-                // Failure here is not fatal (HOST-ABI §4): the method still runs.
-                let _ = merge.call(&mut store, &[]);
-                env.as_mut(&mut store).error = None;
-            }
+        if module.exports.get("__calimero_register_merge") == Some(&true)
+            && let Ok(merge) = instance.exports.get_function("__calimero_register_merge")
+        {
+            // Failure here is not fatal (HOST-ABI §4): the method still runs.
+            let _ = merge.call(&mut store, &[]);
+            env.as_mut(&mut store).error = None;
         }
         if let Ok(function) = instance.exports.get_function(method) {
             result = function.call(&mut store, &[]).map(|_| ());

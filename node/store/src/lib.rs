@@ -48,6 +48,9 @@ impl Column {
     }
 }
 
+/// Key–value pairs, in key order.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// A store error.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -120,11 +123,7 @@ impl Store {
     }
 
     /// Every entry of `column` whose key starts with `prefix`, in key order.
-    pub fn scan(
-        &self,
-        column: Column,
-        prefix: &[u8],
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn scan(&self, column: Column, prefix: &[u8]) -> Result<Entries, StoreError> {
         let mut entries = Vec::new();
         let iterator = self.db.iterator_cf(
             self.cf(column)?,

@@ -1,5 +1,11 @@
-//! CRDT collections. Each collection is a handle (its 32-byte id) to an entity whose children
-//! hold the elements; handles are created detached and bound when put into their parent.
+//! CRDT collections. Each collection is a handle (its 32-byte id) to an entity under which the
+//! elements live; handles are created detached and bound when put into their parent.
+//!
+//! Elements are not direct children of the collection: they are sharded into two levels of
+//! *bucket* entities, by the high then the low nibble of the element id's first byte. A write
+//! then rewrites and rehashes about 16 + 16 + n/256 sibling records instead of all n, so a write
+//! costs the same at ten entries and at a hundred thousand. Bucket ids are derived, so replicas
+//! create the same ones, and they are ordinary entities for merging, deletion and hashing.
 
 mod counter;
 mod lww_register;
@@ -19,8 +25,8 @@ pub use unordered_map::{Entry, UnorderedMap, ValueMut};
 pub use unordered_set::UnorderedSet;
 pub use vector::Vector;
 
-use crate::address::Id;
-use crate::entities::CrdtType;
+use crate::address::{Id, hash};
+use crate::entities::{ChildInfo, CrdtType};
 use crate::error::StoreError;
 use crate::store::{self, EntityKind};
 
@@ -146,6 +152,59 @@ fn load_value<T: BorshDeserialize>(id: Id, what: &'static str) -> Result<Option<
         .map_err(|source| StoreError::Decode { what, source })
 }
 
+fn bucket_id(parent: Id, nibble: u8) -> Id {
+    Id::new(hash(&[
+        parent.as_bytes(),
+        b"__calimero_bucket__",
+        &[nibble],
+    ]))
+}
+
+/// Makes sure bucket `id` under `parent` is a live entity.
+fn ensure_bucket(id: Id, parent: Id) -> Result<(), StoreError> {
+    if store::index(id)?.is_some_and(|i| i.is_live()) {
+        return Ok(());
+    }
+    let kind = EntityKind {
+        crdt_type: Some(CrdtType::Custom(store::BUCKET.to_owned())),
+        field_name: None,
+    };
+    store::save(id, Some(parent), id.as_bytes().to_vec(), kind)
+}
+
+/// The bucket element `element` of `collection` lives in, created if needed.
+fn element_parent(collection: Id, element: Id) -> Result<Id, StoreError> {
+    let first = element.as_bytes()[0];
+    let upper = bucket_id(collection, first >> 4);
+    ensure_bucket(upper, collection)?;
+    let lower = bucket_id(upper, first & 0x0f);
+    ensure_bucket(lower, upper)?;
+    Ok(lower)
+}
+
+/// The live elements of a collection, in creation order (then id).
+fn elements(collection: Id) -> Result<Vec<ChildInfo>, StoreError> {
+    let mut elements = Vec::new();
+    for upper in store::children(collection)? {
+        for lower in store::children(upper.id)? {
+            elements.extend(store::children(lower.id)?);
+        }
+    }
+    elements.sort_by_key(|c| (c.metadata.created_at, c.id));
+    Ok(elements)
+}
+
+/// The number of live elements of a collection.
+fn count(collection: Id) -> Result<usize, StoreError> {
+    let mut count = 0;
+    for upper in store::children(collection)? {
+        for lower in store::children(upper.id)? {
+            count += store::index(lower.id)?.map_or(0, |i| i.children().len());
+        }
+    }
+    Ok(count)
+}
+
 /// Writes `value ‖ element id` as element `id` of `collection`, then creates any collection
 /// the value carried that was not attached yet.
 fn save_value<T: BorshSerialize + ?Sized>(
@@ -154,13 +213,14 @@ fn save_value<T: BorshSerialize + ?Sized>(
     value: &T,
 ) -> Result<(), StoreError> {
     let (bytes, bound) = store::serialize_attached(id, &(value, id))?;
-    store::save(id, Some(collection), bytes, EntityKind::default())?;
+    let parent = element_parent(collection, id)?;
+    store::save(id, Some(parent), bytes, EntityKind::default())?;
     store::create_bound(id, bound)
 }
 
 /// Deletes every element of a collection.
 fn clear_children(collection: Id) -> Result<(), StoreError> {
-    for child in store::children(collection)? {
+    for child in elements(collection)? {
         store::delete(child.id)?;
     }
     Ok(())

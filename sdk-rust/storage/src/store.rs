@@ -60,6 +60,8 @@ struct Store {
     attach: Option<AttachScope>,
     watermarks: BTreeMap<Id, u64>,
     dirty_watermarks: BTreeSet<Id>,
+    /// The newest stamp this execution gave a new entity: creation order within one call.
+    last_created: u64,
 }
 
 thread_local! {
@@ -377,16 +379,12 @@ impl Store {
             let Some(mut index) = self.index(id)? else {
                 continue;
             };
-            let mut children: Vec<(Id, [u8; 32])> = index
+            let children: Vec<(Id, [u8; 32])> = index
                 .children()
                 .iter()
                 .map(|c| (c.id, c.merkle_hash))
                 .collect();
-            children.sort_by_key(|(id, _)| *id);
-            let mut parts: Vec<&[u8]> = Vec::with_capacity(children.len() + 1);
-            parts.push(&index.own_hash);
-            parts.extend(children.iter().map(|(_, h)| h.as_slice()));
-            index.full_hash = hash(&parts);
+            index.full_hash = full_hash(&index.own_hash, &index.metadata, children);
             if let Some(parent) = index.parent_id
                 && let Some(mut parent_index) = self.index(parent)?
                 && let Some(info) = parent_index
@@ -420,6 +418,32 @@ impl Store {
             .ok_or(StoreError::Uninitialized)?
             .full_hash)
     }
+}
+
+fn is_bucket(metadata: &Metadata) -> bool {
+    matches!(&metadata.crdt_type, Some(CrdtType::Custom(name)) if name == BUCKET)
+}
+
+/// The `crdt_type` name of the bucket entities collections shard their elements into.
+pub const BUCKET: &str = "bucket";
+
+/// `H(own_hash ‖ children's hashes in id order)`. A child whose hash is all zeros contributes
+/// nothing, and a bucket with no contributing child hashes to all zeros, so empty buckets leave
+/// the root as if they did not exist (a set followed by a remove restores the root).
+pub fn full_hash(
+    own_hash: &[u8; 32],
+    metadata: &Metadata,
+    mut children: Vec<(Id, [u8; 32])>,
+) -> [u8; 32] {
+    children.retain(|(_, h)| *h != [0; 32]);
+    if children.is_empty() && is_bucket(metadata) {
+        return [0; 32];
+    }
+    children.sort_by_key(|(id, _)| *id);
+    let mut parts: Vec<&[u8]> = Vec::with_capacity(children.len() + 1);
+    parts.push(own_hash);
+    parts.extend(children.iter().map(|(_, h)| h.as_slice()));
+    hash(&parts)
 }
 
 /// The index record of `id`, if any (live or tombstone).
@@ -480,7 +504,9 @@ pub fn save(id: Id, parent: Option<Id>, data: Vec<u8>, kind: EntityKind) -> Resu
                 {
                     floor = floor.max(last.metadata.created_at);
                 }
+                floor = floor.max(store.last_created);
                 let updated_at = now.max(floor + 1);
+                store.last_created = updated_at;
                 let created_at = previous
                     .as_ref()
                     .map(|p| p.metadata.created_at)

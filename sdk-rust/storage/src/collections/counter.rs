@@ -60,9 +60,10 @@ impl<const ALLOW_DECREMENT: bool> Counter<ALLOW_DECREMENT> {
             field_name: Some(sign.to_owned()),
         };
         let next = current.saturating_add(by);
+        let parent = super::element_parent(counter, slot)?;
         store::save(
             slot,
-            Some(counter),
+            Some(parent),
             borsh::to_vec(&next).unwrap_or_default(),
             kind,
         )
@@ -80,7 +81,7 @@ impl<const ALLOW_DECREMENT: bool> Counter<ALLOW_DECREMENT> {
 
     fn totals(&self) -> Result<(u128, u128), StoreError> {
         let (mut up, mut down) = (0u128, 0u128);
-        for child in store::children(self.handle.id()?)? {
+        for child in super::elements(self.handle.id()?)? {
             let Some(bytes) = store::data(child.id)? else {
                 continue;
             };

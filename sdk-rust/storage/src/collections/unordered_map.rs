@@ -109,7 +109,7 @@ where
     /// Every entry, in insertion order.
     pub fn entries(&self) -> Result<impl Iterator<Item = (K, V)> + use<K, V>, StoreError> {
         let mut entries = Vec::new();
-        for child in store::children(self.handle.id()?)? {
+        for child in super::elements(self.handle.id()?)? {
             if let Some(entry) = Self::load(child.id)? {
                 entries.push(entry);
             }
@@ -129,7 +129,7 @@ where
 
     /// The number of entries.
     pub fn len(&self) -> Result<usize, StoreError> {
-        Ok(store::children(self.handle.id()?)?.len())
+        super::count(self.handle.id()?)
     }
 
     /// True if there are no entries.

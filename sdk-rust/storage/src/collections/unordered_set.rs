@@ -72,7 +72,7 @@ where
     /// Every element, in insertion order.
     pub fn iter(&self) -> Result<impl Iterator<Item = T> + use<T>, StoreError> {
         let mut values = Vec::new();
-        for child in store::children(self.handle.id()?)? {
+        for child in super::elements(self.handle.id()?)? {
             if let Some(value) = load_value(child.id, "a set element")? {
                 values.push(value);
             }
@@ -82,7 +82,7 @@ where
 
     /// The number of elements.
     pub fn len(&self) -> Result<usize, StoreError> {
-        Ok(store::children(self.handle.id()?)?.len())
+        super::count(self.handle.id()?)
     }
 
     /// True if there are no elements.

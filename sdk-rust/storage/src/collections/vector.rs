@@ -40,7 +40,7 @@ impl<T: BorshSerialize + BorshDeserialize> Vector<T> {
 
     /// The element at `index`.
     pub fn get(&self, index: usize) -> Result<Option<T>, StoreError> {
-        match store::children(self.handle.id()?)?.get(index) {
+        match super::elements(self.handle.id()?)?.get(index) {
             Some(child) => load_value(child.id, "a vector element"),
             None => Ok(None),
         }
@@ -49,7 +49,7 @@ impl<T: BorshSerialize + BorshDeserialize> Vector<T> {
     /// Replaces the element at `index`; returns the old one.
     pub fn update(&mut self, index: usize, value: T) -> Result<T, StoreError> {
         let collection = self.handle.id()?;
-        let children = store::children(collection)?;
+        let children = super::elements(collection)?;
         let Some(child) = children.get(index) else {
             return Err(StoreError::IndexOutOfBounds {
                 index,
@@ -67,7 +67,7 @@ impl<T: BorshSerialize + BorshDeserialize> Vector<T> {
 
     /// Removes and returns the last element.
     pub fn pop(&mut self) -> Result<Option<T>, StoreError> {
-        let Some(last) = store::children(self.handle.id()?)?.pop() else {
+        let Some(last) = super::elements(self.handle.id()?)?.pop() else {
             return Ok(None);
         };
         let value = load_value(last.id, "a vector element")?;
@@ -78,7 +78,7 @@ impl<T: BorshSerialize + BorshDeserialize> Vector<T> {
     /// Every element, in order.
     pub fn iter(&self) -> Result<impl Iterator<Item = T> + use<T>, StoreError> {
         let mut values = Vec::new();
-        for child in store::children(self.handle.id()?)? {
+        for child in super::elements(self.handle.id()?)? {
             if let Some(value) = load_value(child.id, "a vector element")? {
                 values.push(value);
             }
@@ -88,7 +88,7 @@ impl<T: BorshSerialize + BorshDeserialize> Vector<T> {
 
     /// The number of elements.
     pub fn len(&self) -> Result<usize, StoreError> {
-        Ok(store::children(self.handle.id()?)?.len())
+        super::count(self.handle.id()?)
     }
 
     /// True if there are no elements.

@@ -1,0 +1,338 @@
+//! The benchmark suite's node rows (`BENCHMARKS.md`): B3 in-process call latency, B5 JSON-RPC
+//! throughput, B11 first call after a restart. Figures go to `docs/benchmarks.md`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use calimero_node::{Node, ids, server};
+use calimero_runtime::{Identity, Limits, Outcome, Runtime, Storage};
+use clap::Parser;
+use serde_json::{Value, json};
+
+/// Runs the node benchmarks against an app module (the Rust kv-store).
+#[derive(Parser, Debug)]
+#[command(name = "calimero-bench", version)]
+pub struct Cli {
+    /// The kv-store module to measure.
+    #[arg(long)]
+    pub module: PathBuf,
+    /// Rows to run: b3, b5, b11 (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub rows: Vec<String>,
+    /// Calls per latency sample set (B3).
+    #[arg(long, default_value_t = 2000)]
+    pub calls: usize,
+    /// Total `set` calls for the throughput run (B5).
+    #[arg(long, default_value_t = 20000)]
+    pub rpc_calls: usize,
+    /// Concurrent clients for the throughput run (B5).
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+    /// Repetitions of the cold-start measurement (B11).
+    #[arg(long, default_value_t = 5)]
+    pub restarts: usize,
+    /// Also write the results as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Default)]
+struct MemoryStorage(Mutex<BTreeMap<Vec<u8>, Vec<u8>>>);
+
+impl Storage for MemoryStorage {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.0.lock().ok()?.get(key).cloned()
+    }
+    fn get_private(&self, _key: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+impl MemoryStorage {
+    fn apply(&self, outcome: &Outcome) {
+        if !outcome.should_persist() {
+            return;
+        }
+        if let Ok(mut map) = self.0.lock() {
+            for (key, value) in &outcome.writes {
+                match value {
+                    Some(value) => map.insert(key.clone(), value.clone()),
+                    None => map.remove(key),
+                };
+            }
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// B3: fresh instance per call, in-memory store.
+fn b3(module: &[u8], calls: usize) -> anyhow::Result<Value> {
+    let runtime = Runtime::new(Limits::default(), None);
+    let (_, compiled) = runtime
+        .prepare(module)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let storage = Arc::new(MemoryStorage::default());
+    let identity = Identity {
+        context_id: [7; 32],
+        account_id: [1; 32],
+        device_id: [1; 32],
+        xcall_origin: None,
+    };
+    let init = runtime.run(&compiled, "init", b"{}".to_vec(), identity, storage.clone());
+    storage.apply(&init);
+    let mut sets = Vec::with_capacity(calls);
+    for i in 0..calls {
+        let args = serde_json::to_vec(&json!({"key": format!("key-{i}"), "value": "value"}))?;
+        let started = Instant::now();
+        let outcome = runtime.run(&compiled, "set", args, identity, storage.clone());
+        storage.apply(&outcome);
+        sets.push(started.elapsed());
+        if outcome.returns.is_err() {
+            bail!("set failed: {:?}", outcome.returns);
+        }
+    }
+    let mut gets = Vec::with_capacity(calls);
+    for i in 0..calls {
+        let args = serde_json::to_vec(&json!({"key": format!("key-{i}")}))?;
+        let started = Instant::now();
+        let outcome = runtime.run(&compiled, "get", args, identity, storage.clone());
+        gets.push(started.elapsed());
+        if outcome.returns.is_err() {
+            bail!("get failed: {:?}", outcome.returns);
+        }
+    }
+    sets.sort();
+    gets.sort();
+    Ok(json!({
+        "set_median_ms": ms(percentile(&sets, 0.5)),
+        "set_p99_ms": ms(percentile(&sets, 0.99)),
+        "get_median_ms": ms(percentile(&gets, 0.5)),
+        "get_p99_ms": ms(percentile(&gets, 0.99)),
+        "calls": calls,
+    }))
+}
+
+fn open_node(dir: &std::path::Path) -> anyhow::Result<Node> {
+    Node::open(&dir.join("data"), &dir.join("compiled"), Limits::default())
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// B5: `set` with distinct keys over JSON-RPC from concurrent clients on loopback.
+fn b5(module: &[u8], total: usize, clients: usize) -> anyhow::Result<Value> {
+    let dir = tempfile::tempdir()?;
+    let node = Arc::new(open_node(dir.path())?);
+    let app = node
+        .install_application(module, "bench")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (context, _) = node
+        .create_context(
+            &ids::decode(&app, "app").map_err(anyhow::Error::msg)?,
+            b"{}".to_vec(),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let address = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = runtime.spawn(server::serve(
+        listener,
+        server::router(node.clone(), None),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let per_client = total / clients;
+    let started = Instant::now();
+    let workers: Vec<_> = (0..clients)
+        .map(|client| {
+            let context = context.clone();
+            std::thread::spawn(move || -> anyhow::Result<()> {
+                let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+                for n in 0..per_client {
+                    let body = json!({"jsonrpc": "2.0", "id": n, "method": "execute", "params": {
+                        "contextId": context, "method": "set",
+                        "argsJson": {"key": format!("c{client}-{n}"), "value": "value"}}});
+                    let answer: Value = agent
+                        .post(format!("http://{address}/jsonrpc"))
+                        .send_json(&body)?
+                        .body_mut()
+                        .read_json()?;
+                    if answer.get("result").is_none() {
+                        bail!("set failed: {answer}");
+                    }
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker
+            .join()
+            .map_err(|_| anyhow::anyhow!("a client crashed"))??;
+    }
+    let elapsed = started.elapsed();
+    let _ = stop.send(());
+    let _ = runtime.block_on(serving);
+    let calls = per_client * clients;
+    Ok(
+        json!({"calls": calls, "clients": clients, "seconds": elapsed.as_secs_f64(), "calls_per_second": calls as f64 / elapsed.as_secs_f64()}),
+    )
+}
+
+/// B11: the first call after a restart, with the compiled module on disk; and without it.
+fn b11(module: &[u8], restarts: usize) -> anyhow::Result<Value> {
+    let dir = tempfile::tempdir()?;
+    let (context, app) = {
+        let node = open_node(dir.path())?;
+        let app = node
+            .install_application(module, "bench")
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let app = ids::decode(&app, "app").map_err(anyhow::Error::msg)?;
+        let (context, _) = node
+            .create_context(&app, b"{}".to_vec())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        node.execute(
+            &ids::decode(&context, "ctx").map_err(anyhow::Error::msg)?,
+            "set",
+            br#"{"key":"k","value":"v"}"#.to_vec(),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        node.flush().map_err(|e| anyhow::anyhow!("{e}"))?;
+        (
+            ids::decode(&context, "ctx").map_err(anyhow::Error::msg)?,
+            app,
+        )
+    };
+    let _ = app;
+    let mut warm = Vec::new();
+    let mut cold = Vec::new();
+    for round in 0..restarts * 2 {
+        let without_cache = round % 2 == 1;
+        if without_cache {
+            std::fs::remove_dir_all(dir.path().join("compiled"))
+                .context("clearing the compiled cache")?;
+        }
+        let node = open_node(dir.path())?;
+        let started = Instant::now();
+        let execution = node
+            .execute(&context, "get", br#"{"key":"k"}"#.to_vec())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let elapsed = started.elapsed();
+        if execution.output != json!("v") {
+            bail!("unexpected output {}", execution.output);
+        }
+        if without_cache {
+            cold.push(elapsed)
+        } else {
+            warm.push(elapsed)
+        }
+    }
+    warm.sort();
+    cold.sort();
+    Ok(json!({
+        "first_call_with_disk_cache_median_ms": ms(percentile(&warm, 0.5)),
+        "first_call_compiling_median_ms": ms(percentile(&cold, 0.5)),
+        "restarts": restarts,
+    }))
+}
+
+/// Runs the selected rows and prints a table.
+pub fn main(cli: Cli) -> anyhow::Result<()> {
+    let module =
+        std::fs::read(&cli.module).with_context(|| format!("reading {}", cli.module.display()))?;
+    let rows: Vec<String> = if cli.rows.is_empty() {
+        vec!["b3".into(), "b5".into(), "b11".into()]
+    } else {
+        cli.rows.clone()
+    };
+    let mut results = serde_json::Map::new();
+    println!("module: {} ({} bytes)", cli.module.display(), module.len());
+    println!(
+        "{:<5} {:<52} {:>12} {:>14}",
+        "row", "measure", "value", "goal"
+    );
+    for row in &rows {
+        match row.as_str() {
+            "b3" => {
+                let r = b3(&module, cli.calls)?;
+                println!(
+                    "{:<5} {:<52} {:>9.3} ms {:>14}",
+                    "B3",
+                    "set, median (fresh instance, in-memory store)",
+                    r["set_median_ms"].as_f64().unwrap_or(0.0),
+                    "<= 0.3 ms"
+                );
+                println!(
+                    "{:<5} {:<52} {:>9.3} ms {:>14}",
+                    "B3",
+                    "set, p99",
+                    r["set_p99_ms"].as_f64().unwrap_or(0.0),
+                    ""
+                );
+                println!(
+                    "{:<5} {:<52} {:>9.3} ms {:>14}",
+                    "B3",
+                    "get, median",
+                    r["get_median_ms"].as_f64().unwrap_or(0.0),
+                    "<= 0.1 ms"
+                );
+                println!(
+                    "{:<5} {:<52} {:>9.3} ms {:>14}",
+                    "B3",
+                    "get, p99",
+                    r["get_p99_ms"].as_f64().unwrap_or(0.0),
+                    ""
+                );
+                results.insert("b3".into(), r);
+            }
+            "b5" => {
+                let r = b5(&module, cli.rpc_calls, cli.clients)?;
+                println!(
+                    "{:<5} {:<52} {:>9.0} /s {:>14}",
+                    "B5",
+                    format!("set over JSON-RPC, {} clients", cli.clients),
+                    r["calls_per_second"].as_f64().unwrap_or(0.0),
+                    ">= 5000 /s"
+                );
+                results.insert("b5".into(), r);
+            }
+            "b11" => {
+                let r = b11(&module, cli.restarts)?;
+                println!(
+                    "{:<5} {:<52} {:>9.3} ms {:>14}",
+                    "B11",
+                    "first call after restart, disk cache (median)",
+                    r["first_call_with_disk_cache_median_ms"]
+                        .as_f64()
+                        .unwrap_or(0.0),
+                    "<= 5 ms"
+                );
+                println!(
+                    "{:<5} {:<52} {:>9.3} ms {:>14}",
+                    "B11",
+                    "first call after restart, compiling (median)",
+                    r["first_call_compiling_median_ms"].as_f64().unwrap_or(0.0),
+                    ""
+                );
+                results.insert("b11".into(), r);
+            }
+            other => bail!("unknown row `{other}`; use b3, b5 or b11"),
+        }
+    }
+    if let Some(path) = &cli.json {
+        std::fs::write(path, serde_json::to_string_pretty(&Value::Object(results))?)?;
+    }
+    Ok(())
+}
