@@ -43,7 +43,7 @@ echo "created context $context"
 ctl call set --context "$context" --args '{"key":"greeting","value":"hello from merod"}' >/dev/null
 ctl call set --context "$context" --args '{"key":"language","value":"rust"}' >/dev/null
 printf 'get greeting -> '; ctl call get --context "$context" --args '{"key":"greeting"}'
-printf 'entries      -> '; ctl call entries --context "$context" | tr -d '\n '; echo
+echo 'entries      ->'; ctl call entries --context "$context"
 ctl context ls
 kill -TERM "$merod_pid"; wait "$merod_pid" 2>/dev/null || true
 echo "merod stopped cleanly; its state is in $home/demo/data (removed on exit)"
