@@ -20,7 +20,7 @@ use syn::{
     ReturnType, Type, parse_macro_input,
 };
 
-fn error(span: Span, message: impl std::fmt::Display) -> TokenStream2 {
+fn spanned_error(span: Span, message: impl std::fmt::Display) -> TokenStream2 {
     syn::Error::new(span, message).to_compile_error()
 }
 
@@ -120,13 +120,13 @@ pub fn state(attr: TokenStream, item: TokenStream) -> TokenStream {
 fn state_impl(args: StateArgs, item: ItemStruct) -> TokenStream2 {
     let name = &item.ident;
     if !item.generics.params.is_empty() {
-        return error(
+        return spanned_error(
             item.generics.span(),
             "#[app::state] structs cannot be generic",
         );
     }
     let Fields::Named(fields) = &item.fields else {
-        return error(
+        return spanned_error(
             item.span(),
             "#[app::state] needs a struct with named fields",
         );
@@ -141,7 +141,7 @@ fn state_impl(args: StateArgs, item: ItemStruct) -> TokenStream2 {
         let ty = &field.ty;
         let field_name = ident.to_string();
         if let Some(advice) = non_crdt_advice(ty) {
-            errors.extend(error(
+            errors.extend(spanned_error(
                 ty.span(),
                 format!("field `{field_name}` of the app state is not a CRDT: {advice}"),
             ));
@@ -283,10 +283,57 @@ fn event_impl(item: ItemEnum) -> TokenStream2 {
     }
 }
 
+/// Marks an enum as the app's error type: it serializes as `{"kind": <variant>, "data": ...}`,
+/// and the ABI lists it as the error of every method returning `app::Result<T>`.
+#[proc_macro_attribute]
+pub fn error(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item = parse_macro_input!(item as ItemEnum);
+    let name = item.ident.to_string();
+    let variants: Vec<Value> = item
+        .variants
+        .iter()
+        .map(|variant| {
+            let payload = match &variant.fields {
+                Fields::Unit => None,
+                Fields::Unnamed(f) if f.unnamed.len() == 1 => Some(abi::full(&f.unnamed[0].ty, &name)),
+                Fields::Unnamed(f) => Some(json!({
+                    "kind": "tuple",
+                    "elements": f.unnamed.iter().map(|f| abi::full(&f.ty, &name)).collect::<Vec<_>>()
+                })),
+                Fields::Named(f) => Some(json!({
+                    "kind": "record",
+                    "fields": f.named.iter().map(|f| abi::field(
+                        &f.ident.as_ref().map(ToString::to_string).unwrap_or_default(), &f.ty, &name
+                    )).collect::<Vec<_>>()
+                })),
+            };
+            let mut entry = json!({ "name": variant.ident.to_string() });
+            if let Some(payload) = payload {
+                entry["payload"] = payload;
+            }
+            entry
+        })
+        .collect();
+    let mut types = serde_json::Map::new();
+    types.insert(
+        name.clone(),
+        json!({ "kind": "variant", "variants": variants }),
+    );
+    let fragment = json!({ "app_error": name, "types": types }).to_string();
+    let section = fragment_section(&fragment);
+    quote! {
+        #[derive(::calimero_sdk::serde::Serialize)]
+        #[serde(crate = "::calimero_sdk::serde", tag = "kind", content = "data")]
+        #item
+        #section
+    }
+    .into()
+}
+
 fn marker_outside_logic(name: &str, item: TokenStream) -> TokenStream {
     let item2: TokenStream2 = item.into();
     let message = format!("#[app::{name}] only goes on a method inside an `#[app::logic]` impl");
-    let err = error(item2.span(), message);
+    let err = spanned_error(item2.span(), message);
     quote!(#err #item2).into()
 }
 
@@ -312,7 +359,7 @@ pub fn destroy(_attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn private(_attr: TokenStream, item: TokenStream) -> TokenStream {
     let item2: TokenStream2 = item.into();
-    let err = error(
+    let err = spanned_error(
         item2.span(),
         "#[app::private] state is not supported yet by this SDK; keep private data out of the app state",
     );
@@ -370,7 +417,7 @@ struct Export {
 
 fn logic_impl(mut item: ItemImpl) -> TokenStream2 {
     if item.trait_.is_some() {
-        return error(
+        return spanned_error(
             item.span(),
             "#[app::logic] goes on an inherent impl (`impl MyState { .. }`)",
         );
@@ -383,7 +430,7 @@ fn logic_impl(mut item: ItemImpl) -> TokenStream2 {
             .last()
             .map(|s| s.ident.to_string())
             .unwrap_or_default(),
-        _ => return error(self_ty.span(), "#[app::logic] needs a named state type"),
+        _ => return spanned_error(self_ty.span(), "#[app::logic] needs a named state type"),
     };
     let mut errors = TokenStream2::new();
     let mut exports = Vec::new();
@@ -395,7 +442,10 @@ fn logic_impl(mut item: ItemImpl) -> TokenStream2 {
         let markers = take_markers(&mut method.attrs);
         if !matches!(method.vis, syn::Visibility::Public(_)) {
             if markers.init || markers.view {
-                errors.extend(error(method.sig.ident.span(), "app methods must be `pub`"));
+                errors.extend(spanned_error(
+                    method.sig.ident.span(),
+                    "app methods must be `pub`",
+                ));
             }
             continue;
         }
@@ -464,6 +514,11 @@ fn logic_impl(mut item: ItemImpl) -> TokenStream2 {
 
         #section
     }
+}
+
+/// Stands for the app's `#[app::error]` type until fragments are merged.
+fn calimero_app_error_marker() -> &'static str {
+    "@app_error"
 }
 
 /// The owned type a borrowed parameter is decoded into.
@@ -703,8 +758,13 @@ fn export_method(
                     abi["returns_nullable"] = json!(true);
                 }
             }
-            if let Some(err) = err {
-                abi["errors"] = abi::full(err, self_name);
+            match err {
+                Some(err) => abi["errors"] = abi::full(err, self_name),
+                // `app::Result<T>`: the app's `#[app::error]` type, resolved when merging.
+                None if abi::result_parts(ty).is_some() => {
+                    abi["errors"] = json!({ "$ref": calimero_app_error_marker() })
+                }
+                None => {}
             }
         }
     }

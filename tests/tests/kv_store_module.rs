@@ -7,7 +7,7 @@ use wasmparser::ExternalKind;
 fn kv_store_module_imports_only_core_functions_and_exports_per_the_abi() {
     let module = build_app("kv-store");
     let surface = inspect(&module).expect("the module validates");
-    let problems = check_host_abi(&surface);
+    let problems = check_host_abi(&surface, true);
     assert!(
         problems.is_empty(),
         "host ABI violations:\n{}",
@@ -70,7 +70,7 @@ fn the_checker_rejects_what_the_node_would_reject() {
         (func (export "with-dash"))
         (func (export "takes_args") (param i32)))"#;
     let module = wat_to_wasm(wat);
-    let problems = check_host_abi(&inspect(&module).unwrap());
+    let problems = check_host_abi(&inspect(&module).unwrap(), true);
     let joined = problems.join("\n");
     assert!(
         joined.contains("env.mystery is not in the core set"),

@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use calimero_sdk::app;
-use calimero_sdk::serde::Serialize;
 use calimero_storage::collections::{LwwRegister, UnorderedMap};
 
 #[app::state(emits = for<'a> Event<'a>)]
@@ -20,9 +19,8 @@ pub enum Event<'a> {
 }
 
 /// The app's error, returned to callers as `{"kind": "NotFound", "data": <key>}`.
-#[derive(Debug, Serialize)]
-#[serde(crate = "calimero_sdk::serde")]
-#[serde(tag = "kind", content = "data")]
+#[app::error]
+#[derive(Debug)]
 pub enum Error<'a> {
     NotFound(&'a str),
 }

@@ -6,44 +6,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rand::RngCore;
 use wasmer::{
     AsStoreRef, Function, FunctionEnv, FunctionEnvMut, Imports, Memory, MemoryView, RuntimeError,
-    Store, Type,
+    Store,
 };
 
 use crate::errors::{HostError, Location, PanicContext};
 use crate::limits::Limits;
 use crate::{Event, Storage, XCall};
-
-use Type::{I32, I64};
-
-/// Every import the node provides, with its exact signature.
-pub const IMPORTS: &[(&str, &[Type], &[Type])] = &[
-    ("panic", &[I64], &[]),
-    ("panic_utf8", &[I64, I64], &[]),
-    ("register_len", &[I64], &[I64]),
-    ("read_register", &[I64, I64], &[I32]),
-    ("input", &[I64], &[]),
-    ("value_return", &[I64], &[]),
-    ("log_utf8", &[I64], &[]),
-    ("emit", &[I64], &[]),
-    ("emit_with_handler", &[I64, I64], &[]),
-    ("commit", &[I64, I64], &[]),
-    ("storage_read", &[I64, I64], &[I32]),
-    ("storage_write", &[I64, I64, I64], &[I32]),
-    ("storage_remove", &[I64, I64], &[I32]),
-    ("storage_index_meta_clear", &[I64], &[I32]),
-    ("private_storage_read", &[I64, I64], &[I32]),
-    ("private_storage_write", &[I64, I64], &[I32]),
-    ("private_storage_remove", &[I64, I64], &[I32]),
-    ("context_id", &[I64], &[]),
-    ("account_id", &[I64], &[]),
-    ("device_id", &[I64], &[]),
-    ("executor_id", &[I64], &[]),
-    ("xcall_origin", &[I64], &[I32]),
-    ("xcall", &[I64], &[]),
-    ("time_now", &[I64], &[]),
-    ("random_bytes", &[I64], &[]),
-    ("ed25519_verify", &[I64, I64, I64], &[I32]),
-];
 
 /// What one call sees and produces; lives in the wasmer `FunctionEnv`.
 pub(crate) struct HostState {

@@ -20,7 +20,6 @@ use wasmer_middlewares::metering::{MeteringPoints, get_remaining_points, set_rem
 
 pub use cache::{ModuleCache, ModuleId};
 pub use errors::{FunctionCallError, HostError, Location, MethodResolutionError, PanicContext};
-pub use host::IMPORTS;
 pub use limits::Limits;
 
 use host::HostState;
@@ -135,6 +134,17 @@ impl CompiledModule {
     pub fn exports_function(&self, name: &str) -> bool {
         self.exports.contains_key(name)
     }
+}
+
+fn same_types(actual: &[wasmer::Type], expected: &[calimero_wasm_abi::host::ValType]) -> bool {
+    use calimero_wasm_abi::host::ValType;
+    actual.len() == expected.len()
+        && actual.iter().zip(expected).all(|(a, e)| {
+            matches!(
+                (a, e),
+                (wasmer::Type::I32, ValType::I32) | (wasmer::Type::I64, ValType::I64)
+            )
+        })
 }
 
 /// Checks the exports and imports of a compiled module against the host ABI.

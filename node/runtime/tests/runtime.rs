@@ -339,3 +339,41 @@ fn compiled_modules_survive_a_restart_through_the_disk_cache() {
     let outcome = second.run(&module, "init", b"{}".to_vec(), ID, storage);
     assert!(outcome.should_persist());
 }
+
+#[test]
+fn every_import_of_the_shared_table_links() {
+    let mut imports = String::new();
+    for import in calimero_wasm_abi::host::IMPORTS {
+        let types = |list: &[calimero_wasm_abi::host::ValType]| {
+            list.iter()
+                .map(|t| {
+                    if *t == calimero_wasm_abi::host::ValType::I32 {
+                        " i32"
+                    } else {
+                        " i64"
+                    }
+                })
+                .collect::<String>()
+        };
+        imports.push_str(&format!(
+            "(import \"env\" \"{}\" (func (param{}) (result{})))\n",
+            import.name,
+            types(import.params),
+            types(import.results)
+        ));
+    }
+    let text =
+        format!("(module {imports} (memory (export \"memory\") 1) (func (export \"noop\")))")
+            .replace("(param)", "")
+            .replace("(result)", "");
+    let module = wat(&text);
+    let runtime = Runtime::new(Limits::default(), None);
+    let outcome = call(
+        &runtime,
+        &module,
+        &Arc::new(Memory::default()),
+        "noop",
+        json!({}),
+    );
+    assert!(outcome.returns.is_ok(), "{:?}", outcome.returns);
+}

@@ -5,12 +5,17 @@
 //! [`PARTS_SECTION`]. [`merge_fragments`] turns them into one manifest with methods and events
 //! sorted by name, as readers require.
 
+pub mod host;
+pub mod module;
+
 use serde_json::{Map, Value, json};
 
 /// The custom section holding the final manifest.
 pub const SECTION: &str = "calimero_abi_v1";
 /// The custom section holding the macros' fragments, one JSON object per line.
 pub const PARTS_SECTION: &str = "calimero_abi_parts";
+/// What the macros write where a method's error is the app's `#[app::error]` type.
+pub const APP_ERROR_MARKER: &str = "@app_error";
 /// The schema version this crate writes.
 pub const SCHEMA_VERSION: &str = "wasm-abi/1";
 
@@ -20,6 +25,7 @@ pub fn merge_fragments<'a>(fragments: impl IntoIterator<Item = &'a str>) -> Resu
     let mut methods = Vec::new();
     let mut events = Vec::new();
     let mut state_root = None;
+    let mut app_error = None;
     for fragment in fragments {
         let fragment = fragment.trim();
         if fragment.is_empty() {
@@ -38,6 +44,22 @@ pub fn merge_fragments<'a>(fragments: impl IntoIterator<Item = &'a str>) -> Resu
         }
         if let Some(Value::String(root)) = value.get("state_root") {
             state_root = Some(root.clone());
+        }
+        if let Some(Value::String(error)) = value.get("app_error") {
+            app_error = Some(error.clone());
+        }
+    }
+    // Methods returning `app::Result<T>` name the app's `#[app::error]` type, if it has one.
+    for method in &mut methods {
+        if method["errors"]["$ref"] == APP_ERROR_MARKER {
+            match &app_error {
+                Some(error) => method["errors"] = json!({ "$ref": error }),
+                None => {
+                    if let Some(object) = method.as_object_mut() {
+                        object.remove("errors");
+                    }
+                }
+            }
         }
     }
     let by_name = |a: &Value, b: &Value| a["name"].as_str().cmp(&b["name"].as_str());

@@ -42,7 +42,7 @@ pub use serde_json;
 
 /// The app-facing macros and types: `use calimero_sdk::app;`.
 pub mod app {
-    pub use calimero_sdk_macros::{destroy, event, init, logic, private, state, view};
+    pub use calimero_sdk_macros::{destroy, error, event, init, logic, private, state, view};
 
     pub use crate::{bail, emit, err, log};
 

@@ -184,14 +184,15 @@ fn element_parent(collection: Id, element: Id) -> Result<Id, StoreError> {
 
 /// The live elements of a collection, in creation order (then id).
 fn elements(collection: Id) -> Result<Vec<ChildInfo>, StoreError> {
-    let mut elements = Vec::new();
+    let mut elements = std::collections::BTreeMap::new();
     for upper in store::children(collection)? {
         for lower in store::children(upper.id)? {
-            elements.extend(store::children(lower.id)?);
+            for child in store::children(lower.id)? {
+                elements.insert((child.metadata.created_at, child.id), child);
+            }
         }
     }
-    elements.sort_by_key(|c| (c.metadata.created_at, c.id));
-    Ok(elements)
+    Ok(elements.into_values().collect())
 }
 
 /// The number of live elements of a collection.

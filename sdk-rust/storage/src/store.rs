@@ -369,13 +369,14 @@ impl Store {
                 next = self.index(current)?.and_then(|i| i.parent_id);
             }
         }
+        // Deepest first, so children are rehashed before their parents. (Ordered through a
+        // BTreeSet rather than a sort: each sort instantiation costs ~30 KB of wasm.)
         let mut memo = BTreeMap::new();
-        let mut order = Vec::with_capacity(closure.len());
+        let mut order = BTreeSet::new();
         for id in closure {
-            order.push((self.depth(id, &mut memo)?, id));
+            order.insert((self.depth(id, &mut memo)?, id));
         }
-        order.sort_by(|a, b| b.cmp(a));
-        for (_, id) in order {
+        for (_, id) in order.into_iter().rev() {
             let Some(mut index) = self.index(id)? else {
                 continue;
             };
@@ -433,16 +434,18 @@ pub const BUCKET: &str = "bucket";
 pub fn full_hash(
     own_hash: &[u8; 32],
     metadata: &Metadata,
-    mut children: Vec<(Id, [u8; 32])>,
+    children: Vec<(Id, [u8; 32])>,
 ) -> [u8; 32] {
-    children.retain(|(_, h)| *h != [0; 32]);
+    let children: BTreeMap<Id, [u8; 32]> = children
+        .into_iter()
+        .filter(|(_, h)| *h != [0; 32])
+        .collect();
     if children.is_empty() && is_bucket(metadata) {
         return [0; 32];
     }
-    children.sort_by_key(|(id, _)| *id);
     let mut parts: Vec<&[u8]> = Vec::with_capacity(children.len() + 1);
     parts.push(own_hash);
-    parts.extend(children.iter().map(|(_, h)| h.as_slice()));
+    parts.extend(children.values().map(|h| h.as_slice()));
     hash(&parts)
 }
 

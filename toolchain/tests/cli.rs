@@ -1,0 +1,335 @@
+//! `cargo calimero` end to end: new, build, abi, inspect, and its errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use calimero_tests::node::TestNode;
+use serde_json::{Value, json};
+
+fn tool() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-calimero"));
+    // App builds get a target directory of their own: the running `cargo test` holds the lock on
+    // the workspace's.
+    command.env("CARGO_TARGET_DIR", apps_target_dir());
+    command
+}
+
+fn apps_target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| calimero_tests::workspace_root().join("target"))
+        .join("calimero-apps")
+}
+
+/// merod from this workspace's build (a full `cargo test` builds it with the node's tests).
+fn merod() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().and_then(Path::parent).unwrap().join("merod");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p calimero-cli`",
+        path.display()
+    );
+    path
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn build(manifest: &Path, out: &Path, extra: &[&str]) -> Output {
+    tool()
+        .args(["calimero", "build", "--manifest-path"])
+        .arg(manifest)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_new_app_builds_installs_and_runs_on_a_real_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = tool()
+        .args(["calimero", "new", "demo-app", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", text(&created));
+    let app = dir.path().join("demo-app");
+    for file in ["Cargo.toml", "src/lib.rs", "README.md", ".gitignore"] {
+        assert!(app.join(file).exists(), "{file} missing");
+    }
+    let readme = std::fs::read_to_string(app.join("README.md")).unwrap();
+    assert!(readme.contains("cargo calimero build") && readme.contains("res/demo_app.wasm"));
+
+    // Its unit test passes on the native host.
+    let tested = Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+        .args(["test", "--manifest-path"])
+        .arg(app.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", apps_target_dir())
+        .output()
+        .unwrap();
+    assert!(tested.status.success(), "{}", text(&tested));
+    assert!(text(&tested).contains("greetings_are_stored_and_visits_counted ... ok"));
+
+    let built = build(
+        &app.join("Cargo.toml"),
+        &app.join("res"),
+        &["--message-format", "json"],
+    );
+    assert!(built.status.success(), "{}", text(&built));
+    let finished: Value = String::from_utf8_lossy(&built.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|m| m["reason"] == "build-finished")
+        .expect("a build-finished message");
+    let module = std::fs::read(app.join("res/demo_app.wasm")).unwrap();
+    assert_eq!(finished["size_after"], module.len());
+    assert_eq!(finished["sha256"].as_str().unwrap().len(), 64);
+    assert!(app.join("res/abi.json").exists());
+
+    let node = TestNode::start(&merod());
+    let application = node.install(&module);
+    let context = node.create_context(&application);
+    assert_eq!(
+        node.call(
+            &context,
+            "greet",
+            json!({"name": "ada", "message": "hello"})
+        ),
+        Ok(Value::Null)
+    );
+    assert_eq!(
+        node.call(&context, "greeting", json!({"name": "ada"})),
+        Ok(json!("hello"))
+    );
+    assert_eq!(node.call(&context, "visits", json!({})), Ok(json!(1)));
+}
+
+#[test]
+fn kv_store_abi_equals_the_golden_file_and_the_tools_show_it() {
+    let root = calimero_tests::workspace_root();
+    let out = tempfile::tempdir().unwrap();
+    let built = build(&root.join("apps/kv-store/Cargo.toml"), out.path(), &[]);
+    assert!(built.status.success(), "{}", text(&built));
+    let log = text(&built);
+    for step in ["compile", "abi", "optimize", "embed", "validate"] {
+        assert!(
+            log.contains(&format!("  {step}")),
+            "step {step} not reported:\n{log}"
+        );
+    }
+    assert!(log.contains("sha256"), "{log}");
+
+    let module_path = out.path().join("kv_store.wasm");
+    let module = std::fs::read(&module_path).unwrap();
+    let section = calimero_wasm_abi::custom_sections(&module, calimero_wasm_abi::SECTION).unwrap();
+    assert_eq!(section.len(), 1, "exactly one calimero_abi_v1 section");
+    assert!(
+        calimero_wasm_abi::custom_sections(&module, calimero_wasm_abi::PARTS_SECTION)
+            .unwrap()
+            .is_empty()
+    );
+    let embedded: Value = serde_json::from_slice(section[0]).unwrap();
+    let golden: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("apps/kv-store/abi.expected.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        embedded, golden,
+        "the embedded ABI differs from apps/kv-store/abi.expected.json"
+    );
+
+    let names: Vec<&str> = golden["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    for read_only in ["get", "entries", "len"] {
+        assert_eq!(
+            golden["methods"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["name"] == read_only)
+                .unwrap()["intent"],
+            "read_only"
+        );
+    }
+    assert_eq!(golden["types"]["Error"]["kind"], "variant");
+    assert_eq!(
+        golden["methods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "get_result")
+            .unwrap()["errors"],
+        json!({"$ref": "Error"})
+    );
+    assert_eq!(golden["events"].as_array().unwrap().len(), 4);
+
+    let abi = tool()
+        .args(["calimero", "abi"])
+        .arg(&module_path)
+        .output()
+        .unwrap();
+    assert!(abi.status.success());
+    assert_eq!(
+        serde_json::from_slice::<Value>(&abi.stdout).unwrap(),
+        golden
+    );
+
+    let inspect = tool()
+        .args(["calimero", "inspect"])
+        .arg(&module_path)
+        .output()
+        .unwrap();
+    assert!(inspect.status.success());
+    let report = String::from_utf8_lossy(&inspect.stdout);
+    for expected in [
+        "method   set",
+        "memory   memory",
+        "provided env.storage_write",
+        "calimero_abi_v1",
+        "code",
+        "the node would accept this module",
+    ] {
+        assert!(
+            report.contains(expected),
+            "inspect lacks `{expected}`:\n{report}"
+        );
+    }
+}
+
+#[test]
+fn two_builds_from_clean_target_dirs_are_byte_identical() {
+    let root = calimero_tests::workspace_root();
+    let mut modules = Vec::new();
+    for _ in 0..2 {
+        let target = tempfile::tempdir().unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let built = tool()
+            .args(["calimero", "build", "--manifest-path"])
+            .arg(root.join("apps/kv-store/Cargo.toml"))
+            .arg("--out")
+            .arg(out.path())
+            .env("CARGO_TARGET_DIR", target.path())
+            .env("RUSTFLAGS", "-C opt-level=1")
+            .output()
+            .unwrap();
+        assert!(built.status.success(), "{}", text(&built));
+        modules.push(std::fs::read(out.path().join("kv_store.wasm")).unwrap());
+    }
+    assert!(modules[0] == modules[1], "the two builds differ");
+}
+
+fn scratch_app(dir: &Path, name: &str, lib: &str, cdylib: bool) -> PathBuf {
+    let created = tool()
+        .args(["calimero", "new", name, "--dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", text(&created));
+    let app = dir.join(name);
+    std::fs::write(app.join("src/lib.rs"), lib).unwrap();
+    if !cdylib {
+        let manifest = std::fs::read_to_string(app.join("Cargo.toml")).unwrap();
+        std::fs::write(
+            app.join("Cargo.toml"),
+            manifest.replace(
+                "crate-type = [\"cdylib\", \"rlib\"]",
+                "crate-type = [\"rlib\"]",
+            ),
+        )
+        .unwrap();
+    }
+    app
+}
+
+const TINY_APP: &str = r#"
+use calimero_sdk::app;
+use calimero_storage::collections::Counter;
+
+#[app::state]
+pub struct App { count: Counter }
+
+#[app::logic]
+impl App {
+    #[app::init]
+    pub fn init() -> App { App { count: Counter::new() } }
+    pub fn bump(&mut self) -> app::Result<u64> { self.count.increment()?; Ok(self.count.value()?) }
+}
+"#;
+
+#[test]
+fn a_crate_that_is_not_a_cdylib_is_refused_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = scratch_app(dir.path(), "not-cdylib", TINY_APP, false);
+    let built = build(&app.join("Cargo.toml"), &app.join("res"), &[]);
+    assert!(!built.status.success());
+    let log = text(&built);
+    assert!(
+        log.contains("is not a cdylib") && log.contains("crate-type = [\"cdylib\", \"rlib\"]"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_method_name_the_node_would_reject_is_a_build_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = scratch_app(
+        dir.path(),
+        "bad-name",
+        &TINY_APP.replace("pub fn bump", "pub fn bümp"),
+        true,
+    );
+    let built = build(&app.join("Cargo.toml"), &app.join("res"), &["--no-opt"]);
+    assert!(!built.status.success());
+    let log = text(&built);
+    assert!(
+        log.contains("method `bümp` cannot be called") && log.contains("[A-Za-z0-9_]"),
+        "{log}"
+    );
+}
+
+#[test]
+fn compile_errors_are_passed_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = scratch_app(
+        dir.path(),
+        "broken",
+        &TINY_APP.replace("Ok(self.count.value()?)", "Ok(\"nope\")"),
+        true,
+    );
+    let built = build(&app.join("Cargo.toml"), &app.join("res"), &[]);
+    assert!(!built.status.success());
+    let log = text(&built);
+    assert!(log.contains("error[E0308]: mismatched types"), "{log}");
+    assert!(log.contains("cargo build failed"), "{log}");
+}
+
+#[test]
+fn building_where_there_is_no_app_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let built = tool()
+        .args(["calimero", "build"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!built.status.success());
+    assert!(
+        text(&built).contains("no Cargo.toml (Rust) or package.json (TypeScript)"),
+        "{}",
+        text(&built)
+    );
+}
