@@ -154,8 +154,9 @@ fn check_module(module: &wasmer::Module) -> Result<HashMap<String, bool>, Functi
         let known = match import.ty() {
             ExternType::Function(ty) => {
                 import.module() == "env"
-                    && IMPORTS.iter().any(|(name, params, results)| {
-                        *name == import.name() && ty.params() == *params && ty.results() == *results
+                    && calimero_wasm_abi::host::find(import.name()).is_some_and(|known| {
+                        same_types(ty.params(), known.params)
+                            && same_types(ty.results(), known.results)
                     })
             }
             ExternType::Memory(_) => {

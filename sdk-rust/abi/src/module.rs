@@ -164,10 +164,10 @@ pub fn check_host_abi(surface: &ModuleSurface, core_only: bool) -> Vec<String> {
                         "export `{name}` is not a valid method name: the node accepts 1–256 bytes of [A-Za-z0-9_]"
                     ));
                 }
-                if let Some(signature) = signature {
-                    if !signature.params().is_empty() || !signature.results().is_empty() {
-                        problems.push(format!("export `{name}` is {signature:?}, not () -> ()"));
-                    }
+                if let Some(signature) = signature
+                    && (!signature.params().is_empty() || !signature.results().is_empty())
+                {
+                    problems.push(format!("export `{name}` is {signature:?}, not () -> ()"));
                 }
             }
             _ => {}
