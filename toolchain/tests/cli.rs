@@ -10,7 +10,7 @@ fn tool() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-calimero"));
     // App builds get a target directory of their own: the running `cargo test` holds the lock on
     // the workspace's.
-    command.env("CARGO_TARGET_DIR", apps_target_dir());
+    command.env("CARGO_TARGET_DIR", apps_target_dir()).env("CARGO_TERM_COLOR", "never");
     command
 }
 
@@ -73,6 +73,7 @@ fn a_new_app_builds_installs_and_runs_on_a_real_node() {
         .args(["test", "--manifest-path"])
         .arg(app.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", apps_target_dir())
+        .env("CARGO_TERM_COLOR", "never")
         .output()
         .unwrap();
     assert!(tested.status.success(), "{}", text(&tested));
