@@ -10,7 +10,9 @@ fn tool() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-calimero"));
     // App builds get a target directory of their own: the running `cargo test` holds the lock on
     // the workspace's.
-    command.env("CARGO_TARGET_DIR", apps_target_dir()).env("CARGO_TERM_COLOR", "never");
+    command
+        .env("CARGO_TARGET_DIR", apps_target_dir())
+        .env("CARGO_TERM_COLOR", "never");
     command
 }
 
