@@ -182,3 +182,27 @@ pub fn result_parts(ty: &Type) -> Option<(&Type, Option<&Type>)> {
     let args = generic_args(segment);
     Some((args.first()?, args.get(1).copied()))
 }
+
+/// A variant of an event or error enum: `{name, payload?}` (one field: its type; several: a
+/// tuple; named fields: a record).
+pub fn variant(variant: &syn::Variant, self_name: &str) -> Value {
+    let payload = match &variant.fields {
+        syn::Fields::Unit => None,
+        syn::Fields::Unnamed(f) if f.unnamed.len() == 1 => Some(full(&f.unnamed[0].ty, self_name)),
+        syn::Fields::Unnamed(f) => Some(json!({
+            "kind": "tuple",
+            "elements": f.unnamed.iter().map(|f| full(&f.ty, self_name)).collect::<Vec<_>>()
+        })),
+        syn::Fields::Named(f) => Some(json!({
+            "kind": "record",
+            "fields": f.named.iter().map(|f| field(
+                &f.ident.as_ref().map(ToString::to_string).unwrap_or_default(), &f.ty, self_name
+            )).collect::<Vec<_>>()
+        })),
+    };
+    let mut entry = json!({ "name": variant.ident.to_string() });
+    if let Some(payload) = payload {
+        entry["payload"] = payload;
+    }
+    entry
+}

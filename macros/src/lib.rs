@@ -230,27 +230,7 @@ fn event_impl(item: ItemEnum) -> TokenStream2 {
         let ident = &variant.ident;
         let kind = ident.to_string();
         kinds.extend(quote! { Self::#ident { .. } => #kind, });
-        let payload = match &variant.fields {
-            Fields::Unit => None,
-            Fields::Unnamed(f) if f.unnamed.len() == 1 => {
-                Some(abi::full(&f.unnamed[0].ty, &self_name))
-            }
-            Fields::Unnamed(f) => Some(json!({
-                "kind": "tuple",
-                "elements": f.unnamed.iter().map(|f| abi::full(&f.ty, &self_name)).collect::<Vec<_>>()
-            })),
-            Fields::Named(f) => Some(json!({
-                "kind": "record",
-                "fields": f.named.iter().map(|f| abi::field(
-                    &f.ident.as_ref().map(ToString::to_string).unwrap_or_default(), &f.ty, &self_name
-                )).collect::<Vec<_>>()
-            })),
-        };
-        let mut event = json!({ "name": kind });
-        if let Some(payload) = payload {
-            event["payload"] = payload;
-        }
-        events.push(event);
+        events.push(abi::variant(variant, &self_name));
     }
     let fragment = json!({ "events": events }).to_string();
     let section = fragment_section(&fragment);
@@ -292,27 +272,7 @@ pub fn error(_attr: TokenStream, item: TokenStream) -> TokenStream {
     let variants: Vec<Value> = item
         .variants
         .iter()
-        .map(|variant| {
-            let payload = match &variant.fields {
-                Fields::Unit => None,
-                Fields::Unnamed(f) if f.unnamed.len() == 1 => Some(abi::full(&f.unnamed[0].ty, &name)),
-                Fields::Unnamed(f) => Some(json!({
-                    "kind": "tuple",
-                    "elements": f.unnamed.iter().map(|f| abi::full(&f.ty, &name)).collect::<Vec<_>>()
-                })),
-                Fields::Named(f) => Some(json!({
-                    "kind": "record",
-                    "fields": f.named.iter().map(|f| abi::field(
-                        &f.ident.as_ref().map(ToString::to_string).unwrap_or_default(), &f.ty, &name
-                    )).collect::<Vec<_>>()
-                })),
-            };
-            let mut entry = json!({ "name": variant.ident.to_string() });
-            if let Some(payload) = payload {
-                entry["payload"] = payload;
-            }
-            entry
-        })
+        .map(|variant| abi::variant(variant, &name))
         .collect();
     let mut types = serde_json::Map::new();
     types.insert(

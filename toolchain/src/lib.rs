@@ -8,7 +8,8 @@
 //! 2. [`abi`]: the ABI fragments the SDK macros left in the module, merged into one manifest.
 //! 3. [`optimize`]: wasm-opt (the `wasm-opt` crate; no system binaryen) with the features the
 //!    node's wasmer accepts.
-//! 4. [`sections`]: drop build-only sections, embed the manifest as `calimero_abi_v1`.
+//! 4. drop build-only sections and embed the manifest as `calimero_abi_v1` (with the section
+//!    helpers of `calimero-wasm-abi`).
 //! 5. [`validate`]: the final module against the host ABI.
 
 pub mod abi;
@@ -19,5 +20,4 @@ pub mod new;
 pub mod optimize;
 pub mod pipeline;
 pub mod report;
-pub mod sections;
 pub mod validate;

@@ -9,7 +9,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::report::Reporter;
-use crate::{abi, compile, optimize, sections, validate};
+use crate::{abi, compile, optimize, validate};
 
 /// What the user asked for.
 #[derive(Clone, Debug, Default)]
@@ -120,8 +120,8 @@ pub fn build(options: &BuildOptions, reporter: &Reporter) -> anyhow::Result<Buil
         )
     };
     let mut module =
-        sections::remove_custom_sections(&optimized, drop).map_err(anyhow::Error::msg)?;
-    module.extend(sections::custom_section(
+        calimero_wasm_abi::remove_custom_sections(&optimized, drop).map_err(anyhow::Error::msg)?;
+    module.extend(calimero_wasm_abi::custom_section(
         SECTION,
         manifest.to_string().as_bytes(),
     ));
