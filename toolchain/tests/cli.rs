@@ -336,3 +336,42 @@ fn building_where_there_is_no_app_says_so() {
         text(&built)
     );
 }
+
+#[test]
+fn a_missing_wasm_target_is_reported_with_the_rustup_fix() {
+    // A rustc whose sysroot has no wasm32 standard library, first on PATH.
+    let fake = tempfile::tempdir().unwrap();
+    let script = fake.path().join("rustc");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho {}\n", fake.path().display()),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        fake.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let built = tool()
+        .args(["calimero", "build", "--manifest-path"])
+        .arg(calimero_tests::workspace_root().join("apps/kv-store/Cargo.toml"))
+        .env("PATH", path)
+        .env_remove("RUSTC")
+        .output()
+        .unwrap();
+    assert!(!built.status.success());
+    let log = text(&built);
+    assert!(
+        log.contains("the Rust target wasm32-unknown-unknown is not installed"),
+        "{log}"
+    );
+    assert!(
+        log.contains("rustup target add wasm32-unknown-unknown"),
+        "{log}"
+    );
+}
