@@ -19,7 +19,7 @@ pub struct Cli {
     /// The kv-store module to measure.
     #[arg(long)]
     pub module: PathBuf,
-    /// Rows to run: b3, b5, b11 (default: all).
+    /// Rows to run: b3, b5, b5-node (diagnostic: no HTTP), b11 (default: b3, b5, b11).
     #[arg(long, value_delimiter = ',')]
     pub rows: Vec<String>,
     /// Calls per latency sample set (B3).
@@ -191,6 +191,32 @@ fn b5(module: &[u8], total: usize, clients: usize) -> anyhow::Result<Value> {
     )
 }
 
+/// B5 without HTTP: `Node::execute` in a loop, to split node time from transport time.
+fn b5_in_process(module: &[u8], total: usize) -> anyhow::Result<Value> {
+    let dir = tempfile::tempdir()?;
+    let node = open_node(dir.path())?;
+    let app = node
+        .install_application(module, "bench")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (context, _) = node
+        .create_context(
+            &ids::decode(&app, "app").map_err(anyhow::Error::msg)?,
+            b"{}".to_vec(),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let context = ids::decode(&context, "context").map_err(anyhow::Error::msg)?;
+    let started = Instant::now();
+    for n in 0..total {
+        let args = serde_json::to_vec(&json!({"key": format!("k{n}"), "value": "value"}))?;
+        node.execute(&context, "set", args)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let elapsed = started.elapsed();
+    Ok(
+        json!({"calls": total, "seconds": elapsed.as_secs_f64(), "calls_per_second": total as f64 / elapsed.as_secs_f64()}),
+    )
+}
+
 /// B11: the first call after a restart, with the compiled module on disk; and without it.
 fn b11(module: &[u8], restarts: usize) -> anyhow::Result<Value> {
     let dir = tempfile::tempdir()?;
@@ -308,6 +334,17 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
                 );
                 results.insert("b5".into(), r);
             }
+            "b5-node" => {
+                let r = b5_in_process(&module, cli.rpc_calls)?;
+                println!(
+                    "{:<5} {:<52} {:>9.0} /s {:>14}",
+                    "B5",
+                    "set through Node::execute, no HTTP (one thread)",
+                    r["calls_per_second"].as_f64().unwrap_or(0.0),
+                    "(diagnostic)"
+                );
+                results.insert("b5_node".into(), r);
+            }
             "b11" => {
                 let r = b11(&module, cli.restarts)?;
                 println!(
@@ -328,7 +365,7 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
                 );
                 results.insert("b11".into(), r);
             }
-            other => bail!("unknown row `{other}`; use b3, b5 or b11"),
+            other => bail!("unknown row `{other}`; use b3, b5, b5-node or b11"),
         }
     }
     if let Some(path) = &cli.json {

@@ -143,6 +143,8 @@ pub struct Node {
     runtime: Runtime,
     locks: Mutex<HashMap<[u8; 32], Arc<RwLock<()>>>>,
     read_only: Mutex<HashMap<[u8; 32], Arc<HashSet<String>>>>,
+    /// Member signing keys by context: deriving one costs a scalar multiplication.
+    signers: Mutex<HashMap<[u8; 32], Arc<SigningKey>>>,
 }
 
 impl Node {
@@ -154,6 +156,7 @@ impl Node {
             runtime: Runtime::new(limits, Some(compiled.to_path_buf())),
             locks: Mutex::new(HashMap::new()),
             read_only: Mutex::new(HashMap::new()),
+            signers: Mutex::new(HashMap::new()),
         })
     }
 
@@ -491,6 +494,10 @@ impl Node {
             }
         }
         self.store.commit(batch)?;
+        self.signers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
         Ok(())
     }
 
@@ -563,7 +570,19 @@ impl Node {
         })
     }
 
-    fn member_key(&self, context: &[u8; 32], member: &[u8; 32]) -> Result<SigningKey, NodeError> {
+    fn member_key(
+        &self,
+        context: &[u8; 32],
+        member: &[u8; 32],
+    ) -> Result<Arc<SigningKey>, NodeError> {
+        if let Some(key) = self
+            .signers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(context)
+        {
+            return Ok(key.clone());
+        }
         let secret = self
             .store
             .get(Column::Identities, &scoped(context, member))?
@@ -573,7 +592,12 @@ impl Node {
         let secret: [u8; 32] = secret
             .try_into()
             .map_err(|_| NodeError::Internal("corrupt identity record".into()))?;
-        Ok(SigningKey::from_bytes(&secret))
+        let key = Arc::new(SigningKey::from_bytes(&secret));
+        self.signers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(*context, key.clone());
+        Ok(key)
     }
 
     /// `sync_status` for a context.

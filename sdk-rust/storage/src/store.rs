@@ -797,15 +797,3 @@ pub fn split_element(id: Id, data: &[u8]) -> Result<&[u8], StoreError> {
             reason: "data shorter than its element id".into(),
         })
 }
-
-/// Decodes a value from the front of `bytes`, returning the rest.
-pub fn decode_prefix<'a, T: BorshDeserialize>(
-    id: Id,
-    bytes: &'a [u8],
-    what: &'static str,
-) -> Result<(T, &'a [u8]), StoreError> {
-    let mut rest = bytes;
-    let value = T::deserialize(&mut rest).map_err(|source| StoreError::Decode { what, source })?;
-    let _ = id;
-    Ok((value, rest))
-}
