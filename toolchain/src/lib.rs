@@ -21,3 +21,4 @@ pub mod optimize;
 pub mod pipeline;
 pub mod report;
 pub mod validate;
+pub mod wasi;

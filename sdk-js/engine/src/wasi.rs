@@ -1,0 +1,118 @@
+//! The WASI functions the Rust standard library and QuickJS import, implemented on the host ABI.
+//!
+//! Each is exported as `__calimero_wasi_<name>`; `cargo calimero` replaces every
+//! `wasi_snapshot_preview1` import with a call to its helper and then removes the helpers'
+//! exports, so the finished module imports nothing but `env`. Pointers are wasm32 addresses.
+
+use calimero_sys::{Buffer, BufferMut};
+
+const SUCCESS: i32 = 0;
+const BADF: i32 = 8;
+
+/// `random_get`: fill from the host RNG.
+#[unsafe(no_mangle)]
+pub extern "C" fn __calimero_wasi_random_get(buf: *mut u8, len: usize) -> i32 {
+    // SAFETY: WASI guarantees `buf` names `len` writable bytes of this module's memory.
+    let bytes = unsafe { core::slice::from_raw_parts_mut(buf, len) };
+    let buffer = BufferMut::new(bytes);
+    // SAFETY: `buffer` describes `bytes`.
+    unsafe { calimero_sys::random_bytes(buffer.as_arg()) };
+    SUCCESS
+}
+
+/// `environ_get`: there is no environment.
+#[unsafe(no_mangle)]
+pub extern "C" fn __calimero_wasi_environ_get(_environ: *mut *mut u8, _buf: *mut u8) -> i32 {
+    SUCCESS
+}
+
+/// `environ_sizes_get`: zero variables, zero bytes.
+#[unsafe(no_mangle)]
+pub extern "C" fn __calimero_wasi_environ_sizes_get(count: *mut usize, size: *mut usize) -> i32 {
+    // SAFETY: WASI guarantees both pointers are writable.
+    unsafe {
+        *count = 0;
+        *size = 0;
+    }
+    SUCCESS
+}
+
+/// `clock_time_get`: every clock reads the host's `time_now`.
+#[unsafe(no_mangle)]
+pub extern "C" fn __calimero_wasi_clock_time_get(
+    _clock: u32,
+    _precision: u64,
+    time: *mut u64,
+) -> i32 {
+    let mut bytes = [0u8; 8];
+    let buffer = BufferMut::new(&mut bytes);
+    // SAFETY: `buffer` describes the 8 bytes `time_now` requires.
+    unsafe { calimero_sys::time_now(buffer.as_arg()) };
+    // SAFETY: WASI guarantees `time` is writable.
+    unsafe { *time = u64::from_le_bytes(bytes) };
+    SUCCESS
+}
+
+/// `fd_close`: there are no files.
+#[unsafe(no_mangle)]
+pub extern "C" fn __calimero_wasi_fd_close(_fd: u32) -> i32 {
+    BADF
+}
+
+/// `fd_fdstat_get`: there are no files.
+#[unsafe(no_mangle)]
+pub extern "C" fn __calimero_wasi_fd_fdstat_get(_fd: u32, _stat: *mut u8) -> i32 {
+    BADF
+}
+
+/// `fd_seek`: there are no files.
+#[unsafe(no_mangle)]
+pub extern "C" fn __calimero_wasi_fd_seek(
+    _fd: u32,
+    _offset: i64,
+    _whence: u32,
+    _new: *mut u64,
+) -> i32 {
+    BADF
+}
+
+#[repr(C)]
+pub struct IoVec {
+    buf: *const u8,
+    len: usize,
+}
+
+/// `fd_write`: stdout and stderr become log lines; other descriptors do not exist.
+#[unsafe(no_mangle)]
+pub extern "C" fn __calimero_wasi_fd_write(
+    fd: u32,
+    iovs: *const IoVec,
+    count: usize,
+    written: *mut usize,
+) -> i32 {
+    if fd != 1 && fd != 2 {
+        return BADF;
+    }
+    let mut text = Vec::new();
+    // SAFETY: WASI guarantees `iovs` names `count` descriptors of readable buffers.
+    for iov in unsafe { core::slice::from_raw_parts(iovs, count) } {
+        // SAFETY: as above.
+        text.extend_from_slice(unsafe { core::slice::from_raw_parts(iov.buf, iov.len) });
+    }
+    let line = String::from_utf8_lossy(&text);
+    let line = line.trim_end_matches('\n');
+    if !line.is_empty() {
+        let buffer = Buffer::new(line.as_bytes());
+        // SAFETY: `buffer` describes `line`.
+        unsafe { calimero_sys::log_utf8(buffer.as_arg()) };
+    }
+    // SAFETY: WASI guarantees `written` is writable.
+    unsafe { *written = text.len() };
+    SUCCESS
+}
+
+/// `proc_exit`: the call ends with a trap.
+#[unsafe(no_mangle)]
+pub extern "C" fn __calimero_wasi_proc_exit(_code: u32) -> ! {
+    core::arch::wasm32::unreachable()
+}

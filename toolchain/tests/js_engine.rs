@@ -1,0 +1,142 @@
+//! The QuickJS engine builds offline for wasm32-wasip1 from Debian's clang and wasi-libc, the
+//! toolchain turns it into a module the node accepts (no WASI imports), and the node's own runtime
+//! runs JavaScript on it that reaches the host ABI.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+
+use calimero_runtime::{FunctionCallError, HostError, Identity, Limits, Runtime, Storage};
+use calimero_wasm_abi::module::{check_host_abi, inspect};
+
+fn engine() -> &'static [u8] {
+    static ENGINE: OnceLock<Vec<u8>> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let root = calimero_tests::workspace_root();
+        let cache = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"))
+            .join("js-engine");
+        let shim = cache.join("wasi-sdk");
+        let status = Command::new("bash")
+            .arg(root.join("scripts/wasi-sdk-shim.sh"))
+            .arg(&shim)
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "the WASI SDK shim could not be assembled (run scripts/setup.sh)"
+        );
+        let status = Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip1",
+                "--manifest-path",
+            ])
+            .arg(root.join("sdk-js/engine/Cargo.toml"))
+            .env("WASI_SDK", &shim)
+            .env("CARGO_TARGET_DIR", &cache)
+            .env_remove("RUSTFLAGS")
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the engine failed");
+        let raw =
+            std::fs::read(cache.join("wasm32-wasip1/release/calimero_js_engine.wasm")).unwrap();
+        cargo_calimero::wasi::replace_wasi_imports(&raw).expect("the WASI imports are replaced")
+    })
+}
+
+struct NoState;
+
+impl Storage for NoState {
+    fn get(&self, _key: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+    fn get_private(&self, _key: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+fn eval(script: &str) -> calimero_runtime::Outcome {
+    let runtime = Runtime::new(Limits::default(), None);
+    let (_, module) = runtime
+        .prepare(engine())
+        .expect("the node accepts the engine");
+    let identity = Identity {
+        context_id: [1; 32],
+        account_id: [2; 32],
+        device_id: [2; 32],
+        xcall_origin: None,
+    };
+    runtime.run(
+        &module,
+        "calimero_js_eval",
+        script.as_bytes().to_vec(),
+        identity,
+        Arc::new(NoState),
+    )
+}
+
+#[test]
+fn the_engine_imports_only_the_host_abi() {
+    let surface = inspect(engine()).unwrap();
+    let modules: Vec<&str> = surface
+        .imports
+        .iter()
+        .map(|(module, _, _)| module.as_str())
+        .collect();
+    assert!(
+        modules.iter().all(|m| *m == "env"),
+        "imports: {:?}",
+        surface.imports
+    );
+    assert!(
+        surface
+            .exports
+            .iter()
+            .all(|(name, _, _)| !name.starts_with("__calimero_wasi_"))
+    );
+    let problems = check_host_abi(&surface, false);
+    assert!(problems.is_empty(), "{problems:?}");
+}
+
+#[test]
+fn javascript_runs_and_reaches_the_host() {
+    let outcome = eval(
+        r#"
+        calimero.log("héllo, 世界 🌍");
+        const numbers = [1, 2, 3].map((n) => n * 2);
+        calimero.valueReturn(JSON.stringify({ sum: numbers.reduce((a, b) => a + b, 0), now: typeof Date.now(), text: "é✓" }));
+        "#,
+    );
+    assert!(outcome.returns.is_ok(), "{:?}", outcome.returns);
+    assert_eq!(outcome.logs, ["héllo, 世界 🌍"]);
+    let value: serde_json::Value =
+        serde_json::from_slice(&outcome.returns.unwrap().unwrap()).unwrap();
+    assert_eq!(
+        value,
+        serde_json::json!({"sum": 12, "now": "number", "text": "é✓"})
+    );
+}
+
+#[test]
+fn a_javascript_exception_is_a_guest_panic_with_its_message() {
+    let outcome = eval(r#"function set(key) { throw new Error("no key " + key); } set("k");"#);
+    match outcome.returns {
+        Err(FunctionCallError::HostError(HostError::Panic { message, .. })) => {
+            assert_eq!(message, "no key k")
+        }
+        other => panic!("expected a guest panic, got {other:?}"),
+    }
+    let outcome = eval("let = ;");
+    assert!(
+        matches!(
+            outcome.returns,
+            Err(FunctionCallError::HostError(HostError::Panic { .. }))
+        ),
+        "{:?}",
+        outcome.returns
+    );
+}
