@@ -126,7 +126,9 @@ fn a_javascript_exception_is_a_guest_panic_with_its_message() {
     let outcome = eval(r#"function set(key) { throw new Error("no key " + key); } set("k");"#);
     match outcome.returns {
         Err(FunctionCallError::HostError(HostError::Panic { message, .. })) => {
-            assert_eq!(message, "no key k")
+            // The message, then where it was thrown: the function and its line and column.
+            assert!(message.starts_with("no key k\n"), "{message}");
+            assert!(message.contains("at set (eval_script:1:"), "{message}");
         }
         other => panic!("expected a guest panic, got {other:?}"),
     }
@@ -139,4 +141,48 @@ fn a_javascript_exception_is_a_guest_panic_with_its_message() {
         "{:?}",
         outcome.returns
     );
+}
+
+fn run(export: &str, input: &[u8]) -> calimero_runtime::Outcome {
+    let runtime = Runtime::new(Limits::default(), None);
+    let (_, module) = runtime
+        .prepare(engine())
+        .expect("the node accepts the engine");
+    let identity = Identity {
+        context_id: [1; 32],
+        account_id: [2; 32],
+        device_id: [2; 32],
+        xcall_origin: None,
+    };
+    runtime.run(&module, export, input.to_vec(), identity, Arc::new(NoState))
+}
+
+#[test]
+fn modules_compile_to_bytecode_that_the_same_engine_runs() {
+    let source = r#"
+        const greet = (name) => `hello, ${name}`;
+        calimero.log(greet("bytecode"));
+        calimero.valueReturn(String(6 * 7));
+    "#;
+    let compiled = run("calimero_js_compile", source.as_bytes());
+    let bytecode = compiled
+        .returns
+        .expect("compiles")
+        .expect("returns the bytecode");
+    assert!(!bytecode.is_empty() && bytecode != source.as_bytes());
+    let ran = run("calimero_js_run", &bytecode);
+    assert!(ran.returns.is_ok(), "{:?}", ran.returns);
+    assert_eq!(ran.logs, ["hello, bytecode"]);
+    assert_eq!(ran.returns.unwrap().unwrap(), b"42");
+}
+
+#[test]
+fn a_syntax_error_is_reported_with_its_line() {
+    let compiled = run("calimero_js_compile", b"const a = 1;\nconst b = ;\n");
+    match compiled.returns {
+        Err(FunctionCallError::HostError(HostError::Panic { message, .. })) => {
+            assert!(message.contains("app.js:2"), "{message}");
+        }
+        other => panic!("expected a guest panic, got {other:?}"),
+    }
 }

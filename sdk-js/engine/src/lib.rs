@@ -1,15 +1,24 @@
 //! The QuickJS engine TypeScript apps run on, built for `wasm32-wasip1`.
 //!
-//! This is the first stage of the engine: it evaluates a script passed as the call's input in a
-//! fresh QuickJS context whose global `calimero` object reaches the host ABI (`log`,
-//! `valueReturn`), and turns an uncaught exception into a guest panic carrying the message.
-//! Still to come (the TypeScript issue): bytecode compiled at build time and injected by the
-//! toolchain, one export per app method, the storage collections, events, and the snapshot.
+//! This is the first stage of the engine. Three exports, each taking its input through the host
+//! ABI's `input`:
+//!
+//! - `calimero_js_eval`: evaluates a script;
+//! - `calimero_js_compile`: compiles an ES module to QuickJS bytecode and returns it; the toolchain
+//!   runs this export of the very engine build that will run the app, so bytecode and engine
+//!   always match;
+//! - `calimero_js_run`: loads such bytecode and evaluates the module.
+//!
+//! Code runs in a fresh QuickJS context whose global `calimero` object reaches the host ABI
+//! (`log`, `valueReturn`); an uncaught exception becomes a guest panic carrying its message.
+//! Still to come (the TypeScript issue): bytecode injected into the module by the toolchain, one
+//! export per app method, the storage collections, events, and the snapshot.
 
 mod wasi;
 
 use calimero_sys::{Buffer, Location, ValueReturn};
-use rquickjs::{Context, Ctx, Function, Object, Runtime};
+use rquickjs::module::WriteOptions;
+use rquickjs::{Context, Ctx, Function, Module, Object, Runtime};
 
 fn log(message: &str) {
     let buffer = Buffer::new(message.as_bytes());
@@ -51,13 +60,36 @@ fn install_globals(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
     Ok(())
 }
 
-/// Evaluates the call's input as a script. Exported as `calimero_js_eval`.
-#[unsafe(no_mangle)]
-pub extern "C" fn calimero_js_eval() {
+fn input() -> Vec<u8> {
     // SAFETY: `input` takes a plain register id.
     unsafe { calimero_sys::input(calimero_sys::DATA_REGISTER) };
-    let source = calimero_sys::register_bytes(calimero_sys::DATA_REGISTER).unwrap_or_default();
-    let source = String::from_utf8_lossy(&source).into_owned();
+    calimero_sys::register_bytes(calimero_sys::DATA_REGISTER).unwrap_or_default()
+}
+
+/// The message of the exception a failed call left in `ctx` (or of the error itself).
+fn describe(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
+    match error {
+        rquickjs::Error::Exception => {
+            let thrown = ctx.catch();
+            match thrown.as_exception() {
+                Some(exception) => {
+                    let message = exception.message().unwrap_or_else(|| "exception".into());
+                    match exception.stack() {
+                        Some(stack) if !stack.trim().is_empty() => {
+                            format!("{message}\n{}", stack.trim_end())
+                        }
+                        _ => message,
+                    }
+                }
+                None => format!("{thrown:?}"),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Runs `body` in a fresh context with the host bindings; any error becomes a guest panic.
+fn in_context(what: &str, body: impl for<'js> FnOnce(&Ctx<'js>) -> rquickjs::Result<()>) {
     let Ok(runtime) = Runtime::new() else {
         panic_with("cannot create the JavaScript runtime", "engine", 0)
     };
@@ -68,20 +100,41 @@ pub extern "C" fn calimero_js_eval() {
         if install_globals(&ctx).is_err() {
             panic_with("cannot install the host bindings", "engine", 0);
         }
-        if let Err(error) = ctx.eval::<(), _>(source) {
-            let message = match error {
-                rquickjs::Error::Exception => {
-                    let thrown = ctx.catch();
-                    match thrown.as_exception() {
-                        Some(exception) => {
-                            exception.message().unwrap_or_else(|| "exception".into())
-                        }
-                        None => format!("{thrown:?}"),
-                    }
-                }
-                other => other.to_string(),
-            };
-            panic_with(&message, "script", 0);
+        if let Err(error) = body(&ctx) {
+            let message = describe(&ctx, error);
+            panic_with(&message, what, 0);
         }
+    });
+}
+
+/// Evaluates the call's input as a script.
+#[unsafe(no_mangle)]
+pub extern "C" fn calimero_js_eval() {
+    let source = String::from_utf8_lossy(&input()).into_owned();
+    in_context("script", |ctx| ctx.eval::<(), _>(source));
+}
+
+/// Compiles the call's input, an ES module, to QuickJS bytecode, returned as the call's value.
+#[unsafe(no_mangle)]
+pub extern "C" fn calimero_js_compile() {
+    let source = input();
+    in_context("module", |ctx| {
+        let bytecode =
+            Module::declare(ctx.clone(), "app.js", source)?.write(WriteOptions::default())?;
+        value_return(&bytecode);
+        Ok(())
+    });
+}
+
+/// Loads bytecode made by `calimero_js_compile` (the call's input) and evaluates the module.
+#[unsafe(no_mangle)]
+pub extern "C" fn calimero_js_run() {
+    let bytecode = input();
+    in_context("module", |ctx| {
+        // SAFETY: bytecode is only ever produced by `calimero_js_compile` of this same engine
+        // build (the toolchain compiles with the engine it embeds); QuickJS trusts its input.
+        let module = unsafe { Module::load(ctx.clone(), &bytecode) }?;
+        let (_, promise) = module.eval()?;
+        promise.finish::<()>()
     });
 }
