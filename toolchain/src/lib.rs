@@ -20,5 +20,6 @@ pub mod new;
 pub mod optimize;
 pub mod pipeline;
 pub mod report;
+pub mod ts;
 pub mod validate;
 pub mod wasi;
