@@ -60,23 +60,7 @@ impl Storage for NoState {
 }
 
 fn eval(script: &str) -> calimero_runtime::Outcome {
-    let runtime = Runtime::new(Limits::default(), None);
-    let (_, module) = runtime
-        .prepare(engine())
-        .expect("the node accepts the engine");
-    let identity = Identity {
-        context_id: [1; 32],
-        account_id: [2; 32],
-        device_id: [2; 32],
-        xcall_origin: None,
-    };
-    runtime.run(
-        &module,
-        "calimero_js_eval",
-        script.as_bytes().to_vec(),
-        identity,
-        Arc::new(NoState),
-    )
+    run("calimero_js_eval", script.as_bytes())
 }
 
 #[test]
