@@ -127,19 +127,24 @@ fn open_node(dir: &std::path::Path) -> anyhow::Result<Node> {
         .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// Installs `module` on `node` and creates a context of it; returns the context (base58, raw).
+fn install_and_create(node: &Node, module: &[u8]) -> anyhow::Result<(String, [u8; 32])> {
+    let app = node
+        .install_application(module, "bench")
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let app = ids::decode(&app, "application id").map_err(anyhow::Error::msg)?;
+    let (context, _) = node
+        .create_context(&app, b"{}".to_vec())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let raw = ids::decode(&context, "context id").map_err(anyhow::Error::msg)?;
+    Ok((context, raw))
+}
+
 /// B5: `set` with distinct keys over JSON-RPC from concurrent clients on loopback.
 fn b5(module: &[u8], total: usize, clients: usize) -> anyhow::Result<Value> {
     let dir = tempfile::tempdir()?;
     let node = Arc::new(open_node(dir.path())?);
-    let app = node
-        .install_application(module, "bench")
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (context, _) = node
-        .create_context(
-            &ids::decode(&app, "app").map_err(anyhow::Error::msg)?,
-            b"{}".to_vec(),
-        )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (context, _) = install_and_create(&node, module)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -195,16 +200,7 @@ fn b5(module: &[u8], total: usize, clients: usize) -> anyhow::Result<Value> {
 fn b5_in_process(module: &[u8], total: usize) -> anyhow::Result<Value> {
     let dir = tempfile::tempdir()?;
     let node = open_node(dir.path())?;
-    let app = node
-        .install_application(module, "bench")
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (context, _) = node
-        .create_context(
-            &ids::decode(&app, "app").map_err(anyhow::Error::msg)?,
-            b"{}".to_vec(),
-        )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let context = ids::decode(&context, "context").map_err(anyhow::Error::msg)?;
+    let (_, context) = install_and_create(&node, module)?;
     let started = Instant::now();
     for n in 0..total {
         let args = serde_json::to_vec(&json!({"key": format!("k{n}"), "value": "value"}))?;
@@ -220,28 +216,14 @@ fn b5_in_process(module: &[u8], total: usize) -> anyhow::Result<Value> {
 /// B11: the first call after a restart, with the compiled module on disk; and without it.
 fn b11(module: &[u8], restarts: usize) -> anyhow::Result<Value> {
     let dir = tempfile::tempdir()?;
-    let (context, app) = {
+    let context = {
         let node = open_node(dir.path())?;
-        let app = node
-            .install_application(module, "bench")
+        let (_, context) = install_and_create(&node, module)?;
+        node.execute(&context, "set", br#"{"key":"k","value":"v"}"#.to_vec())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let app = ids::decode(&app, "app").map_err(anyhow::Error::msg)?;
-        let (context, _) = node
-            .create_context(&app, b"{}".to_vec())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        node.execute(
-            &ids::decode(&context, "ctx").map_err(anyhow::Error::msg)?,
-            "set",
-            br#"{"key":"k","value":"v"}"#.to_vec(),
-        )
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
         node.flush().map_err(|e| anyhow::anyhow!("{e}"))?;
-        (
-            ids::decode(&context, "ctx").map_err(anyhow::Error::msg)?,
-            app,
-        )
+        context
     };
-    let _ = app;
     let mut warm = Vec::new();
     let mut cold = Vec::new();
     for round in 0..restarts * 2 {

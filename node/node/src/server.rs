@@ -119,6 +119,21 @@ fn parse_id(text: &str, what: &str) -> Result<[u8; 32], Response> {
     ids::decode(text, what).map_err(|message| admin_error(StatusCode::BAD_REQUEST, message))
 }
 
+/// Parses `text` as an id, runs `op` with it, and answers `{"data": ...}` or the error.
+fn by_id<T: serde::Serialize>(
+    text: &str,
+    what: &str,
+    op: impl FnOnce(&[u8; 32]) -> Result<T, NodeError>,
+) -> Response {
+    match parse_id(text, what) {
+        Ok(id) => match op(&id) {
+            Ok(value) => data(value),
+            Err(error) => node_error(error),
+        },
+        Err(response) => response,
+    }
+}
+
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Response> {
@@ -293,36 +308,20 @@ async fn list_applications(State(state): State<AppState>) -> Response {
 }
 
 async fn get_application(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let id = match parse_id(&id, "application id") {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
-    match state.node.get_application(&id) {
-        Ok(app) => data(app),
-        Err(error) => node_error(error),
-    }
+    by_id(&id, "application id", |id| state.node.get_application(id))
 }
 
 async fn application_abi(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let id = match parse_id(&id, "application id") {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
-    match state.node.application_abi(&id) {
-        Ok(abi) => data(abi),
-        Err(error) => node_error(error),
-    }
+    by_id(&id, "application id", |id| state.node.application_abi(id))
 }
 
 async fn delete_application(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let id = match parse_id(&id, "application id") {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
-    match state.node.delete_application(&id) {
-        Ok(()) => data(json!({"isDeleted": true})),
-        Err(error) => node_error(error),
-    }
+    by_id(&id, "application id", |id| {
+        state
+            .node
+            .delete_application(id)
+            .map(|()| json!({"isDeleted": true}))
+    })
 }
 
 // ---- admin: contexts ----
@@ -375,14 +374,7 @@ async fn list_contexts(State(state): State<AppState>) -> Response {
 }
 
 async fn get_context(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let id = match parse_id(&id, "context id") {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
-    match state.node.get_context(&id) {
-        Ok(context) => data(context),
-        Err(error) => node_error(error),
-    }
+    by_id(&id, "context id", |id| state.node.get_context(id))
 }
 
 async fn delete_context(State(state): State<AppState>, Path(id): Path<String>) -> Response {
