@@ -9,6 +9,7 @@
 
 mod counter;
 mod lww_register;
+pub mod raw;
 mod unordered_map;
 mod unordered_set;
 mod vector;

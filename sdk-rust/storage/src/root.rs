@@ -22,14 +22,40 @@ pub fn is_initialized() -> Result<bool, StoreError> {
 
 /// Creates the context root and the root state; fails if the state exists.
 pub fn init<T: AppState>(mut state: T) -> Result<T, StoreError> {
+    begin_init()?;
+    state.attach_fields()?;
+    save(&state)?;
+    Ok(state)
+}
+
+/// The first half of [`init`] for dynamically typed states: fails if the state exists, else
+/// creates the context root. The caller then attaches its fields and calls [`save_raw`].
+pub fn begin_init() -> Result<(), StoreError> {
     if is_initialized()? {
         return Err(StoreError::AlreadyInitialized);
     }
     let root = store::root_id();
-    store::save(root, None, root.as_bytes().to_vec(), EntityKind::default())?;
-    state.attach_fields()?;
-    save(&state)?;
-    Ok(state)
+    store::save(root, None, root.as_bytes().to_vec(), EntityKind::default())
+}
+
+/// The encoded root state (without its trailing entry id).
+pub fn load_raw() -> Result<Vec<u8>, StoreError> {
+    let data = store::data(Id::ROOT_ENTRY)?.ok_or(StoreError::Uninitialized)?;
+    Ok(store::split_element(Id::ROOT_ENTRY, &data)?.to_vec())
+}
+
+/// Writes an encoded root state back, then creates the collections in `bound` under it.
+pub fn save_raw(value: &[u8], bound: store::BoundCollections) -> Result<(), StoreError> {
+    let mut data = Vec::with_capacity(value.len() + 32);
+    data.extend_from_slice(value);
+    data.extend_from_slice(Id::ROOT_ENTRY.as_bytes());
+    store::save(
+        Id::ROOT_ENTRY,
+        Some(store::root_id()),
+        data,
+        EntityKind::default(),
+    )?;
+    store::create_bound(Id::ROOT_ENTRY, bound)
 }
 
 fn decode<T: AppState>(data: &[u8]) -> Result<T, StoreError> {
@@ -79,6 +105,14 @@ pub fn merge_state<T: AppState>(existing: &[u8], incoming: &[u8]) -> Result<Vec<
 
 /// Applies a peer's artifact (`__calimero_sync_next`) and commits the new root, with no actions.
 pub fn sync<T: AppState>(artifact: &[u8]) -> Result<[u8; 32], StoreError> {
+    sync_with(artifact, &merge_state::<T>)
+}
+
+/// [`sync`] with the root state merged by `merge_root` (for dynamically typed states).
+pub fn sync_with(
+    artifact: &[u8],
+    merge_root: store::RootMerge<'_>,
+) -> Result<[u8; 32], StoreError> {
     let delta = decode_delta(artifact).map_err(|source| StoreError::Decode {
         what: "the delta artifact",
         source,
@@ -93,7 +127,7 @@ pub fn sync<T: AppState>(artifact: &[u8]) -> Result<[u8; 32], StoreError> {
         }
     };
     for action in actions {
-        store::apply_action(action, &merge_state::<T>)?;
+        store::apply_action(action, merge_root)?;
     }
     let root = store::flush()?;
     let _ = store::take_artifact();

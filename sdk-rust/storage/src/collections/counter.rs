@@ -44,29 +44,7 @@ impl<const ALLOW_DECREMENT: bool> Counter<ALLOW_DECREMENT> {
     }
 
     fn bump(&mut self, sign: &'static str, by: u64) -> Result<(), StoreError> {
-        let counter = self.handle.id()?;
-        let mut key = sign.as_bytes().to_vec();
-        key.extend_from_slice(&store::device_id());
-        let slot = Id::entry(counter, &key);
-        let current = match store::data(slot)? {
-            Some(bytes) => u64::try_from_slice(&bytes).map_err(|source| StoreError::Decode {
-                what: "a counter slot",
-                source,
-            })?,
-            None => 0,
-        };
-        let kind = EntityKind {
-            crdt_type: Some(CrdtType::Custom(COUNTER_SLOT.to_owned())),
-            field_name: Some(sign.to_owned()),
-        };
-        let next = current.saturating_add(by);
-        let parent = super::element_parent(counter, slot)?;
-        store::save(
-            slot,
-            Some(parent),
-            borsh::to_vec(&next).unwrap_or_default(),
-            kind,
-        )
+        bump(self.handle.id()?, sign == NEGATIVE, by)
     }
 
     /// Adds one.
@@ -80,21 +58,7 @@ impl<const ALLOW_DECREMENT: bool> Counter<ALLOW_DECREMENT> {
     }
 
     fn totals(&self) -> Result<(u128, u128), StoreError> {
-        let (mut up, mut down) = (0u128, 0u128);
-        for child in super::elements(self.handle.id()?)? {
-            let Some(bytes) = store::data(child.id)? else {
-                continue;
-            };
-            let count = u64::try_from_slice(&bytes).map_err(|source| StoreError::Decode {
-                what: "a counter slot",
-                source,
-            })?;
-            match child.metadata.field_name.as_deref() {
-                Some(NEGATIVE) => down += u128::from(count),
-                _ => up += u128::from(count),
-            }
-        }
-        Ok((up, down))
+        totals(self.handle.id()?)
     }
 }
 
@@ -123,6 +87,52 @@ impl Counter<true> {
         let value = up as i128 - down as i128;
         Ok(value.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64)
     }
+}
+
+/// Adds `by` to this device's slot of `counter` (the negative slot if `negative`).
+pub(crate) fn bump(counter: Id, negative: bool, by: u64) -> Result<(), StoreError> {
+    let sign = if negative { NEGATIVE } else { POSITIVE };
+    let mut key = sign.as_bytes().to_vec();
+    key.extend_from_slice(&store::device_id());
+    let slot = Id::entry(counter, &key);
+    let current = match store::data(slot)? {
+        Some(bytes) => u64::try_from_slice(&bytes).map_err(|source| StoreError::Decode {
+            what: "a counter slot",
+            source,
+        })?,
+        None => 0,
+    };
+    let kind = EntityKind {
+        crdt_type: Some(CrdtType::Custom(COUNTER_SLOT.to_owned())),
+        field_name: Some(sign.to_owned()),
+    };
+    let next = current.saturating_add(by);
+    let parent = super::element_parent(counter, slot)?;
+    store::save(
+        slot,
+        Some(parent),
+        borsh::to_vec(&next).unwrap_or_default(),
+        kind,
+    )
+}
+
+/// The sums of every device's increments and decrements of `counter`.
+pub(crate) fn totals(counter: Id) -> Result<(u128, u128), StoreError> {
+    let (mut up, mut down) = (0u128, 0u128);
+    for child in super::elements(counter)? {
+        let Some(bytes) = store::data(child.id)? else {
+            continue;
+        };
+        let count = u64::try_from_slice(&bytes).map_err(|source| StoreError::Decode {
+            what: "a counter slot",
+            source,
+        })?;
+        match child.metadata.field_name.as_deref() {
+            Some(NEGATIVE) => down += u128::from(count),
+            _ => up += u128::from(count),
+        }
+    }
+    Ok((up, down))
 }
 
 impl<const D: bool> BorshSerialize for Counter<D> {
