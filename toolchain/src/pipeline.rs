@@ -52,15 +52,18 @@ fn detect(dir: &Path) -> &'static str {
 /// Builds an app; reports each step as it finishes.
 pub fn build(options: &BuildOptions, reporter: &Reporter) -> anyhow::Result<BuildOutput> {
     let manifest = match &options.manifest_path {
+        Some(path) if path.file_name().is_some_and(|n| n == "package.json") => {
+            let dir = path
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            return build_ts(&dir, options, reporter);
+        }
         Some(path) => path.clone(),
         None => {
             let dir = std::env::current_dir()?;
             match detect(&dir) {
                 "rust" => dir.join("Cargo.toml"),
-                "ts" => bail!(
-                    "{} is a TypeScript app; TypeScript builds are not available in this toolchain yet",
-                    dir.display()
-                ),
+                "ts" => return build_ts(&dir, options, reporter),
                 _ => bail!(
                     "no app here: {} has no Cargo.toml (Rust) or package.json (TypeScript); pass --manifest-path",
                     dir.display()
@@ -143,18 +146,39 @@ pub fn build(options: &BuildOptions, reporter: &Reporter) -> anyhow::Result<Buil
         .out_dir
         .clone()
         .unwrap_or_else(|| krate.crate_dir.join("res"));
-    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    let module_path = out_dir.join(format!("{}.wasm", krate.lib_name));
+    finish(
+        &out_dir,
+        &krate.lib_name,
+        &module,
+        &manifest,
+        raw.len(),
+        started,
+        reporter,
+    )
+}
+
+/// Writes the module and `abi.json` and reports the result.
+fn finish(
+    out_dir: &Path,
+    name: &str,
+    module: &[u8],
+    manifest: &serde_json::Value,
+    size_before: usize,
+    started: Instant,
+    reporter: &Reporter,
+) -> anyhow::Result<BuildOutput> {
+    std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let module_path = out_dir.join(format!("{name}.wasm"));
     let abi_path = out_dir.join("abi.json");
-    std::fs::write(&module_path, &module)
+    std::fs::write(&module_path, module)
         .with_context(|| format!("writing {}", module_path.display()))?;
-    std::fs::write(&abi_path, serde_json::to_string_pretty(&manifest)? + "\n")
+    std::fs::write(&abi_path, serde_json::to_string_pretty(manifest)? + "\n")
         .with_context(|| format!("writing {}", abi_path.display()))?;
-    let sha256 = hex(&Sha256::digest(&module));
+    let sha256 = hex(&Sha256::digest(module));
     let output = BuildOutput {
         module: module_path,
         abi: abi_path,
-        size_before: raw.len(),
+        size_before,
         size_after: module.len(),
         sha256,
     };
@@ -175,4 +199,133 @@ pub fn build(options: &BuildOptions, reporter: &Reporter) -> anyhow::Result<Buil
         );
     }
     Ok(output)
+}
+
+/// The TypeScript pipeline (`TOOLCHAIN.md` §3): parse and link the modules, extract the ABI,
+/// compile the bundle to bytecode with the embedded engine, link it into the engine, embed the
+/// ABI, validate. Nothing runs outside this process: no node, no clang, no download.
+fn build_ts(
+    dir: &Path,
+    options: &BuildOptions,
+    reporter: &Reporter,
+) -> anyhow::Result<BuildOutput> {
+    let started = Instant::now();
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("{} does not exist", dir.display()))?;
+    let package: serde_json::Value = match std::fs::read_to_string(dir.join("package.json")) {
+        Ok(text) => serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", dir.join("package.json").display()))?,
+        Err(_) => serde_json::Value::Null,
+    };
+    let name = package["name"]
+        .as_str()
+        .map(|n| n.rsplit('/').next().unwrap_or(n).to_owned())
+        .or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "app".into());
+    let lib_name: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let entry = package["calimero"]["entry"]
+        .as_str()
+        .unwrap_or("src/index.ts");
+    let entry = dir.join(entry);
+    if !entry.is_file() {
+        bail!(
+            "{} not found: a TypeScript app's entry is src/index.ts (or \"calimero\": {{\"entry\": ...}} in package.json)",
+            entry.display()
+        );
+    }
+    reporter.note(&format!(
+        "building {name} (TypeScript, {})",
+        entry.display()
+    ));
+
+    let step = Instant::now();
+    let (bundle, manifest) =
+        crate::ts::bundle::bundle(&dir, &entry, &lib_name, crate::ts::extract::extract)?;
+    reporter.step(
+        "bundle",
+        step.elapsed(),
+        &format!(
+            "{} app modules + SDK, {} bytes of JavaScript",
+            bundle.app_files.len(),
+            bundle.code.len()
+        ),
+    );
+    let methods: Vec<String> = manifest["methods"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["name"].as_str().map(str::to_owned))
+        .collect();
+    let events = manifest["events"].as_array().map_or(0, Vec::len);
+    reporter.step(
+        "abi",
+        Default::default(),
+        &format!("{} methods, {events} events", methods.len()),
+    );
+
+    let step = Instant::now();
+    let spinner = reporter.start("preparing the engine");
+    let engine = crate::ts::engine::prepared(!options.no_opt)?;
+    drop(spinner);
+    reporter.step(
+        "engine",
+        step.elapsed(),
+        &format!(
+            "{} bytes{}",
+            engine.len(),
+            if options.no_opt {
+                ""
+            } else {
+                " (wasm-opt -Oz, cached)"
+            }
+        ),
+    );
+
+    let step = Instant::now();
+    let bare = crate::ts::engine::link(&engine, &[], None)?;
+    let bytecode = crate::ts::engine::compile(&bare, &bundle.code)?;
+    reporter.step(
+        "bytecode",
+        step.elapsed(),
+        &format!("{} bytes of QuickJS bytecode", bytecode.len()),
+    );
+
+    let step = Instant::now();
+    let payload = crate::ts::engine::payload(&bytecode, &bundle.lines);
+    let linked = crate::ts::engine::link(&engine, &payload, Some(&methods))?;
+    let mut module = calimero_wasm_abi::remove_custom_sections(&linked, |name| {
+        matches!(name, SECTION | "name" | "producers" | "target_features")
+    })
+    .map_err(anyhow::Error::msg)?;
+    module.extend(calimero_wasm_abi::custom_section(
+        SECTION,
+        manifest.to_string().as_bytes(),
+    ));
+    reporter.step(
+        "link",
+        step.elapsed(),
+        &format!("{} method exports, custom section {SECTION}", methods.len()),
+    );
+
+    let step = Instant::now();
+    validate::validate(&module, &manifest)?;
+    reporter.step(
+        "validate",
+        step.elapsed(),
+        "imports and exports follow the host ABI",
+    );
+    let out_dir = options.out_dir.clone().unwrap_or_else(|| dir.join("res"));
+    finish(
+        &out_dir,
+        &lib_name,
+        &module,
+        &manifest,
+        engine.len() + payload.len(),
+        started,
+        reporter,
+    )
 }

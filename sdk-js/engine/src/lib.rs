@@ -1,127 +1,318 @@
 //! The QuickJS engine TypeScript apps run on, built for `wasm32-wasip1`.
 //!
-//! This is the first stage of the engine. Three exports, each taking its input through the host
-//! ABI's `input`:
+//! `cargo calimero build` links an app into this engine: it appends the app's bytecode (and the
+//! table mapping bundle lines back to TypeScript lines) as a passive data segment served by the
+//! `calimero_app` imports, adds one `() -> ()` export per method that calls
+//! [`calimero_js_dispatch`] with the method's index, and removes the exports an app must not
+//! show. What stays from here: the dispatcher, `__calimero_sync_next` (applied natively by the
+//! storage crate, no JavaScript runs) and a no-op `__calimero_register_merge`.
 //!
-//! - `calimero_js_eval`: evaluates a script;
-//! - `calimero_js_compile`: compiles an ES module to QuickJS bytecode and returns it; the toolchain
-//!   runs this export of the very engine build that will run the app, so bytecode and engine
-//!   always match;
-//! - `calimero_js_run`: loads such bytecode and evaluates the module.
+//! Each call creates a runtime and context, installs the host bindings and the web globals
+//! (`TextEncoder`, `TextDecoder`, `console`, `crypto.getRandomValues`; `Date.now` comes through
+//! WASI's clock), loads the bytecode, evaluates the bundle (whose SDK defines
+//! `__calimero_dispatch`) and calls it. An uncaught exception becomes a guest panic whose message
+//! is `<method>: <error>` with the stack, and whose location is the app's TypeScript file and line.
 //!
-//! Code runs in a fresh QuickJS context whose global `calimero` object reaches the host ABI
-//! (`log`, `valueReturn`); an uncaught exception becomes a guest panic carrying its message.
-//! Still to come (the TypeScript issue): bytecode injected into the module by the toolchain, one
-//! export per app method, the storage collections, events, and the snapshot.
+//! For the toolchain and tests there are also `calimero_js_eval` (run a script),
+//! `calimero_js_compile` (an ES module to bytecode, so bytecode always matches the engine that
+//! runs it) and `calimero_js_run` (evaluate bytecode given as input).
 
+mod bindings;
+mod host;
 mod wasi;
 
-use calimero_sys::{Buffer, Location, ValueReturn};
+use calimero_storage::{root, store};
 use rquickjs::module::WriteOptions;
-use rquickjs::{Context, Ctx, Function, Module, Object, Runtime};
+use rquickjs::{Context, Ctx, Function, Module, Runtime};
 
-fn log(message: &str) {
-    let buffer = Buffer::new(message.as_bytes());
-    // SAFETY: `buffer` describes `message`, alive for the call.
-    unsafe { calimero_sys::log_utf8(buffer.as_arg()) };
+use crate::host::panic_with;
+
+#[cfg(target_arch = "wasm32")]
+#[link(wasm_import_module = "calimero_app")]
+unsafe extern "C" {
+    /// The size of the app payload (0 in the bare engine).
+    #[link_name = "payload_len"]
+    fn app_payload_len() -> u32;
+    /// Copies the app payload to `dst`.
+    #[link_name = "payload_copy"]
+    fn app_payload_copy(dst: *mut u8);
 }
 
-fn value_return(bytes: &[u8]) {
-    let value = ValueReturn {
-        tag: ValueReturn::OK,
-        value: Buffer::new(bytes),
-    };
-    // SAFETY: `value` and the bytes it describes are alive for the call.
-    unsafe { calimero_sys::value_return(value.as_arg()) };
+#[cfg(not(target_arch = "wasm32"))]
+unsafe fn app_payload_len() -> u32 {
+    0
+}
+#[cfg(not(target_arch = "wasm32"))]
+unsafe fn app_payload_copy(_dst: *mut u8) {}
+
+/// The injected payload: `"CJS1" ‖ u32 LE bytecode length ‖ bytecode ‖ line table (JSON)`.
+struct Payload {
+    bytes: Vec<u8>,
+    code_len: usize,
 }
 
-fn panic_with(message: &str, file: &str, line: u32) -> ! {
-    let message = Buffer::new(message.as_bytes());
-    let location = Location {
-        file: Buffer::new(file.as_bytes()),
-        line,
-        column: 0,
-    };
-    // SAFETY: both descriptors and their bytes are alive; the call does not return.
-    unsafe { calimero_sys::panic_utf8(message.as_arg(), location.as_arg()) }
-}
-
-fn install_globals(ctx: &Ctx<'_>) -> rquickjs::Result<()> {
-    let calimero = Object::new(ctx.clone())?;
-    calimero.set(
-        "log",
-        Function::new(ctx.clone(), |message: String| log(&message))?,
-    )?;
-    calimero.set(
-        "valueReturn",
-        Function::new(ctx.clone(), |value: String| value_return(value.as_bytes()))?,
-    )?;
-    ctx.globals().set("calimero", calimero)?;
-    Ok(())
-}
-
-fn input() -> Vec<u8> {
-    // SAFETY: `input` takes a plain register id.
-    unsafe { calimero_sys::input(calimero_sys::DATA_REGISTER) };
-    calimero_sys::register_bytes(calimero_sys::DATA_REGISTER).unwrap_or_default()
-}
-
-/// The message of the exception a failed call left in `ctx` (or of the error itself).
-fn describe(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
-    match error {
-        rquickjs::Error::Exception => {
-            let thrown = ctx.catch();
-            match thrown.as_exception() {
-                Some(exception) => {
-                    let message = exception.message().unwrap_or_else(|| "exception".into());
-                    match exception.stack() {
-                        Some(stack) if !stack.trim().is_empty() => {
-                            format!("{message}\n{}", stack.trim_end())
-                        }
-                        _ => message,
-                    }
-                }
-                None => format!("{thrown:?}"),
-            }
+impl Payload {
+    fn load() -> Option<Self> {
+        // SAFETY: the imports read a passive segment into memory we own.
+        let len = unsafe { app_payload_len() } as usize;
+        if len < 8 {
+            return None;
         }
-        other => other.to_string(),
+        let mut bytes = vec![0u8; len];
+        // SAFETY: `bytes` has exactly the room the payload needs.
+        unsafe { app_payload_copy(bytes.as_mut_ptr()) };
+        if &bytes[..4] != b"CJS1" {
+            return None;
+        }
+        let code_len = u32::from_le_bytes(bytes[4..8].try_into().ok()?) as usize;
+        (8 + code_len <= len).then_some(Self { bytes, code_len })
+    }
+
+    fn bytecode(&self) -> &[u8] {
+        &self.bytes[8..8 + self.code_len]
+    }
+
+    fn lines(&self) -> LineTable {
+        LineTable::parse(&self.bytes[8 + self.code_len..])
     }
 }
 
-/// Runs `body` in a fresh context with the host bindings; any error becomes a guest panic.
-fn in_context(what: &str, body: impl for<'js> FnOnce(&Ctx<'js>) -> rquickjs::Result<()>) {
+/// Bundle line → TypeScript file and line: `{"files": [...], "lines": [file, line, ...]}` where
+/// entry `i` (two numbers) describes bundle line `i + 1`; file `-1` means no source line.
+#[derive(Default)]
+struct LineTable {
+    files: Vec<String>,
+    lines: Vec<i64>,
+}
+
+impl LineTable {
+    /// A deliberately small reader for the table the toolchain writes.
+    fn parse(json: &[u8]) -> Self {
+        let text = String::from_utf8_lossy(json);
+        let mut table = Self::default();
+        if let Some(files) = between(&text, "\"files\":[", "]") {
+            table.files = files
+                .split("\",")
+                .map(|f| f.trim_matches(|c| c == '"' || c == ' ').replace("\\\\", "\\"))
+                .filter(|f| !f.is_empty())
+                .collect();
+        }
+        if let Some(lines) = between(&text, "\"lines\":[", "]") {
+            table.lines = lines
+                .split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect();
+        }
+        table
+    }
+
+    fn source(&self, bundle_line: usize) -> Option<(&str, u32)> {
+        let at = bundle_line.checked_sub(1)? * 2;
+        let file = *self.lines.get(at)?;
+        let line = *self.lines.get(at + 1)?;
+        let file = self.files.get(usize::try_from(file).ok()?)?;
+        Some((file.as_str(), u32::try_from(line).ok()?))
+    }
+}
+
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    let to = text[from..].find(end)? + from;
+    Some(&text[from..to])
+}
+
+/// The web globals every script sees, written on top of `__calimero_host`.
+const PRELUDE: &str = r#"
+(() => {
+  const host = __calimero_host;
+  const view = (b) => b instanceof Uint8Array ? b
+    : ArrayBuffer.isView(b) ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
+    : b instanceof ArrayBuffer ? new Uint8Array(b)
+    : (() => { throw new TypeError("expected an ArrayBuffer or a typed array"); })();
+  const show = (v) => typeof v === "string" ? v
+    : typeof v === "bigint" ? v + "n"
+    : v instanceof Error ? (v.stack ? v.message + "\n" + v.stack : String(v))
+    : (() => { try { const s = JSON.stringify(v, (k, x) => typeof x === "bigint" ? x.toString() : x); return s === undefined ? String(v) : s; } catch { return String(v); } })();
+  const print = (...args) => host.log(args.map(show).join(" "));
+  globalThis.console = { log: print, info: print, warn: print, error: print, debug: print };
+  globalThis.TextEncoder = class TextEncoder {
+    get encoding() { return "utf-8"; }
+    encode(text = "") { return host.utf8Encode(String(text)); }
+  };
+  globalThis.TextDecoder = class TextDecoder {
+    constructor(label = "utf-8") {
+      if (!/^utf-?8$/i.test(String(label))) throw new RangeError("TextDecoder supports only utf-8, not " + label);
+    }
+    get encoding() { return "utf-8"; }
+    decode(bytes) {
+      if (bytes === undefined) return "";
+      const b = view(bytes);
+      return host.utf8Decode(b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice());
+    }
+  };
+  globalThis.crypto = {
+    getRandomValues(array) {
+      const target = view(array);
+      if (target.byteLength > 65536) throw new RangeError("getRandomValues: at most 65536 bytes");
+      target.set(host.randomBytes(target.byteLength));
+      return array;
+    },
+  };
+})();
+"#;
+
+/// Creates a context with the bindings and globals, runs `body`; an error becomes a guest panic.
+fn in_context(
+    method: &str,
+    lines: &LineTable,
+    body: impl for<'js> FnOnce(&Ctx<'js>) -> rquickjs::Result<()>,
+) {
     let Ok(runtime) = Runtime::new() else {
-        panic_with("cannot create the JavaScript runtime", "engine", 0)
+        panic_with("cannot create the JavaScript runtime", "engine", 0, 0)
     };
     let Ok(context) = Context::full(&runtime) else {
-        panic_with("cannot create the JavaScript context", "engine", 0)
+        panic_with("cannot create the JavaScript context", "engine", 0, 0)
     };
     context.with(|ctx| {
-        if install_globals(&ctx).is_err() {
-            panic_with("cannot install the host bindings", "engine", 0);
+        if bindings::install(&ctx).is_err() || ctx.eval::<(), _>(PRELUDE).is_err() {
+            panic_with("cannot install the host bindings", "engine", 0, 0);
         }
         if let Err(error) = body(&ctx) {
-            let message = describe(&ctx, error);
-            panic_with(&message, what, 0);
+            let (message, location) = describe(&ctx, error, lines);
+            let (file, line) = location.unwrap_or(("app.js".into(), 0));
+            let message = if method.is_empty() {
+                message
+            } else {
+                format!("{method}: {message}")
+            };
+            panic_with(&message, &file, line, 0);
         }
     });
 }
 
+/// The message and stack of the exception a failed call left in `ctx`, the stack's bundle
+/// positions mapped back to TypeScript, and the first frame in the app's own code.
+fn describe(
+    ctx: &Ctx<'_>,
+    error: rquickjs::Error,
+    lines: &LineTable,
+) -> (String, Option<(String, u32)>) {
+    let rquickjs::Error::Exception = error else {
+        return (error.to_string(), None);
+    };
+    let thrown = ctx.catch();
+    let Some(exception) = thrown.as_exception() else {
+        let text = thrown
+            .as_string()
+            .and_then(|s| s.to_string().ok())
+            .unwrap_or_else(|| format!("{thrown:?}"));
+        return (format!("uncaught {text}"), None);
+    };
+    let message = exception.message().unwrap_or_else(|| "exception".into());
+    let stack = exception.stack().unwrap_or_default();
+    let mut location = None;
+    let mut fallback = None;
+    let mut frames = Vec::new();
+    for frame in stack.lines().filter(|l| !l.trim().is_empty()) {
+        let mapped = map_frame(frame, lines);
+        if let Some((file, line)) = &mapped.1 {
+            let sdk = file.starts_with("@calimero/");
+            if !sdk && location.is_none() {
+                location = Some((file.clone(), *line));
+            }
+            if fallback.is_none() {
+                fallback = Some((file.clone(), *line));
+            }
+        }
+        frames.push(mapped.0);
+    }
+    let text = if frames.is_empty() {
+        message
+    } else {
+        format!("{message}\n{}", frames.join("\n"))
+    };
+    (text, location.or(fallback))
+}
+
+/// Rewrites `at f (app.js:12:5)` to `at f (src/index.ts:7)` when the table knows line 12.
+fn map_frame(frame: &str, lines: &LineTable) -> (String, Option<(String, u32)>) {
+    let Some(start) = frame.find("app.js:") else {
+        return (frame.to_owned(), None);
+    };
+    let rest = &frame[start + "app.js:".len()..];
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    let Ok(line) = digits.parse::<usize>() else {
+        return (frame.to_owned(), None);
+    };
+    let Some((file, source_line)) = lines.source(line) else {
+        return (frame.to_owned(), None);
+    };
+    let tail_start = rest[digits.len()..]
+        .find(')')
+        .map_or(rest.len(), |i| digits.len() + i);
+    let rewritten = format!(
+        "{}{file}:{source_line}{}",
+        &frame[..start],
+        &rest[tail_start..]
+    );
+    (rewritten, Some((file.to_owned(), source_line)))
+}
+
+/// Runs app method number `method` (the order of the app's ABI methods).
+#[unsafe(no_mangle)]
+pub extern "C" fn calimero_js_dispatch(method: u32) {
+    store::reset();
+    let Some(payload) = Payload::load() else {
+        panic_with("this engine has no app linked in", "engine", 0, 0)
+    };
+    let lines = payload.lines();
+    in_context("", &lines, |ctx| {
+        // SAFETY: the payload's bytecode was made by `calimero_js_compile` of this same engine
+        // build when the app was built; QuickJS trusts bytecode it loads.
+        let module = unsafe { Module::load(ctx.clone(), payload.bytecode()) }?;
+        let (_, promise) = module.eval()?;
+        promise.finish::<()>()?;
+        let dispatch: Function = ctx.globals().get("__calimero_dispatch")?;
+        dispatch.call::<_, ()>((method,))
+    });
+}
+
+/// Applies a peer's delta artifact: all CRDT work is the storage crate's, no JavaScript runs.
+/// Root states of dynamically typed apps merge as a whole: the greater encoding wins.
+#[unsafe(no_mangle)]
+pub extern "C" fn __calimero_sync_next() {
+    store::reset();
+    let artifact = host::input();
+    let merge = |existing: &[u8], incoming: &[u8]| Ok(existing.max(incoming).to_vec());
+    if let Err(error) = root::sync_with(&artifact, &merge) {
+        panic_with(
+            &format!("__calimero_sync_next: {error}"),
+            "engine",
+            0,
+            0,
+        );
+    }
+}
+
+/// Nothing to register: the root state's merge is built in (see [`__calimero_sync_next`]).
+#[unsafe(no_mangle)]
+pub extern "C" fn __calimero_register_merge() {}
+
 /// Evaluates the call's input as a script.
 #[unsafe(no_mangle)]
 pub extern "C" fn calimero_js_eval() {
-    let source = String::from_utf8_lossy(&input()).into_owned();
-    in_context("script", |ctx| ctx.eval::<(), _>(source));
+    let source = String::from_utf8_lossy(&host::input()).into_owned();
+    in_context("", &LineTable::default(), |ctx| ctx.eval::<(), _>(source));
 }
 
 /// Compiles the call's input, an ES module, to QuickJS bytecode, returned as the call's value.
 #[unsafe(no_mangle)]
 pub extern "C" fn calimero_js_compile() {
-    let source = input();
-    in_context("module", |ctx| {
+    let source = host::input();
+    in_context("", &LineTable::default(), |ctx| {
         let bytecode =
             Module::declare(ctx.clone(), "app.js", source)?.write(WriteOptions::default())?;
-        value_return(&bytecode);
+        host::value_return(true, &bytecode);
         Ok(())
     });
 }
@@ -129,10 +320,9 @@ pub extern "C" fn calimero_js_compile() {
 /// Loads bytecode made by `calimero_js_compile` (the call's input) and evaluates the module.
 #[unsafe(no_mangle)]
 pub extern "C" fn calimero_js_run() {
-    let bytecode = input();
-    in_context("module", |ctx| {
-        // SAFETY: bytecode is only ever produced by `calimero_js_compile` of this same engine
-        // build (the toolchain compiles with the engine it embeds); QuickJS trusts its input.
+    let bytecode = host::input();
+    in_context("", &LineTable::default(), |ctx| {
+        // SAFETY: only ever given bytecode from `calimero_js_compile` of this engine build.
         let module = unsafe { Module::load(ctx.clone(), &bytecode) }?;
         let (_, promise) = module.eval()?;
         promise.finish::<()>()

@@ -1,0 +1,186 @@
+// The CRDT collections, with the upstream JS SDK's method names. Values are stored with Borsh
+// from the app's declared types by the same storage crate Rust apps use, so a TypeScript app
+// and its Rust twin write the same entities.
+import { host } from "./host";
+import { Reader, Scope, Writer, decode, encode, keyBytes, setFactories } from "./borsh";
+
+const UNTYPED = "this collection's element types are unknown: declare it as a field of the @State class (or inside one) with its type arguments";
+
+abstract class Collection {
+  /** @internal */ _id: Uint8Array | null = null;
+  /** @internal */ _type: any = null;
+  /** @internal */ _bind(id: Uint8Array, type: any): void {
+    this._id = id;
+    this._type = type;
+  }
+  /** @internal */ protected _ready(): Uint8Array {
+    if (!this._id) throw new Error("this collection is detached: put it into the state or another collection before using it");
+    if (!this._type) throw new Error(UNTYPED);
+    return this._id;
+  }
+}
+
+function save(collection: Uint8Array, id: Uint8Array, parts: [any, any][]): void {
+  const w = new Writer();
+  const scope: Scope = { parent: id, next: 0, bound: [] };
+  for (const [type, value] of parts) encode(type, value, w, scope);
+  host.save(collection, id, w.finish(), scope.bound);
+}
+
+/** An add-wins map. `K` is a string, bytes, boolean or integer type. */
+export class UnorderedMap<K, V> extends Collection {
+  set(key: K, value: V): void {
+    const map = this._ready();
+    save(map, host.entryId(map, keyBytes(this._type.key, key)), [[this._type.key, key], [this._type.value, value]]);
+  }
+  get(key: K): V | null {
+    const map = this._ready();
+    const bytes = host.value(host.entryId(map, keyBytes(this._type.key, key)));
+    if (bytes === null) return null;
+    const r = new Reader(bytes);
+    decode(this._type.key, r);
+    return decode(this._type.value, r);
+  }
+  has(key: K): boolean {
+    const map = this._ready();
+    return host.contains(host.entryId(map, keyBytes(this._type.key, key)));
+  }
+  /** Removes `key`; returns its value, or null if there was none. */
+  remove(key: K): V | null {
+    const map = this._ready();
+    const id = host.entryId(map, keyBytes(this._type.key, key));
+    const previous = this.get(key);
+    if (previous !== null) host.remove(id);
+    return previous;
+  }
+  /** Every entry, in insertion order. */
+  entries(): [K, V][] {
+    const map = this._ready();
+    const out: [K, V][] = [];
+    for (const id of host.elements(map)) {
+      const bytes = host.value(id);
+      if (bytes === null) continue;
+      const r = new Reader(bytes);
+      const k = decode(this._type.key, r);
+      out.push([k, decode(this._type.value, r)]);
+    }
+    return out;
+  }
+  keys(): K[] { return this.entries().map((e) => e[0]); }
+  values(): V[] { return this.entries().map((e) => e[1]); }
+  size(): number { return host.len(this._ready()); }
+  clear(): void { host.clear(this._ready()); }
+}
+
+/** An add-wins set of strings, bytes, booleans or integers. */
+export class UnorderedSet<T> extends Collection {
+  /** Adds `value`; false if it was present. */
+  add(value: T): boolean {
+    const set = this._ready();
+    const id = host.entryId(set, keyBytes(this._type.items, value));
+    if (host.contains(id)) return false;
+    save(set, id, [[this._type.items, value]]);
+    return true;
+  }
+  has(value: T): boolean {
+    const set = this._ready();
+    return host.contains(host.entryId(set, keyBytes(this._type.items, value)));
+  }
+  /** Removes `value`; false if it was absent. */
+  delete(value: T): boolean {
+    const set = this._ready();
+    return host.remove(host.entryId(set, keyBytes(this._type.items, value)));
+  }
+  toArray(): T[] {
+    const set = this._ready();
+    const out: T[] = [];
+    for (const id of host.elements(set)) {
+      const bytes = host.value(id);
+      if (bytes !== null) out.push(decode(this._type.items, new Reader(bytes)));
+    }
+    return out;
+  }
+  size(): number { return host.len(this._ready()); }
+  clear(): void { host.clear(this._ready()); }
+}
+
+/** A list that grows at the end. */
+export class Vector<T> extends Collection {
+  push(value: T): void {
+    const vector = this._ready();
+    save(vector, host.randomId(), [[this._type.items, value]]);
+  }
+  get(index: number): T | null {
+    const vector = this._ready();
+    const id = host.elements(vector)[index];
+    if (id === undefined) return null;
+    const bytes = host.value(id);
+    return bytes === null ? null : decode(this._type.items, new Reader(bytes));
+  }
+  pop(): T | null {
+    const vector = this._ready();
+    const ids = host.elements(vector);
+    const last = ids[ids.length - 1];
+    if (last === undefined) return null;
+    const bytes = host.value(last);
+    host.remove(last);
+    return bytes === null ? null : decode(this._type.items, new Reader(bytes));
+  }
+  len(): number { return host.len(this._ready()); }
+  toArray(): T[] {
+    const vector = this._ready();
+    const out: T[] = [];
+    for (const id of host.elements(vector)) {
+      const bytes = host.value(id);
+      if (bytes !== null) out.push(decode(this._type.items, new Reader(bytes)));
+    }
+    return out;
+  }
+  clear(): void { host.clear(this._ready()); }
+}
+
+/** A grow-only counter: every member's increments add up. */
+export class Counter extends Collection {
+  increment(): void { this.incrementBy(1); }
+  incrementBy(amount: number | bigint): void {
+    const n = BigInt(amount);
+    if (n < 0n) throw new RangeError("a Counter only grows: incrementBy takes a non-negative amount");
+    host.counterAdd(this._ready(), false, n.toString());
+  }
+  value(): bigint {
+    const [up] = host.counterTotals(this._ready());
+    const n = BigInt(up);
+    return n > 18446744073709551615n ? 18446744073709551615n : n;
+  }
+}
+
+/** A last-writer-wins register, stored inline in its parent. */
+export class LwwRegister<T> {
+  /** @internal */ _value: T;
+  /** @internal */ _stamp: Uint8Array;
+  constructor(value: T) {
+    this._value = value;
+    this._stamp = host.registerStamp(null);
+  }
+  get(): T { return this._value; }
+  set(value: T): void {
+    this._value = value;
+    this._stamp = host.registerStamp(this._stamp.subarray(0, 24));
+  }
+}
+
+setFactories(
+  (type, id) => {
+    const make = type.crdt_type === "unordered_map" ? new UnorderedMap()
+      : type.crdt_type === "unordered_set" ? new UnorderedSet()
+      : type.crdt_type === "vector" ? new Vector() : new Counter();
+    make._bind(id, type);
+    return make;
+  },
+  (value, stamp) => {
+    const register = Object.create(LwwRegister.prototype);
+    register._value = value;
+    register._stamp = stamp;
+    return register;
+  },
+);

@@ -1,0 +1,210 @@
+// The dispatcher: JSON arguments in, the method called on the loaded state, state saved and
+// committed for mutating methods, the result returned as JSON. Driven by the ABI the toolchain
+// extracted from the app's types.
+import { ROOT_ENTRY, host } from "./host";
+import { Reader, Scope, Writer, decode, describe, encode, isCollection, resolve, crdtType, setTypes } from "./borsh";
+
+export const registry: any = { state: null, logic: null, init: null, abi: { methods: [], events: [], types: {} }, eventData };
+
+function typeName(t: any): string {
+  if (t.$ref !== undefined) return t.$ref;
+  if (t.crdt_type) return t.crdt_type;
+  if (t.kind === "list") return `${typeName(t.items)}[]`;
+  if (t.kind === "map") return `Map<${typeName(t.key)}, ${typeName(t.value)}>`;
+  return t.kind;
+}
+
+function withNull(t: any, nullable: boolean): any {
+  return nullable ? { ...t, nullable: true } : t;
+}
+
+/** A JSON argument → the JavaScript value of type `t`. */
+function fromJson(t: any, v: any, path: string): any {
+  if (t.nullable && (v === null || v === undefined)) return null;
+  if (v === undefined) throw new TypeError(`missing field \`${path}\``);
+  if (t.$ref !== undefined) return fromJson(resolve(t), v, path);
+  const fail = () => { throw new TypeError(`${path}: expected ${typeName(t)}, got ${describe(v)}`); };
+  switch (t.kind) {
+    case "string": if (typeof v !== "string") fail(); return v;
+    case "bool": if (typeof v !== "boolean") fail(); return v;
+    case "f32": case "f64": if (typeof v !== "number") fail(); return v;
+    case "u8": case "u16": case "u32": case "i8": case "i16": case "i32":
+      if (typeof v !== "number" || !Number.isInteger(v)) fail(); return v;
+    case "u64": case "i64": case "u128": case "i128":
+      if (typeof v === "number" && Number.isInteger(v)) return BigInt(v);
+      if (typeof v === "string" && /^-?\d+$/.test(v)) return BigInt(v);
+      return fail();
+    case "bytes":
+      if (!Array.isArray(v) || v.some((b) => !Number.isInteger(b) || b < 0 || b > 255)) fail();
+      return new Uint8Array(v);
+    case "list": if (!Array.isArray(v)) fail(); return v.map((x, i) => fromJson(t.items, x, `${path}[${i}]`));
+    case "map": {
+      if (v === null || typeof v !== "object" || Array.isArray(v)) fail();
+      const out = new Map();
+      for (const [k, x] of Object.entries(v)) out.set(k, fromJson(t.value, x, `${path}.${k}`));
+      return out;
+    }
+    case "record": {
+      if (v === null || typeof v !== "object" || Array.isArray(v)) fail();
+      const out: any = {};
+      for (const f of t.fields) out[f.name] = fromJson(withNull(f.type, !!f.nullable), v[f.name], `${path}.${f.name}`);
+      return out;
+    }
+  }
+  throw new TypeError(`${path}: the type ${typeName(t)} cannot come from JSON`);
+}
+
+/** A JavaScript value of type `t` → JSON-ready data (64-bit and larger integers as strings). */
+function toJson(t: any, v: any): any {
+  if (v === null || v === undefined) return null;
+  if (t.$ref !== undefined) return toJson(resolve(t), v);
+  switch (t.crdt_type) {
+    case "lww_register": return toJson(t.inner_type, v.get());
+    case "counter": return v.value().toString();
+    case "unordered_map": return toJson({ kind: "map", key: t.key, value: t.value }, new Map(v.entries()));
+    case "unordered_set": case "vector": return v.toArray().map((x: any) => toJson(t.items, x));
+  }
+  switch (t.kind) {
+    case "u64": case "i64": case "u128": case "i128": return BigInt(v).toString();
+    case "bytes": return Array.from(v as Uint8Array);
+    case "list": return (v as any[]).map((x) => toJson(t.items, x));
+    case "map": {
+      const entries: [any, any][] = v instanceof Map ? [...v.entries()] : Object.entries(v);
+      // Keys in sorted order, as the Rust twin's BTreeMap prints them.
+      entries.sort((a, b) => (String(a[0]) < String(b[0]) ? -1 : String(a[0]) > String(b[0]) ? 1 : 0));
+      const out: any = {};
+      for (const [k, x] of entries) out[String(k)] = toJson(t.value, x);
+      return out;
+    }
+    case "record": {
+      const out: any = {};
+      for (const f of t.fields) out[f.name] = toJson(f.type, v[f.name]);
+      return out;
+    }
+    default: return v;
+  }
+}
+
+function eventData(described: any, event: any): string {
+  const payload = described.payload;
+  if (!payload) return "";
+  return JSON.stringify(toJson(payload, event));
+}
+
+function shape(m: any): string {
+  return `{ ${m.params.map((p: any) => `"${p.name}": ${typeName(p.type)}${p.nullable ? " | null" : ""}`).join(", ")} }`;
+}
+
+function args(m: any): any[] {
+  const input: string = host.input();
+  const blank = input.trim() === "" || input.trim() === "null";
+  if (m.params.length === 0) {
+    if (blank) return [];
+    let parsed: any;
+    try { parsed = JSON.parse(input); } catch { parsed = undefined; }
+    if (parsed && typeof parsed === "object" && !Array.isArray(parsed) && Object.keys(parsed).length === 0) return [];
+    throw new Error(`takes no arguments, but the call sent ${input}; send {} or nothing`);
+  }
+  if (blank) throw new Error(`missing arguments; expected a JSON object ${shape(m)}`);
+  if (!input.trimStart().startsWith("{")) {
+    throw new Error(`invalid arguments (not a JSON object: ${input.slice(0, 64)}); expected a JSON object ${shape(m)}`);
+  }
+  let parsed: any;
+  try {
+    parsed = JSON.parse(input);
+  } catch (e: any) {
+    throw new Error(`invalid arguments (${e.message}); expected a JSON object ${shape(m)}`);
+  }
+  for (const key of Object.keys(parsed)) {
+    if (!m.params.some((p: any) => p.name === key)) {
+      throw new Error(`invalid arguments (unknown field \`${key}\`); expected a JSON object ${shape(m)}`);
+    }
+  }
+  try {
+    return m.params.map((p: any) => fromJson(withNull(p.type, !!p.nullable), parsed[p.name], p.name));
+  } catch (e: any) {
+    throw new Error(`invalid arguments (${e.message}); expected a JSON object ${shape(m)}`);
+  }
+}
+
+function stateType(): any {
+  return resolve({ $ref: registry.abi.state_root });
+}
+
+function saveState(state: any): void {
+  const w = new Writer();
+  const scope: Scope = { parent: ROOT_ENTRY, next: 0, bound: [] };
+  encode(stateType(), state, w, scope);
+  host.rootSave(w.finish(), scope.bound);
+}
+
+function loadState(): any {
+  const fields = decode(stateType(), new Reader(host.rootLoad()));
+  const state = Object.create(registry.logic.prototype);
+  return Object.assign(state, fields);
+}
+
+function init(m: any): void {
+  if (host.isInitialized()) {
+    throw new Error(`the app state is already initialized; \`${m.name}\` runs once, when the context is created`);
+  }
+  const parameters = args(m);
+  host.beginInit();
+  const made = registry.init ? registry.logic[registry.init](...parameters) : new registry.state();
+  if (made === null || typeof made !== "object") throw new TypeError(`${registry.init} must return the initial state object`);
+  for (const f of stateType().fields) {
+    if (!isCollection(f.type)) continue;
+    const collection = made[f.name];
+    if (!collection || typeof collection._bind !== "function") {
+      throw new TypeError(`the initial state's field ${f.name} must be a ${f.type.crdt_type}, got ${describe(collection)}`);
+    }
+    if (!collection._id) collection._bind(host.attachField(f.name, crdtType(f.type)), f.type);
+  }
+  saveState(made);
+  host.commit();
+  host.returnOk("null");
+}
+
+function call(m: any): void {
+  const parameters = args(m);
+  if (!host.isInitialized()) {
+    throw new Error("storage: the app state is not initialized: create the context (which runs `init`) first");
+  }
+  const state = loadState();
+  const method = registry.logic.prototype[m.name];
+  let result: any;
+  try {
+    result = method.apply(state, parameters);
+  } catch (e: any) {
+    if (e && e.name === "AppError" && typeof e.kind === "string") {
+      host.returnErr(JSON.stringify(e.data === undefined ? { kind: e.kind } : { kind: e.kind, data: toJson({ kind: "any" }, e.data) }));
+      return;
+    }
+    throw e;
+  }
+  if (result && typeof result.then === "function") throw new Error("async methods are not supported: return the value itself");
+  if (m.intent !== "read_only") {
+    saveState(state);
+    host.commit();
+  }
+  const out = m.returns ? toJson(withNull(m.returns, !!m.returns_nullable), result) : null;
+  host.returnOk(JSON.stringify(out === undefined ? null : out));
+}
+
+/** Called once per bundle evaluation by the code the toolchain appends. */
+export function start(abi: any, app: string): void {
+  registry.abi = abi;
+  setTypes(abi.types, app);
+  (globalThis as any).__calimero_dispatch = (index: number) => {
+    const m = abi.methods[index];
+    if (!m) throw new Error(`no method number ${index}`);
+    if (!registry.logic) throw new Error("the app has no @Logic class");
+    try {
+      if (m.name === "init") init(m);
+      else call(m);
+    } catch (e: any) {
+      if (e instanceof Error) e.message = `${m.name}: ${e.message}`;
+      throw e;
+    }
+  };
+}

@@ -1,0 +1,453 @@
+//! The TypeScript front end: parse with swc, lower decorators, strip types, print JavaScript
+//! with a line map, and turn ES imports and exports into the bundle's module calls.
+//!
+//! Syntax errors come back with file, line, column and the source line, the way compilers
+//! report them.
+
+use std::fmt;
+
+use swc_core::common::sync::Lrc;
+use swc_core::common::{FileName, GLOBALS, Globals, Mark, SourceMap, SourceMapper, Span, Spanned};
+use swc_core::ecma::ast::{
+    ClassDecl, ClassExpr, Decl, DefaultDecl, EsVersion, ExportSpecifier, Expr, FnDecl, FnExpr,
+    ImportSpecifier, Module as SwcModule, ModuleDecl, ModuleExportName, ModuleItem, Pass, Pat,
+    Program, Stmt,
+};
+use swc_core::ecma::codegen::text_writer::JsWriter;
+use swc_core::ecma::codegen::{Config, Emitter};
+use swc_core::ecma::parser::{Parser, StringInput, Syntax, TsSyntax};
+use swc_core::ecma::transforms::base::helpers::{HELPERS, Helpers, inject_helpers};
+use swc_core::ecma::transforms::base::{fixer::fixer, hygiene::hygiene, resolver};
+use swc_core::ecma::transforms::proposal::decorators;
+use swc_core::ecma::transforms::typescript::strip;
+
+/// A syntax error, located.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    pub source_line: String,
+}
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{}:{}:{}: syntax error: {}",
+            self.file, self.line, self.column, self.message
+        )?;
+        writeln!(f, "  {:>4} | {}", self.line, self.source_line)?;
+        write!(f, "       | {}^", " ".repeat(self.column.saturating_sub(1)))
+    }
+}
+
+impl std::error::Error for SyntaxError {}
+
+/// A parsed TypeScript (or JavaScript) module and the map to locate its spans.
+pub struct Parsed {
+    pub file: String,
+    pub source: String,
+    pub map: Lrc<SourceMap>,
+    pub module: SwcModule,
+}
+
+impl Parsed {
+    /// `file:line:column` of a span.
+    pub fn locate(&self, span: Span) -> String {
+        let position = self.map.lookup_char_pos(span.lo);
+        format!(
+            "{}:{}:{}",
+            self.file,
+            position.line,
+            position.col_display + 1
+        )
+    }
+
+    /// The source text of a span.
+    pub fn text(&self, span: Span) -> String {
+        self.map
+            .span_to_snippet(span)
+            .unwrap_or_else(|_| "?".into())
+    }
+}
+
+/// Parses `source` (TypeScript with decorators, or plain JavaScript when `typescript` is false).
+pub fn parse(file: &str, source: &str, typescript: bool) -> Result<Parsed, SyntaxError> {
+    let map: Lrc<SourceMap> = Default::default();
+    let input = map.new_source_file(FileName::Custom(file.to_owned()).into(), source.to_owned());
+    let syntax = if typescript {
+        Syntax::Typescript(TsSyntax {
+            decorators: true,
+            ..Default::default()
+        })
+    } else {
+        Syntax::Es(Default::default())
+    };
+    let mut parser = Parser::new(syntax, StringInput::from(&*input), None);
+    let located = |span: Span, message: String| {
+        let position = map.lookup_char_pos(span.lo);
+        let source_line = source
+            .lines()
+            .nth(position.line.saturating_sub(1))
+            .unwrap_or_default()
+            .to_owned();
+        SyntaxError {
+            file: file.to_owned(),
+            line: position.line,
+            column: position.col_display + 1,
+            message,
+            source_line,
+        }
+    };
+    let module = parser
+        .parse_module()
+        .map_err(|e| located(e.span(), e.kind().msg().into_owned()))?;
+    if let Some(error) = parser.take_errors().into_iter().next() {
+        return Err(located(error.span(), error.kind().msg().into_owned()));
+    }
+    Ok(Parsed {
+        file: file.to_owned(),
+        source: source.to_owned(),
+        map,
+        module,
+    })
+}
+
+/// TypeScript source → JavaScript (an ES module), decorators lowered with TypeScript's
+/// (`experimentalDecorators`) semantics, types gone.
+pub fn transpile(file: &str, source: &str) -> Result<String, SyntaxError> {
+    let parsed = parse(file, source, true)?;
+    let map = parsed.map.clone();
+    let mut program = Program::Module(parsed.module);
+    let output = GLOBALS.set(&Globals::new(), || {
+        HELPERS.set(&Helpers::new(false), || {
+            transform(&mut program);
+            print(&map, &program, None)
+        })
+    });
+    Ok(output.0)
+}
+
+/// Decorators lowered (before the types they may read are stripped), types stripped, helpers
+/// inlined, names made unique.
+fn transform(program: &mut Program) {
+    let unresolved = Mark::new();
+    let top_level = Mark::new();
+    (
+        resolver(unresolved, top_level, true),
+        decorators::decorators(decorators::Config {
+            legacy: true,
+            emit_metadata: false,
+            use_define_for_class_fields: false,
+        }),
+        strip(unresolved, top_level),
+        inject_helpers(unresolved),
+        hygiene(),
+        fixer(None),
+    )
+        .process(program);
+}
+
+/// Prints `program`; with `lines`, also the original line of each printed line (0 if none).
+fn print(map: &Lrc<SourceMap>, program: &Program, lines: Option<&mut Vec<u32>>) -> (String,) {
+    let mut output = Vec::new();
+    let mut mappings = Vec::new();
+    {
+        let mut emitter = Emitter {
+            cfg: Config::default().with_target(EsVersion::Es2022),
+            cm: map.clone(),
+            comments: None,
+            wr: JsWriter::new(map.clone(), "\n", &mut output, Some(&mut mappings)),
+        };
+        // Printing an AST swc itself built cannot fail but on I/O, and this writes to memory.
+        let _ = emitter.emit_program(program);
+    }
+    let text = String::from_utf8_lossy(&output).into_owned();
+    if let Some(lines) = lines {
+        lines.clear();
+        lines.resize(text.lines().count().max(1), 0);
+        for (position, at) in mappings {
+            if position.is_dummy() {
+                continue;
+            }
+            let line = map.lookup_char_pos(position).line as u32;
+            if let Some(slot) = lines.get_mut(at.line as usize)
+                && *slot == 0
+            {
+                *slot = line;
+            }
+        }
+    }
+    (text,)
+}
+
+/// One module lowered for the bundle: the body of its factory function, and for each line of it
+/// the original line (0 if none).
+pub struct Lowered {
+    pub code: String,
+    pub lines: Vec<u32>,
+}
+
+/// Lowers a parsed module to the body of a bundle factory `function (exports, __require)`:
+/// imports become `__require` of the resolved module ids (on the first line), exports become
+/// assignments to `exports` at the end. `resolve` maps a specifier to a module id.
+pub fn lower(
+    parsed: Parsed,
+    typescript: bool,
+    resolve: &mut dyn FnMut(&str, Span) -> anyhow::Result<String>,
+) -> anyhow::Result<Lowered> {
+    let Parsed {
+        file, map, module, ..
+    } = parsed;
+    GLOBALS.set(&Globals::new(), || {
+        HELPERS.set(&Helpers::new(false), || {
+            let mut program = Program::Module(module);
+            if typescript {
+                transform(&mut program);
+            } else {
+                let unresolved = Mark::new();
+                let top_level = Mark::new();
+                (resolver(unresolved, top_level, false), hygiene(), fixer(None))
+                    .process(&mut program);
+            }
+            let Program::Module(module) = program else {
+                unreachable!("a module stays a module")
+            };
+            let mut prologue = String::new();
+            let mut epilogue = String::new();
+            let mut body = Vec::new();
+            let mut imported = 0usize;
+            let located = |span: Span| {
+                let p = map.lookup_char_pos(span.lo);
+                format!("{file}:{}:{}", p.line, p.col_display + 1)
+            };
+            for item in module.body {
+                let declaration = match item {
+                    ModuleItem::Stmt(statement) => {
+                        body.push(ModuleItem::Stmt(statement));
+                        continue;
+                    }
+                    ModuleItem::ModuleDecl(declaration) => declaration,
+                };
+                match declaration {
+                    ModuleDecl::Import(import) => {
+                        if import.type_only {
+                            continue;
+                        }
+                        let id = resolve(&wtf8(&import.src.value), import.src.span)?;
+                        let handle = format!("__import{imported}");
+                        imported += 1;
+                        prologue.push_str(&format!("const {handle} = __require({id:?}); "));
+                        for specifier in import.specifiers {
+                            match specifier {
+                                ImportSpecifier::Named(named) => {
+                                    if named.is_type_only {
+                                        continue;
+                                    }
+                                    let name = match &named.imported {
+                                        Some(other) => export_name(other),
+                                        None => named.local.sym.to_string(),
+                                    };
+                                    prologue.push_str(&format!(
+                                        "const {} = {handle}[{name:?}]; ",
+                                        named.local.sym
+                                    ));
+                                }
+                                ImportSpecifier::Default(default) => prologue.push_str(&format!(
+                                    "const {} = {handle}.default; ",
+                                    default.local.sym
+                                )),
+                                ImportSpecifier::Namespace(all) => prologue
+                                    .push_str(&format!("const {} = {handle}; ", all.local.sym)),
+                            }
+                        }
+                    }
+                    ModuleDecl::ExportDecl(export) => {
+                        for name in declared_names(&export.decl) {
+                            epilogue.push_str(&format!("exports[{name:?}] = {name}; "));
+                        }
+                        body.push(ModuleItem::Stmt(Stmt::Decl(export.decl)));
+                    }
+                    ModuleDecl::ExportNamed(named) => {
+                        if named.type_only {
+                            continue;
+                        }
+                        let source = match &named.src {
+                            Some(src) => Some(resolve(&wtf8(&src.value), src.span)?),
+                            None => None,
+                        };
+                        for specifier in named.specifiers {
+                            match (specifier, &source) {
+                                (ExportSpecifier::Named(spec), _) if spec.is_type_only => {}
+                                (ExportSpecifier::Named(spec), None) => {
+                                    let local = export_name(&spec.orig);
+                                    let name = spec.exported.as_ref().map_or(local.clone(), export_name);
+                                    epilogue.push_str(&format!("exports[{name:?}] = {local}; "));
+                                }
+                                (ExportSpecifier::Named(spec), Some(id)) => {
+                                    let original = export_name(&spec.orig);
+                                    let name = spec.exported.as_ref().map_or(original.clone(), export_name);
+                                    epilogue.push_str(&format!(
+                                        "exports[{name:?}] = __require({id:?})[{original:?}]; "
+                                    ));
+                                }
+                                (ExportSpecifier::Namespace(spec), Some(id)) => {
+                                    let name = export_name(&spec.name);
+                                    epilogue.push_str(&format!("exports[{name:?}] = __require({id:?}); "));
+                                }
+                                (ExportSpecifier::Default(spec), Some(id)) => epilogue.push_str(&format!(
+                                    "exports[{:?}] = __require({id:?}).default; ",
+                                    spec.exported.sym.to_string()
+                                )),
+                                (_, None) => anyhow::bail!(
+                                    "{}: this form of export is not supported; use `export {{ name }}`",
+                                    located(named.span)
+                                ),
+                            }
+                        }
+                    }
+                    ModuleDecl::ExportAll(all) => {
+                        if all.type_only {
+                            continue;
+                        }
+                        let id = resolve(&wtf8(&all.src.value), all.src.span)?;
+                        epilogue.push_str(&format!(
+                            "for (const [k, v] of Object.entries(__require({id:?}))) if (k !== \"default\") exports[k] = v; "
+                        ));
+                    }
+                    ModuleDecl::ExportDefaultDecl(default) => match default.decl {
+                        DefaultDecl::Class(ClassExpr {
+                            ident: Some(ident),
+                            class,
+                        }) => {
+                            epilogue.push_str(&format!("exports.default = {}; ", ident.sym));
+                            body.push(ModuleItem::Stmt(Stmt::Decl(Decl::Class(ClassDecl {
+                                ident,
+                                declare: false,
+                                class,
+                            }))));
+                        }
+                        DefaultDecl::Fn(FnExpr {
+                            ident: Some(ident),
+                            function,
+                        }) => {
+                            epilogue.push_str(&format!("exports.default = {}; ", ident.sym));
+                            body.push(ModuleItem::Stmt(Stmt::Decl(Decl::Fn(FnDecl {
+                                ident,
+                                declare: false,
+                                function,
+                            }))));
+                        }
+                        DefaultDecl::TsInterfaceDecl(_) => {}
+                        _ => anyhow::bail!(
+                            "{}: `export default` of an anonymous class or function is not supported; give it a name",
+                            located(default.span)
+                        ),
+                    },
+                    ModuleDecl::ExportDefaultExpr(default) => match *default.expr {
+                        Expr::Ident(ident) => {
+                            epilogue.push_str(&format!("exports.default = {}; ", ident.sym));
+                        }
+                        _ => anyhow::bail!(
+                            "{}: `export default <expression>` is not supported; assign it to a const and export that",
+                            located(default.span)
+                        ),
+                    },
+                    other => anyhow::bail!(
+                        "{}: this TypeScript module syntax is not supported; use ES `import`/`export`",
+                        located(other.span())
+                    ),
+                }
+            }
+            let program = Program::Module(SwcModule {
+                span: module.span,
+                body,
+                shebang: None,
+            });
+            let mut lines = Vec::new();
+            let (text,) = print(&map, &program, Some(&mut lines));
+            let mut code = String::with_capacity(text.len() + prologue.len() + epilogue.len() + 2);
+            code.push_str(&prologue);
+            code.push('\n');
+            code.push_str(&text);
+            if !text.ends_with('\n') {
+                code.push('\n');
+            }
+            code.push_str(&epilogue);
+            let mut all = vec![0];
+            all.extend(lines);
+            all.resize(code.lines().count(), 0);
+            Ok(Lowered { code, lines: all })
+        })
+    })
+}
+
+fn wtf8(value: &swc_core::ecma::atoms::Wtf8Atom) -> String {
+    value.to_string_lossy().into_owned()
+}
+
+fn export_name(name: &ModuleExportName) -> String {
+    match name {
+        ModuleExportName::Ident(ident) => ident.sym.to_string(),
+        ModuleExportName::Str(text) => wtf8(&text.value),
+    }
+}
+
+/// The names a declaration binds at the top level.
+fn declared_names(declaration: &Decl) -> Vec<String> {
+    match declaration {
+        Decl::Class(class) => vec![class.ident.sym.to_string()],
+        Decl::Fn(function) => vec![function.ident.sym.to_string()],
+        Decl::Var(var) => var
+            .decls
+            .iter()
+            .filter_map(|d| match &d.name {
+                Pat::Ident(binding) => Some(binding.id.sym.to_string()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_and_decorators_go_and_the_code_stays() {
+        let js = transpile(
+            "app.ts",
+            r#"
+            function Logic(target: any) { target.isLogic = true; }
+            interface Entry { key: string }
+            type Key = string;
+            @Logic
+            export class Store {
+                private count: number = 0;
+                set(key: Key, value: string): void { this.count += key.length + value.length; }
+            }
+            "#,
+        )
+        .unwrap();
+        assert!(
+            !js.contains("interface") && !js.contains(": string") && !js.contains("type Key"),
+            "{js}"
+        );
+        assert!(js.contains("class Store") && js.contains("isLogic"), "{js}");
+        assert!(!js.contains("@Logic"), "decorators are lowered: {js}");
+    }
+
+    #[test]
+    fn syntax_errors_point_at_the_line_and_column() {
+        let error = transpile("src/index.ts", "const a = 1;\nconst b: number = ;\n").unwrap_err();
+        assert_eq!((error.file.as_str(), error.line), ("src/index.ts", 2));
+        assert_eq!(error.source_line, "const b: number = ;");
+        assert!(error.column >= 18, "{error:?}");
+        let shown = error.to_string();
+        assert!(shown.starts_with("src/index.ts:2:"), "{shown}");
+        assert!(shown.contains("|") && shown.contains("^"), "{shown}");
+    }
+}

@@ -1,0 +1,10 @@
+//! The TypeScript pipeline (`TOOLCHAIN.md` §3): parse ([`front`]), resolve and link
+//! ([`bundle`]), extract the ABI ([`extract`]), compile to bytecode with the embedded engine and
+//! link the app into it ([`engine`]).
+
+pub mod bundle;
+pub mod engine;
+pub mod extract;
+pub mod front;
+
+pub use front::{SyntaxError, transpile};

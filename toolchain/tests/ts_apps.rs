@@ -1,0 +1,299 @@
+//! TypeScript apps end to end: `cargo calimero build` with no clang, qjsc or node on `PATH`, the
+//! module installed on a real merod next to its Rust twin, the same calls giving the same JSON
+//! results, errors and events; errors carry TypeScript locations.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use calimero_runtime::{FunctionCallError, HostError, Identity, Limits, Outcome, Runtime, Storage};
+use calimero_tests::node::TestNode;
+use serde_json::{Value, json};
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| calimero_tests::workspace_root().join("target"))
+}
+
+/// Builds a TypeScript app with `PATH` pointing at an empty directory: nothing but the
+/// toolchain's own binary takes part.
+fn build_ts(app: &Path, out: &Path) -> Output {
+    let empty = out.join("empty-path");
+    std::fs::create_dir_all(&empty).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_cargo-calimero"))
+        .args(["calimero", "build", "--manifest-path"])
+        .arg(app.join("package.json"))
+        .arg("--out")
+        .arg(out)
+        .env_clear()
+        .env("PATH", &empty)
+        .env("HOME", std::env::var_os("HOME").unwrap_or_default())
+        .env("CALIMERO_CACHE_DIR", target_dir().join("calimero-cache"))
+        .output()
+        .expect("cargo-calimero runs")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn kv_store_ts() -> &'static [u8] {
+    static MODULE: OnceLock<Vec<u8>> = OnceLock::new();
+    MODULE.get_or_init(|| {
+        let out = tempfile::tempdir().unwrap();
+        let app = calimero_tests::workspace_root().join("apps/kv-store-ts");
+        let built = build_ts(&app, out.path());
+        assert!(built.status.success(), "{}", text(&built));
+        std::fs::read(out.path().join("kv_store_ts.wasm")).unwrap()
+    })
+}
+
+fn kv_store_rust() -> &'static [u8] {
+    static MODULE: OnceLock<Vec<u8>> = OnceLock::new();
+    MODULE.get_or_init(|| calimero_tests::build_app("kv-store"))
+}
+
+fn merod() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().and_then(Path::parent).unwrap().join("merod");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p calimero-cli`",
+        path.display()
+    );
+    path
+}
+
+/// The call sequence of the Rust kv-store's tests, with non-ASCII keys and values.
+fn calls() -> Vec<(&'static str, Value)> {
+    vec![
+        ("set", json!({"key": "foo", "value": "bar"})),
+        ("set", json!({"key": "baz", "value": "qux"})),
+        ("get", json!({"key": "foo"})),
+        ("entries", json!({})),
+        ("len", json!({})),
+        ("set", json!({"key": "foo", "value": "bar2"})),
+        ("remove", json!({"key": "baz"})),
+        ("remove", json!({"key": "baz"})),
+        ("get_result", json!({"key": "missing"})),
+        ("get_result", json!({"key": "foo"})),
+        (
+            "set",
+            json!({"key": "café ☕", "value": "naïve — 東京 🌍🎉"}),
+        ),
+        ("get", json!({"key": "café ☕"})),
+        ("get_or_insert", json!({"key": "clé", "value": "välue"})),
+        ("get_or_insert", json!({"key": "clé", "value": "other"})),
+        ("update_if_exists", json!({"key": "clé", "value": "日本語"})),
+        ("update_if_exists", json!({"key": "absent", "value": "x"})),
+        ("entries", json!({})),
+        ("get", json!({"key": "nothing"})),
+        ("clear", json!({})),
+        ("clear", json!({})),
+        ("len", json!({})),
+        ("entries", json!({})),
+    ]
+}
+
+#[test]
+fn kv_store_ts_builds_without_clang_qjsc_or_node_and_matches_its_rust_twin_on_merod() {
+    let ts = kv_store_ts();
+    // Only the node's imports remain: no WASI, no engine tools.
+    let surface = calimero_wasm_abi::module::inspect(ts).unwrap();
+    assert!(
+        surface.imports.iter().all(|(module, _, _)| module == "env"),
+        "{:?}",
+        surface.imports
+    );
+    let problems = calimero_wasm_abi::module::check_host_abi(&surface, false);
+    assert!(problems.is_empty(), "{problems:?}");
+    let mut exports: Vec<&str> = surface
+        .exports
+        .iter()
+        .filter(|(_, kind, _)| *kind == wasmparser::ExternalKind::Func)
+        .map(|(name, _, _)| name.as_str())
+        .collect();
+    exports.sort();
+    assert_eq!(
+        exports,
+        [
+            "__calimero_register_merge",
+            "__calimero_sync_next",
+            "clear",
+            "entries",
+            "get",
+            "get_or_insert",
+            "get_result",
+            "get_unchecked",
+            "init",
+            "len",
+            "remove",
+            "set",
+            "update_if_exists",
+        ]
+    );
+
+    let node = TestNode::start(&merod());
+    let rust = node.create_context(&node.install(kv_store_rust()));
+    let typescript = node.create_context(&node.install(ts));
+    for (method, args) in calls() {
+        let expected = node.call(&rust, method, args.clone());
+        let got = node.call(&typescript, method, args.clone());
+        assert_eq!(got, expected, "{method}({args})");
+    }
+
+    // A panic: same kind of error, the TypeScript one naming the method and its source line.
+    let rust_panic = node
+        .call(&rust, "get_unchecked", json!({"key": "nope"}))
+        .unwrap_err();
+    let ts_panic = node
+        .call(&typescript, "get_unchecked", json!({"key": "nope"}))
+        .unwrap_err();
+    assert_eq!(
+        rust_panic["type"], ts_panic["type"],
+        "{rust_panic} vs {ts_panic}"
+    );
+    let shown = ts_panic.to_string();
+    assert!(shown.contains("get_unchecked: key not found"), "{shown}");
+    assert!(shown.contains("src/index.ts"), "{shown}");
+}
+
+/// Runs modules under the node's runtime with an in-memory store, to see events and writes.
+struct Harness {
+    runtime: Runtime,
+    store: Arc<Mem>,
+    module: Arc<calimero_runtime::CompiledModule>,
+}
+
+#[derive(Default)]
+struct Mem(Mutex<BTreeMap<Vec<u8>, Vec<u8>>>);
+
+impl Storage for Mem {
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.0.lock().unwrap().get(key).cloned()
+    }
+    fn get_private(&self, _key: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+}
+
+impl Harness {
+    fn new(module: &[u8]) -> Self {
+        let runtime = Runtime::new(Limits::default(), None);
+        let (_, module) = runtime.prepare(module).unwrap();
+        Self {
+            runtime,
+            store: Arc::default(),
+            module,
+        }
+    }
+
+    fn call(&self, method: &str, args: &Value) -> Outcome {
+        let identity = Identity {
+            context_id: [7; 32],
+            account_id: [1; 32],
+            device_id: [1; 32],
+            xcall_origin: None,
+        };
+        let outcome = self.runtime.run(
+            &self.module,
+            method,
+            serde_json::to_vec(args).unwrap(),
+            identity,
+            self.store.clone(),
+        );
+        if outcome.should_persist() {
+            let mut store = self.store.0.lock().unwrap();
+            for (key, value) in &outcome.writes {
+                match value {
+                    Some(value) => store.insert(key.clone(), value.clone()),
+                    None => store.remove(key),
+                };
+            }
+        }
+        outcome
+    }
+
+    fn keys(&self) -> Vec<Vec<u8>> {
+        self.store.0.lock().unwrap().keys().cloned().collect()
+    }
+}
+
+fn result(outcome: &Outcome) -> Result<Value, String> {
+    match &outcome.returns {
+        Ok(Some(bytes)) => Ok(serde_json::from_slice(bytes).unwrap()),
+        Ok(None) => Ok(Value::Null),
+        Err(FunctionCallError::ExecutionError(value)) => Err(value.to_string()),
+        Err(other) => Err(format!("{other:?}")),
+    }
+}
+
+#[test]
+fn the_twins_emit_the_same_events_and_create_the_same_entities() {
+    let rust = Harness::new(kv_store_rust());
+    let ts = Harness::new(kv_store_ts());
+    for (method, args) in std::iter::once(("init", json!({}))).chain(calls()) {
+        let (a, b) = (rust.call(method, &args), ts.call(method, &args));
+        assert_eq!(result(&b), result(&a), "{method}({args})");
+        let events = |o: &Outcome| -> Vec<(String, Value)> {
+            o.events
+                .iter()
+                .map(|e| {
+                    let data = if e.data.is_empty() {
+                        Value::Null
+                    } else {
+                        serde_json::from_slice(&e.data).unwrap()
+                    };
+                    (e.kind.clone(), data)
+                })
+                .collect()
+        };
+        assert_eq!(events(&b), events(&a), "events of {method}({args})");
+        assert_eq!(
+            a.root_hash.is_some(),
+            b.root_hash.is_some(),
+            "{method} commits in one twin only"
+        );
+    }
+    // Every entity id is derived (fields, entries, buckets), so both twins wrote the same keys.
+    assert_eq!(ts.keys(), rust.keys());
+}
+
+#[test]
+fn a_throw_is_a_guest_panic_naming_the_method_and_the_typescript_line() {
+    let ts = Harness::new(kv_store_ts());
+    assert!(result(&ts.call("init", &json!({}))).is_ok());
+    let outcome = ts.call("get_unchecked", &json!({"key": "nope"}));
+    let Err(FunctionCallError::HostError(HostError::Panic {
+        message, location, ..
+    })) = &outcome.returns
+    else {
+        panic!("expected a guest panic, got {:?}", outcome.returns);
+    };
+    assert!(
+        message.starts_with("get_unchecked: key not found"),
+        "{message}"
+    );
+    let source = std::fs::read_to_string(
+        calimero_tests::workspace_root().join("apps/kv-store-ts/src/index.ts"),
+    )
+    .unwrap();
+    let throw_line = source
+        .lines()
+        .position(|l| l.contains("throw new Error(\"key not found\")"))
+        .unwrap()
+        + 1;
+    let location = location.as_ref().expect("a location");
+    assert_eq!(location.file, "src/index.ts", "{message}");
+    assert_eq!(location.line as usize, throw_line, "{message}");
+    assert!(
+        message.contains("src/index.ts:"),
+        "the stack is mapped too: {message}"
+    );
+}
