@@ -297,3 +297,86 @@ fn a_throw_is_a_guest_panic_naming_the_method_and_the_typescript_line() {
         "the stack is mapped too: {message}"
     );
 }
+
+/// A throwaway TypeScript app with `source` as its entry.
+fn app_with(source: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("src")).unwrap();
+    std::fs::write(dir.path().join("package.json"), r#"{"name": "broken-app"}"#).unwrap();
+    std::fs::write(dir.path().join("src/index.ts"), source).unwrap();
+    dir
+}
+
+const GOOD_HEAD: &str = r#"import { State, Logic, View } from "@calimero/sdk";
+import { UnorderedMap } from "@calimero/sdk/collections";
+"#;
+
+#[test]
+fn a_syntax_error_names_file_line_column_and_shows_the_line() {
+    let app = app_with(&format!(
+        "{GOOD_HEAD}@State\nexport class S {{ items: UnorderedMap<string, string> = new UnorderedMap(); }}\nconst broken: number = ;\n"
+    ));
+    let built = build_ts(app.path(), &app.path().join("res"));
+    assert!(!built.status.success());
+    let log = text(&built);
+    assert!(log.contains("src/index.ts:5:24: syntax error"), "{log}");
+    assert!(log.contains("const broken: number = ;"), "{log}");
+    assert!(log.contains('^'), "{log}");
+}
+
+#[test]
+fn an_unsupported_type_names_the_field_or_parameter_and_the_type() {
+    let field = app_with(&format!(
+        "{GOOD_HEAD}@State\nexport class S {{\n  items: UnorderedMap<string, string> = new UnorderedMap();\n  when: Date = new Date();\n}}\n@Logic(S)\nexport class L extends S {{ @View() size(): number {{ return 0; }} }}\n"
+    ));
+    let built = build_ts(field.path(), &field.path().join("res"));
+    assert!(!built.status.success());
+    let log = text(&built);
+    assert!(
+        log.contains(
+            "src/index.ts:6:9: unsupported type `Date` for field `when` of @State class S"
+        ),
+        "{log}"
+    );
+
+    let parameter = app_with(&format!(
+        "{GOOD_HEAD}@State\nexport class S {{ items: UnorderedMap<string, string> = new UnorderedMap(); }}\n@Logic(S)\nexport class L extends S {{\n  pick(choice: string | number): void {{}}\n}}\n"
+    ));
+    let built = build_ts(parameter.path(), &parameter.path().join("res"));
+    assert!(!built.status.success());
+    let log = text(&built);
+    assert!(
+        log.contains("unsupported type `string | number` for parameter `choice` of method `pick`"),
+        "{log}"
+    );
+    assert!(log.contains("src/index.ts:7:"), "{log}");
+
+    let bigint = app_with(&format!(
+        "{GOOD_HEAD}@State\nexport class S {{ total: bigint = 0n; }}\n@Logic(S)\nexport class L extends S {{}}\n"
+    ));
+    let log = text(&build_ts(bigint.path(), &bigint.path().join("res")));
+    assert!(
+        log.contains("`bigint` for field `total`") && log.contains("u64, i64, u128 or i128"),
+        "{log}"
+    );
+}
+
+#[test]
+fn inspect_shows_only_env_imports_for_a_typescript_module() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kv_store_ts.wasm");
+    std::fs::write(&path, kv_store_ts()).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_cargo-calimero"))
+        .args(["calimero", "inspect"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let shown = text(&output);
+    assert!(!shown.contains("wasi"), "{shown}");
+    assert!(shown.contains("env.storage_read"), "{shown}");
+    assert!(
+        !shown.contains("calimero_app") && !shown.contains("calimero_js_"),
+        "{shown}"
+    );
+}
