@@ -169,6 +169,7 @@ struct Harness {
     runtime: Runtime,
     store: Arc<Mem>,
     module: Arc<calimero_runtime::CompiledModule>,
+    device: [u8; 32],
 }
 
 #[derive(Default)]
@@ -191,23 +192,35 @@ impl Harness {
             runtime,
             store: Arc::default(),
             module,
+            device: [1; 32],
+        }
+    }
+
+    /// Another member on a copy of this one's state.
+    fn replica(&self, device: u8) -> Self {
+        let store = Mem(Mutex::new(self.store.0.lock().unwrap().clone()));
+        Self {
+            runtime: Runtime::new(Limits::default(), None),
+            store: Arc::new(store),
+            module: self.module.clone(),
+            device: [device; 32],
         }
     }
 
     fn call(&self, method: &str, args: &Value) -> Outcome {
+        self.raw(method, serde_json::to_vec(args).unwrap())
+    }
+
+    fn raw(&self, method: &str, input: Vec<u8>) -> Outcome {
         let identity = Identity {
             context_id: [7; 32],
-            account_id: [1; 32],
-            device_id: [1; 32],
+            account_id: self.device,
+            device_id: self.device,
             xcall_origin: None,
         };
-        let outcome = self.runtime.run(
-            &self.module,
-            method,
-            serde_json::to_vec(args).unwrap(),
-            identity,
-            self.store.clone(),
-        );
+        let outcome = self
+            .runtime
+            .run(&self.module, method, input, identity, self.store.clone());
         if outcome.should_persist() {
             let mut store = self.store.0.lock().unwrap();
             for (key, value) in &outcome.writes {
@@ -379,4 +392,46 @@ fn inspect_shows_only_env_imports_for_a_typescript_module() {
         !shown.contains("calimero_app") && !shown.contains("calimero_js_"),
         "{shown}"
     );
+}
+
+#[test]
+fn counter_ts_increments_from_two_members_converge_through_sync() {
+    let out = tempfile::tempdir().unwrap();
+    let app = calimero_tests::workspace_root().join("apps/counter-ts");
+    let built = build_ts(&app, out.path());
+    assert!(built.status.success(), "{}", text(&built));
+    let module = std::fs::read(out.path().join("counter_ts.wasm")).unwrap();
+
+    let a = Harness::new(&module);
+    assert_eq!(result(&a.call("init", &json!({}))), Ok(Value::Null));
+    let b = a.replica(2);
+    let first = a.call("increment", &json!({}));
+    assert_eq!(result(&first), Ok(json!("1")));
+    let from_a = a.call("increment_by", &json!({"amount": 4}));
+    assert_eq!(result(&from_a), Ok(json!("5")));
+    let from_b = b.call("increment_by", &json!({"amount": "7"}));
+    assert_eq!(result(&from_b), Ok(json!("7")));
+
+    // Each applies the other's deltas, in causal order, natively (`__calimero_sync_next`).
+    assert!(b.raw("__calimero_sync_next", first.artifact.clone()).should_persist());
+    let synced_b = b.raw("__calimero_sync_next", from_a.artifact.clone());
+    assert!(synced_b.should_persist(), "{:?}", synced_b.returns);
+    let synced_a = a.raw("__calimero_sync_next", from_b.artifact.clone());
+    assert!(synced_a.should_persist(), "{:?}", synced_a.returns);
+    assert_eq!(synced_a.root_hash, synced_b.root_hash);
+    assert_eq!(result(&a.call("value", &json!({}))), Ok(json!("12")));
+    assert_eq!(result(&b.call("value", &json!({}))), Ok(json!("12")));
+    // A view never commits.
+    assert!(a.call("value", &json!({})).root_hash.is_none());
+    // Bad arguments are refused with the method and the expected shape.
+    let refused = a.call("increment_by", &json!({"amount": "lots"}));
+    let Err(FunctionCallError::HostError(HostError::Panic { message, .. })) = &refused.returns
+    else {
+        panic!("expected a panic, got {:?}", refused.returns);
+    };
+    assert!(
+        message.starts_with("increment_by: invalid arguments"),
+        "{message}"
+    );
+    assert!(message.contains(r#"{ "amount": u64 }"#), "{message}");
 }
