@@ -44,3 +44,14 @@ if command -v rustup >/dev/null 2>&1; then
 else
     echo "rustup not found: make sure the wasm32-unknown-unknown target is installed" >&2
 fi
+
+# TypeScript's compiler, to type-check the TypeScript apps against the SDK's declarations
+# (building them needs no Node.js at all).
+if command -v npm >/dev/null 2>&1; then
+    if [ ! -x "$(dirname "$0")/../sdk-js/sdk/node_modules/.bin/tsc" ]; then
+        say "installing the TypeScript compiler for type-checking (sdk-js/sdk)"
+        npm install --prefix "$(dirname "$0")/../sdk-js/sdk" --no-audit --no-fund --silent
+    fi
+else
+    echo "npm not found: TypeScript apps will build, but will not be type-checked" >&2
+fi

@@ -11,5 +11,13 @@ say "cargo fmt --check"
 cargo fmt --all -- --check
 say "cargo clippy"
 cargo clippy --workspace --all-targets -q -- -D warnings
+if [ -x sdk-js/sdk/node_modules/.bin/tsc ]; then
+    say "tsc: the TypeScript apps type-check against @calimero/sdk's declarations"
+    for app in apps/*-ts templates/ts; do
+        if [ -f "$app/tsconfig.json" ]; then
+            sdk-js/sdk/node_modules/.bin/tsc -p "$app/tsconfig.json"
+        fi
+    done
+fi
 say "cargo test"
 cargo test --workspace

@@ -1,0 +1,57 @@
+// The CRDT collections. A collection lives in entities of its own; put it in the @State class
+// (or inside a value stored in another collection) before using it.
+
+/** An add-wins map. Keys are strings, Uint8Array, booleans or integers. */
+export declare class UnorderedMap<K, V> {
+  constructor();
+  set(key: K, value: V): void;
+  get(key: K): V | null;
+  has(key: K): boolean;
+  /** Removes `key`; returns its value, or null if there was none. */
+  remove(key: K): V | null;
+  /** Every entry, in insertion order. */
+  entries(): [K, V][];
+  keys(): K[];
+  values(): V[];
+  size(): number;
+  clear(): void;
+}
+
+/** An add-wins set of strings, Uint8Array, booleans or integers. */
+export declare class UnorderedSet<T> {
+  constructor();
+  /** Adds `value`; false if it was present. */
+  add(value: T): boolean;
+  has(value: T): boolean;
+  /** Removes `value`; false if it was absent. */
+  delete(value: T): boolean;
+  toArray(): T[];
+  size(): number;
+  clear(): void;
+}
+
+/** A list that grows at the end. */
+export declare class Vector<T> {
+  constructor();
+  push(value: T): void;
+  get(index: number): T | null;
+  pop(): T | null;
+  len(): number;
+  toArray(): T[];
+  clear(): void;
+}
+
+/** A grow-only counter: every member's increments add up. */
+export declare class Counter {
+  constructor();
+  increment(): void;
+  incrementBy(amount: number | bigint): void;
+  value(): bigint;
+}
+
+/** A last-writer-wins register, stored inline in its parent. */
+export declare class LwwRegister<T> {
+  constructor(value: T);
+  get(): T;
+  set(value: T): void;
+}

@@ -1,0 +1,42 @@
+// @calimero/sdk: decorators, events and errors for Calimero apps in TypeScript.
+// Types map to the Rust twin's Borsh types: string ↔ String, boolean ↔ bool, number ↔ f64,
+// the integer aliases below ↔ the Rust integers, Uint8Array ↔ Vec<u8>, T[] ↔ Vec<T>,
+// T | null ↔ Option<T>, classes and interfaces ↔ structs (fields in declaration order).
+
+export { UnorderedMap, UnorderedSet, Vector, Counter, LwwRegister } from "./collections";
+
+export type u8 = number;
+export type u16 = number;
+export type u32 = number;
+export type i8 = number;
+export type i16 = number;
+export type i32 = number;
+export type u64 = bigint;
+export type i64 = bigint;
+export type u128 = bigint;
+export type i128 = bigint;
+export type f32 = number;
+export type f64 = number;
+
+/** Marks the app's root state class. */
+export declare function State<T extends new (...args: any[]) => object>(target: T): T;
+/** Marks the class whose public methods are the app's methods; it may extend the state class. */
+export declare function Logic(state: new (...args: any[]) => object): <T extends new (...args: any[]) => object>(target: T) => T;
+/** Marks the static method that returns the initial state (exported as `init`). */
+export declare function Init(target: object, key: string, descriptor?: PropertyDescriptor): void;
+/** Marks a method as read-only: it never writes state. */
+export declare function View(): (target: object, key: string, descriptor?: PropertyDescriptor) => void;
+/** Marks an event class; its fields, in declaration order, are the event's payload. */
+export declare function Event<T extends new (...args: any[]) => object>(target: T): T;
+
+/** Thrown from a method, the caller receives `{"kind": kind, "data": data}`; state is unchanged. */
+export declare class AppError extends Error {
+  kind: string;
+  data?: unknown;
+  constructor(kind: string, data?: unknown);
+}
+
+/** Emits an event to the context's members. */
+export declare function emit(event: object): void;
+/** Emits an event whose `handler` method every member runs when they apply it. */
+export declare function emitWithHandler(event: object, handler: string): void;
