@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Set-up, then the main job: build the Rust kv-store app to WebAssembly, check it against the
-# host ABI, run two replicas of it on the native test host until they converge, then run it on a
-# real node (merod on an embedded RocksDB) driven with meroctl.
+# Set-up, then the main job: build the Rust kv-store app to WebAssembly and its TypeScript twin
+# with `cargo calimero build`, check them against the host ABI, run two replicas on the native
+# test host until they converge, then run both apps on a real node (merod on an embedded RocksDB)
+# driven with meroctl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -13,6 +14,11 @@ say "building apps/kv-store for wasm32-unknown-unknown (release)"
 cargo build --release --target wasm32-unknown-unknown -p kv-store
 module="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/kv_store.wasm"
 printf 'module: %s (%s bytes)\n' "$module" "$(stat -c %s "$module")"
+
+say "building apps/kv-store-ts with cargo calimero (TypeScript -> QuickJS bytecode inside the embedded engine)"
+cargo build -q -p cargo-calimero
+"$CARGO_TARGET_DIR/debug/cargo-calimero" calimero build --manifest-path apps/kv-store-ts/package.json
+ts_module=apps/kv-store-ts/res/kv_store_ts.wasm
 
 say "checking the module against the host ABI (imports, exports, ABI fragments)"
 cargo test -q -p calimero-tests --test kv_store_module
@@ -44,6 +50,13 @@ ctl call set --context "$context" --args '{"key":"greeting","value":"hello from 
 ctl call set --context "$context" --args '{"key":"language","value":"rust"}' >/dev/null
 printf 'get greeting -> '; ctl call get --context "$context" --args '{"key":"greeting"}'
 echo 'entries      ->'; ctl call entries --context "$context"
+
+ts_app=$(ctl app install --path "$PWD/$ts_module" | awk '{print $3}')
+echo "installed kv-store-ts (the TypeScript twin) as application $ts_app"
+ts_context=$(ctl context create --application-id "$ts_app" | awk '{print $3}')
+ctl call set --context "$ts_context" --args '{"key":"greeting","value":"hello from TypeScript, café ☕ 東京 🌍"}' >/dev/null
+printf 'get greeting (TypeScript) -> '; ctl call get --context "$ts_context" --args '{"key":"greeting"}'
+printf 'get_result missing (TypeScript) -> '; ctl call get_result --context "$ts_context" --args '{"key":"missing"}' 2>&1 || true
 ctl context ls
 kill -TERM "$merod_pid"; wait "$merod_pid" 2>/dev/null || true
 echo "merod stopped cleanly; its state is in $home/demo/data (removed on exit)"

@@ -19,7 +19,12 @@ pub struct Cli {
     /// The kv-store module to measure.
     #[arg(long)]
     pub module: PathBuf,
-    /// Rows to run: b3, b5, b5-node (diagnostic: no HTTP), b11 (default: b3, b5, b11).
+    /// The TypeScript twin of the kv-store (`apps/kv-store-ts`, built by `cargo calimero build`),
+    /// for rows b2 and b4.
+    #[arg(long)]
+    pub ts_module: Option<PathBuf>,
+    /// Rows to run: b2 (TS module size), b3, b4 (TS/Rust latency), b5, b5-node (diagnostic: no
+    /// HTTP), b11 (default: b3, b5, b11, and b2 and b4 when --ts-module is given).
     #[arg(long, value_delimiter = ',')]
     pub rows: Vec<String>,
     /// Calls per latency sample set (B3).
@@ -260,8 +265,18 @@ fn b11(module: &[u8], restarts: usize) -> anyhow::Result<Value> {
 pub fn main(cli: Cli) -> anyhow::Result<()> {
     let module =
         std::fs::read(&cli.module).with_context(|| format!("reading {}", cli.module.display()))?;
+    let ts_module = match &cli.ts_module {
+        Some(path) => {
+            Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
+        }
+        None => None,
+    };
     let rows: Vec<String> = if cli.rows.is_empty() {
-        vec!["b3".into(), "b5".into(), "b11".into()]
+        let mut rows: Vec<String> = vec!["b3".into(), "b5".into(), "b11".into()];
+        if ts_module.is_some() {
+            rows.splice(0..0, ["b2".into(), "b4".into()]);
+        }
+        rows
     } else {
         cli.rows.clone()
     };
@@ -305,6 +320,51 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
                 );
                 results.insert("b3".into(), r);
             }
+            "b2" => {
+                let Some(ts) = &ts_module else {
+                    bail!("row b2 needs --ts-module");
+                };
+                println!(
+                    "{:<5} {:<52} {:>9} B  {:>14}",
+                    "B2",
+                    "TypeScript kv-store module size",
+                    ts.len(),
+                    "<= 500 KB"
+                );
+                results.insert("b2".into(), json!({"bytes": ts.len()}));
+            }
+            "b4" => {
+                let Some(ts) = &ts_module else {
+                    bail!("row b4 needs --ts-module");
+                };
+                let calls = cli.calls.min(500);
+                let rust = b3(&module, calls)?;
+                let typescript = b3(ts, calls)?;
+                let ratio = |key: &str| {
+                    typescript[key].as_f64().unwrap_or(0.0) / rust[key].as_f64().unwrap_or(1.0)
+                };
+                for (what, key) in [("set", "set_median_ms"), ("get", "get_median_ms")] {
+                    println!(
+                        "{:<5} {:<52} {:>9.3} ms {:>14}",
+                        "B4",
+                        format!("{what}, median, TypeScript twin"),
+                        typescript[key].as_f64().unwrap_or(0.0),
+                        ""
+                    );
+                    println!(
+                        "{:<5} {:<52} {:>9.2} x  {:>14}",
+                        "B4",
+                        format!("{what}, TypeScript / Rust"),
+                        ratio(key),
+                        "<= 2x"
+                    );
+                }
+                results.insert(
+                    "b4".into(),
+                    json!({"rust": rust, "typescript": typescript,
+                           "set_ratio": ratio("set_median_ms"), "get_ratio": ratio("get_median_ms")}),
+                );
+            }
             "b5" => {
                 let r = b5(&module, cli.rpc_calls, cli.clients)?;
                 println!(
@@ -347,7 +407,7 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
                 );
                 results.insert("b11".into(), r);
             }
-            other => bail!("unknown row `{other}`; use b3, b5, b5-node or b11"),
+            other => bail!("unknown row `{other}`; use b2, b3, b4, b5, b5-node or b11"),
         }
     }
     if let Some(path) = &cli.json {
