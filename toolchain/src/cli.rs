@@ -32,8 +32,12 @@ pub enum Command {
         sdk_path: Option<PathBuf>,
     },
     /// Build an app to res/<name>.wasm with its ABI embedded, optimised and validated.
+    ///
+    /// A directory with a Cargo.toml is a Rust app; one with a package.json (entry src/index.ts)
+    /// is a TypeScript app, compiled to QuickJS bytecode inside the engine this tool carries (no
+    /// Node.js, clang or download needed).
     Build {
-        /// The app's Cargo.toml (default: ./Cargo.toml).
+        /// The app's Cargo.toml or package.json (default: the one in the current directory).
         #[arg(long)]
         manifest_path: Option<PathBuf>,
         /// Output directory (default: <app>/res).
