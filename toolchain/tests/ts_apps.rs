@@ -413,7 +413,10 @@ fn counter_ts_increments_from_two_members_converge_through_sync() {
     assert_eq!(result(&from_b), Ok(json!("7")));
 
     // Each applies the other's deltas, in causal order, natively (`__calimero_sync_next`).
-    assert!(b.raw("__calimero_sync_next", first.artifact.clone()).should_persist());
+    assert!(
+        b.raw("__calimero_sync_next", first.artifact.clone())
+            .should_persist()
+    );
     let synced_b = b.raw("__calimero_sync_next", from_a.artifact.clone());
     assert!(synced_b.should_persist(), "{:?}", synced_b.returns);
     let synced_a = a.raw("__calimero_sync_next", from_b.artifact.clone());
