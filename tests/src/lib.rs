@@ -8,8 +8,16 @@ pub use calimero_wasm_abi::module::{ModuleSurface, check_host_abi, inspect};
 
 pub mod node;
 
-/// The repository root.
+/// The repository root: found at run time from the running test's package directory (cargo
+/// sets `CARGO_MANIFEST_DIR` for test processes), so that a test binary reused from a shared
+/// target directory by a checkout elsewhere still looks at the checkout that runs it.
 pub fn workspace_root() -> PathBuf {
+    let runtime = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    if let Some(dir) = runtime
+        && let Some(root) = dir.ancestors().find(|d| d.join("Cargo.lock").is_file())
+    {
+        return root.to_path_buf();
+    }
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("tests/ has a parent")
