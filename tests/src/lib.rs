@@ -24,14 +24,35 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The build directory: `$CARGO_TARGET_DIR`, else `target/` at the repository root.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// `merod` from this workspace's build, next to the running test's directory (a full `cargo test`
+/// builds it with the node's tests).
+pub fn merod() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its path");
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests run from target/<profile>/deps")
+        .join("merod");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p calimero-cli`",
+        path.display()
+    );
+    path
+}
+
 /// Builds `package` with `cargo build --release --target wasm32-unknown-unknown` into a target
 /// directory of its own (so it never waits on the running test's build lock) and returns the
 /// module bytes.
 pub fn build_app(package: &str) -> Vec<u8> {
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"))
-        .join("wasm-apps");
+    let target_dir = target_dir().join("wasm-apps");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(workspace_root())

@@ -116,18 +116,7 @@ pub fn build(options: &BuildOptions, reporter: &Reporter) -> anyhow::Result<Buil
     };
 
     let step = Instant::now();
-    let drop = |name: &str| {
-        matches!(
-            name,
-            PARTS_SECTION | SECTION | "name" | "producers" | "target_features"
-        )
-    };
-    let mut module =
-        calimero_wasm_abi::remove_custom_sections(&optimized, drop).map_err(anyhow::Error::msg)?;
-    module.extend(calimero_wasm_abi::custom_section(
-        SECTION,
-        manifest.to_string().as_bytes(),
-    ));
+    let module = embed_abi(&optimized, &manifest)?;
     reporter.step(
         "embed",
         step.elapsed(),
@@ -155,6 +144,24 @@ pub fn build(options: &BuildOptions, reporter: &Reporter) -> anyhow::Result<Buil
         started,
         reporter,
     )
+}
+
+/// Drops build-only sections (ABI fragments, names, producers, features) and embeds `manifest`
+/// as the one `calimero_abi_v1` section.
+fn embed_abi(module: &[u8], manifest: &serde_json::Value) -> anyhow::Result<Vec<u8>> {
+    let drop = |name: &str| {
+        matches!(
+            name,
+            PARTS_SECTION | SECTION | "name" | "producers" | "target_features"
+        )
+    };
+    let mut module =
+        calimero_wasm_abi::remove_custom_sections(module, drop).map_err(anyhow::Error::msg)?;
+    module.extend(calimero_wasm_abi::custom_section(
+        SECTION,
+        manifest.to_string().as_bytes(),
+    ));
+    Ok(module)
 }
 
 /// Writes the module and `abi.json` and reports the result.
@@ -297,14 +304,7 @@ fn build_ts(
     let step = Instant::now();
     let payload = crate::ts::engine::payload(&bytecode, &bundle.lines);
     let linked = crate::ts::engine::link(&engine, &payload, Some(&methods))?;
-    let mut module = calimero_wasm_abi::remove_custom_sections(&linked, |name| {
-        matches!(name, SECTION | "name" | "producers" | "target_features")
-    })
-    .map_err(anyhow::Error::msg)?;
-    module.extend(calimero_wasm_abi::custom_section(
-        SECTION,
-        manifest.to_string().as_bytes(),
-    ));
+    let module = embed_abi(&linked, &manifest)?;
     reporter.step(
         "link",
         step.elapsed(),

@@ -17,22 +17,7 @@ fn tool() -> Command {
 }
 
 fn apps_target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| calimero_tests::workspace_root().join("target"))
-        .join("calimero-apps")
-}
-
-/// merod from this workspace's build (a full `cargo test` builds it with the node's tests).
-fn merod() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().and_then(Path::parent).unwrap().join("merod");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p calimero-cli`",
-        path.display()
-    );
-    path
+    calimero_tests::target_dir().join("calimero-apps")
 }
 
 fn text(output: &Output) -> String {
@@ -97,7 +82,7 @@ fn a_new_app_builds_installs_and_runs_on_a_real_node() {
     assert_eq!(finished["sha256"].as_str().unwrap().len(), 64);
     assert!(app.join("res/abi.json").exists());
 
-    let node = TestNode::start(&merod());
+    let node = TestNode::start(&calimero_tests::merod());
     let application = node.install(&module);
     let context = node.create_context(&application);
     assert_eq!(

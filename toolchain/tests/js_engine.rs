@@ -2,9 +2,9 @@
 //! toolchain's build script) becomes a module the node accepts (no WASI imports), and the node's
 //! own runtime runs JavaScript on it that reaches the host ABI and the web globals.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use calimero_runtime::{FunctionCallError, HostError, Identity, Limits, Runtime, Storage};
+use calimero_runtime::{FunctionCallError, HostError};
 use calimero_wasm_abi::module::{check_host_abi, inspect};
 
 fn engine() -> &'static [u8] {
@@ -15,17 +15,6 @@ fn engine() -> &'static [u8] {
         let prepared = cargo_calimero::ts::engine::prepared(false).expect("the engine prepares");
         cargo_calimero::ts::engine::link(&prepared, &[], None).expect("the bare engine links")
     })
-}
-
-struct NoState;
-
-impl Storage for NoState {
-    fn get(&self, _key: &[u8]) -> Option<Vec<u8>> {
-        None
-    }
-    fn get_private(&self, _key: &[u8]) -> Option<Vec<u8>> {
-        None
-    }
 }
 
 fn eval(script: &str) -> calimero_runtime::Outcome {
@@ -132,17 +121,8 @@ fn a_javascript_exception_is_a_guest_panic_with_its_message() {
 }
 
 fn run(export: &str, input: &[u8]) -> calimero_runtime::Outcome {
-    let runtime = Runtime::new(Limits::default(), None);
-    let (_, module) = runtime
-        .prepare(engine())
-        .expect("the node accepts the engine");
-    let identity = Identity {
-        context_id: [1; 32],
-        account_id: [2; 32],
-        device_id: [2; 32],
-        xcall_origin: None,
-    };
-    runtime.run(&module, export, input.to_vec(), identity, Arc::new(NoState))
+    cargo_calimero::ts::engine::run_tool(engine(), export, input)
+        .expect("the node accepts the engine")
 }
 
 #[test]

@@ -3,19 +3,13 @@
 //! results, errors and events; errors carry TypeScript locations.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use calimero_runtime::{FunctionCallError, HostError, Identity, Limits, Outcome, Runtime, Storage};
 use calimero_tests::node::TestNode;
 use serde_json::{Value, json};
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| calimero_tests::workspace_root().join("target"))
-}
 
 /// Builds a TypeScript app with `PATH` pointing at an empty directory: nothing but the
 /// toolchain's own binary takes part.
@@ -30,7 +24,10 @@ fn build_ts(app: &Path, out: &Path) -> Output {
         .env_clear()
         .env("PATH", &empty)
         .env("HOME", std::env::var_os("HOME").unwrap_or_default())
-        .env("CALIMERO_CACHE_DIR", target_dir().join("calimero-cache"))
+        .env(
+            "CALIMERO_CACHE_DIR",
+            calimero_tests::target_dir().join("calimero-cache"),
+        )
         .output()
         .expect("cargo-calimero runs")
 }
@@ -57,17 +54,6 @@ fn kv_store_ts() -> &'static [u8] {
 fn kv_store_rust() -> &'static [u8] {
     static MODULE: OnceLock<Vec<u8>> = OnceLock::new();
     MODULE.get_or_init(|| calimero_tests::build_app("kv-store"))
-}
-
-fn merod() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().and_then(Path::parent).unwrap().join("merod");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p calimero-cli`",
-        path.display()
-    );
-    path
 }
 
 /// The call sequence of the Rust kv-store's tests, with non-ASCII keys and values.
@@ -139,7 +125,7 @@ fn kv_store_ts_builds_without_clang_qjsc_or_node_and_matches_its_rust_twin_on_me
         ]
     );
 
-    let node = TestNode::start(&merod());
+    let node = TestNode::start(&calimero_tests::merod());
     let rust = node.create_context(&node.install(kv_store_rust()));
     let typescript = node.create_context(&node.install(ts));
     for (method, args) in calls() {

@@ -27,6 +27,16 @@ function save(collection: Uint8Array, id: Uint8Array, parts: [any, any][]): void
   host.save(collection, id, w.finish(), scope.bound);
 }
 
+/** The live elements of a set or vector, decoded, in creation order. */
+function elements<T>(collection: Uint8Array, type: any): T[] {
+  const out: T[] = [];
+  for (const id of host.elements(collection)) {
+    const bytes = host.value(id);
+    if (bytes !== null) out.push(decode(type, new Reader(bytes)));
+  }
+  return out;
+}
+
 /** An add-wins map. `K` is a string, bytes, boolean or integer type. */
 export class UnorderedMap<K, V> extends Collection {
   set(key: K, value: V): void {
@@ -35,7 +45,11 @@ export class UnorderedMap<K, V> extends Collection {
   }
   get(key: K): V | null {
     const map = this._ready();
-    const bytes = host.value(host.entryId(map, keyBytes(this._type.key, key)));
+    return this._value(host.entryId(map, keyBytes(this._type.key, key)));
+  }
+  /** @internal The value of entry `id`, or null. */
+  private _value(id: Uint8Array): V | null {
+    const bytes = host.value(id);
     if (bytes === null) return null;
     const r = new Reader(bytes);
     decode(this._type.key, r);
@@ -49,7 +63,7 @@ export class UnorderedMap<K, V> extends Collection {
   remove(key: K): V | null {
     const map = this._ready();
     const id = host.entryId(map, keyBytes(this._type.key, key));
-    const previous = this.get(key);
+    const previous = this._value(id);
     if (previous !== null) host.remove(id);
     return previous;
   }
@@ -92,13 +106,7 @@ export class UnorderedSet<T> extends Collection {
     return host.remove(host.entryId(set, keyBytes(this._type.items, value)));
   }
   toArray(): T[] {
-    const set = this._ready();
-    const out: T[] = [];
-    for (const id of host.elements(set)) {
-      const bytes = host.value(id);
-      if (bytes !== null) out.push(decode(this._type.items, new Reader(bytes)));
-    }
-    return out;
+    return elements(this._ready(), this._type.items);
   }
   size(): number { return host.len(this._ready()); }
   clear(): void { host.clear(this._ready()); }
@@ -128,13 +136,7 @@ export class Vector<T> extends Collection {
   }
   len(): number { return host.len(this._ready()); }
   toArray(): T[] {
-    const vector = this._ready();
-    const out: T[] = [];
-    for (const id of host.elements(vector)) {
-      const bytes = host.value(id);
-      if (bytes !== null) out.push(decode(this._type.items, new Reader(bytes)));
-    }
-    return out;
+    return elements(this._ready(), this._type.items);
   }
   clear(): void { host.clear(this._ready()); }
 }

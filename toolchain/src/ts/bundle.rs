@@ -218,9 +218,10 @@ impl Linker {
         let parsed = front::parse(id, &text, typescript).map_err(anyhow::Error::new)?;
         let is_app = !id.starts_with("@calimero/sdk/") && !id.contains("node_modules/");
         if is_app {
-            // Reparse for the ABI: lowering consumes the tree.
-            app_files.push(front::parse(id, &text, typescript).map_err(anyhow::Error::new)?);
+            // The ABI reads the typed tree; lowering consumes its own copy.
+            app_files.push(parsed.clone());
         }
+        let map = parsed.map.clone();
         let mut wanted = Vec::new();
         let lowered = {
             let mut resolve = |specifier: &str, span: Span| -> anyhow::Result<String> {
@@ -229,7 +230,10 @@ impl Linker {
                         wanted.push(found.clone());
                         Ok(found)
                     }
-                    Err(why) => Err(anyhow!("{}: {why}", locate(&parsed_map(id, &text), span))),
+                    Err(why) => {
+                        let at = map.lookup_char_pos(span.lo);
+                        Err(anyhow!("{id}:{}:{}: {why}", at.line, at.col_display + 1))
+                    }
                 }
             };
             front::lower(parsed, typescript, &mut resolve)?
@@ -263,20 +267,6 @@ fn package_entry(package: &Path) -> PathBuf {
         .or_else(|| manifest["main"].as_str().map(str::to_owned))
         .unwrap_or_else(|| "index.js".into());
     normalize(&package.join(entry))
-}
-
-/// Lines of the source, for locating a span in error messages.
-fn parsed_map(id: &str, text: &str) -> Parsed {
-    // Parsing cannot fail here: the same text parsed a moment ago.
-    front::parse(id, text, !id.ends_with(".js"))
-        .unwrap_or_else(|_| front::parse(id, "", true).expect("the empty module parses"))
-}
-
-fn locate(parsed: &Parsed, span: Span) -> String {
-    if span.lo.0 == 0 {
-        return parsed.file.clone();
-    }
-    parsed.locate(span)
 }
 
 /// Links the app whose entry is `entry` (under `root`); `abi` from [`super::extract`] is given by

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
-use calimero_runtime::{FunctionCallError, HostError, Identity, Limits, Runtime, Storage};
+use calimero_runtime::{FunctionCallError, HostError, Identity, Limits, Outcome, Runtime, Storage};
 use sha2::{Digest, Sha256};
 use walrus::{DataKind, ExportItem, FunctionBuilder, ImportKind, Module};
 
@@ -150,9 +150,9 @@ impl Storage for NoState {
     }
 }
 
-/// Compiles a bundle to QuickJS bytecode by running `calimero_js_compile` of `engine` (a bare
-/// link of the prepared engine) under wasmer; compiled machine code is cached on disk.
-pub fn compile(engine: &[u8], bundle: &str) -> anyhow::Result<Vec<u8>> {
+/// Runs `export` of a bare-linked engine (a build tool, not an app) under wasmer with `input`,
+/// no state and a zero identity; compiled machine code is cached on disk.
+pub fn run_tool(engine: &[u8], export: &str, input: &[u8]) -> anyhow::Result<Outcome> {
     let limits = Limits {
         max_module_size: 64 << 20,
         ..Limits::default()
@@ -167,13 +167,13 @@ pub fn compile(engine: &[u8], bundle: &str) -> anyhow::Result<Vec<u8>> {
         device_id: [0; 32],
         xcall_origin: None,
     };
-    let outcome = runtime.run(
-        &module,
-        "calimero_js_compile",
-        bundle.as_bytes().to_vec(),
-        identity,
-        Arc::new(NoState),
-    );
+    Ok(runtime.run(&module, export, input.to_vec(), identity, Arc::new(NoState)))
+}
+
+/// Compiles a bundle to QuickJS bytecode by running `calimero_js_compile` of `engine` (a bare
+/// link of the prepared engine).
+pub fn compile(engine: &[u8], bundle: &str) -> anyhow::Result<Vec<u8>> {
+    let outcome = run_tool(engine, "calimero_js_compile", bundle.as_bytes())?;
     match outcome.returns {
         Ok(Some(bytecode)) if !bytecode.is_empty() => Ok(bytecode),
         Ok(_) => bail!("the engine returned no bytecode"),

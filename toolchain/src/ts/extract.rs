@@ -66,22 +66,25 @@ fn prop_name(name: &PropName) -> Option<String> {
     }
 }
 
+/// Every top-level declaration of every module (exported or not), with its module.
+fn declarations(files: &[Parsed]) -> impl Iterator<Item = (&Decl, &Parsed)> {
+    files.iter().flat_map(|file| {
+        file.module.body.iter().filter_map(move |item| match item {
+            ModuleItem::Stmt(Stmt::Decl(d)) => Some((d, file)),
+            ModuleItem::ModuleDecl(ModuleDecl::ExportDecl(e)) => Some((&e.decl, file)),
+            _ => None,
+        })
+    })
+}
+
 /// The app's classes: `(name, class, file)` for every top-level class of every module.
 fn classes(files: &[Parsed]) -> Vec<(String, &Class, &Parsed)> {
-    let mut out = Vec::new();
-    for file in files {
-        for item in &file.module.body {
-            let declaration = match item {
-                ModuleItem::Stmt(Stmt::Decl(d)) => d,
-                ModuleItem::ModuleDecl(ModuleDecl::ExportDecl(e)) => &e.decl,
-                _ => continue,
-            };
-            if let Decl::Class(class) = declaration {
-                out.push((class.ident.sym.to_string(), &*class.class, file));
-            }
-        }
-    }
-    out
+    declarations(files)
+        .filter_map(|(declaration, file)| match declaration {
+            Decl::Class(class) => Some((class.ident.sym.to_string(), &*class.class, file)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Extracts the ABI manifest of an app from its parsed modules (the app's own, not the SDK's).
@@ -91,23 +94,16 @@ pub fn extract(files: &[Parsed]) -> anyhow::Result<Value> {
         types: BTreeMap::new(),
         in_progress: Vec::new(),
     };
-    for file in files {
-        for item in &file.module.body {
-            let declaration = match item {
-                ModuleItem::Stmt(Stmt::Decl(d)) => d,
-                ModuleItem::ModuleDecl(ModuleDecl::ExportDecl(e)) => &e.decl,
-                _ => continue,
-            };
-            let (name, declared) = match declaration {
-                Decl::Class(c) => (c.ident.sym.to_string(), Declared::Class(&c.class)),
-                Decl::TsInterface(i) => (i.id.sym.to_string(), Declared::Interface(&i.body.body)),
-                Decl::TsTypeAlias(a) => (a.id.sym.to_string(), Declared::Alias(&a.type_ann)),
-                _ => continue,
-            };
-            extractor
-                .declarations
-                .insert(name, Named { declared, file });
-        }
+    for (declaration, file) in declarations(files) {
+        let (name, declared) = match declaration {
+            Decl::Class(c) => (c.ident.sym.to_string(), Declared::Class(&c.class)),
+            Decl::TsInterface(i) => (i.id.sym.to_string(), Declared::Interface(&i.body.body)),
+            Decl::TsTypeAlias(a) => (a.id.sym.to_string(), Declared::Alias(&a.type_ann)),
+            _ => continue,
+        };
+        extractor
+            .declarations
+            .insert(name, Named { declared, file });
     }
 
     let all = classes(files);

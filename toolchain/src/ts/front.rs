@@ -46,6 +46,7 @@ impl fmt::Display for SyntaxError {
 impl std::error::Error for SyntaxError {}
 
 /// A parsed TypeScript (or JavaScript) module and the map to locate its spans.
+#[derive(Clone)]
 pub struct Parsed {
     pub file: String,
     pub source: String,
