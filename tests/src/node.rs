@@ -18,17 +18,40 @@ pub struct TestNode {
     pub url: String,
     /// The admin token.
     pub token: String,
+    /// The node's peer id.
+    pub peer_id: String,
+    /// The swarm's addresses (each ending in `/p2p/<peer id>`).
+    pub swarm: Vec<String>,
+    /// Extra arguments for `merod run`.
+    pub run_args: Vec<String>,
     agent: ureq::Agent,
 }
+
+/// The `merod init` arguments every test node gets: loopback only, ports picked at start.
+pub const LOOPBACK_INIT: &[&str] = &[
+    "--server-port",
+    "0",
+    "--swarm-host",
+    "127.0.0.1",
+    "--swarm-port",
+    "0",
+];
 
 impl TestNode {
     /// Initialises a node in a fresh temporary home and starts it.
     pub fn start(merod: &Path) -> Self {
+        Self::start_with(merod, &[], &[])
+    }
+
+    /// [`TestNode::start`] with more `merod init` and `merod run` arguments.
+    pub fn start_with(merod: &Path, init_args: &[&str], run_args: &[&str]) -> Self {
         let home = tempfile::tempdir().expect("temporary home");
         let status = Command::new(merod)
             .args(["--home"])
             .arg(home.path())
-            .args(["--node", "n1", "init", "--server-port", "0"])
+            .args(["--node", "n1", "init"])
+            .args(LOOPBACK_INIT)
+            .args(init_args)
             .stdout(Stdio::null())
             .status()
             .expect("merod init runs");
@@ -50,6 +73,9 @@ impl TestNode {
             child: None,
             url: String::new(),
             token,
+            peer_id: String::new(),
+            swarm: Vec::new(),
+            run_args: run_args.iter().map(|a| (*a).to_owned()).collect(),
             agent,
         };
         node.run();
@@ -67,6 +93,7 @@ impl TestNode {
             .arg("--home")
             .arg(self.home.path())
             .args(["--node", "n1", "run"])
+            .args(&self.run_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -74,17 +101,27 @@ impl TestNode {
         let stdout = child.stdout.take().expect("piped stdout");
         let (sender, receiver) = mpsc::channel();
         std::thread::spawn(move || {
+            let mut swarm = None;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split(" peer id ").nth(1) {
+                    let mut words = rest.split_whitespace();
+                    let peer_id = words.next().unwrap_or_default().to_owned();
+                    let addresses: Vec<String> = words.skip(1).map(str::to_owned).collect();
+                    swarm = Some((peer_id, addresses));
+                }
                 if let Some(url) = line.split("listening on ").nth(1) {
-                    let _ =
-                        sender.send(url.split_whitespace().next().unwrap_or_default().to_owned());
+                    let url = url.split_whitespace().next().unwrap_or_default().to_owned();
+                    let _ = sender.send((url, swarm.take().unwrap_or_default()));
                 }
             }
         });
         self.child = Some(child);
-        self.url = receiver
+        let (url, (peer_id, swarm)) = receiver
             .recv_timeout(Duration::from_secs(30))
             .expect("merod listens within 30 s");
+        self.url = url;
+        self.peer_id = peer_id;
+        self.swarm = swarm;
     }
 
     /// Stops the node with SIGTERM and waits for a clean exit.
@@ -197,6 +234,46 @@ impl TestNode {
         );
         assert_eq!(status, 200, "install failed: {value}");
         value["data"]["applicationId"].as_str().unwrap().to_owned()
+    }
+
+    /// An admin call that must succeed; returns its `data`.
+    pub fn admin_ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (status, value) = self.admin(method, path, body);
+        assert_eq!(status, 200, "{method} {path} failed: {value}");
+        value["data"].clone()
+    }
+
+    /// An open invitation to `context`, as printed for a person.
+    pub fn invite(&self, context: &str) -> String {
+        let data = self.admin_ok(
+            "POST",
+            &format!("/admin-api/contexts/{context}/invite"),
+            Some(json!({})),
+        );
+        data["invitation"]
+            .as_str()
+            .expect("an invitation")
+            .to_owned()
+    }
+
+    /// Joins with an invitation; returns the join report.
+    pub fn join(&self, invitation: &str) -> Value {
+        self.admin_ok(
+            "POST",
+            "/admin-api/contexts/join",
+            Some(json!({"invitation": invitation})),
+        )
+    }
+
+    /// The context's root hash as this node records it.
+    pub fn root(&self, context: &str) -> String {
+        let data = self.admin_ok("GET", &format!("/admin-api/contexts/{context}"), None);
+        data["rootHash"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// The node's counters (`node status`).
+    pub fn counters(&self) -> Value {
+        self.admin_ok("GET", "/admin-api/node", None)["counters"].clone()
     }
 
     /// Creates a context; returns its id.

@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use calimero_node::{Node, ids, server};
+use calimero_node::{Node, server};
 use calimero_runtime::{Identity, Limits, Outcome, Runtime, Storage};
+use calimero_wire::ContextId;
 use clap::Parser;
 use serde_json::{Value, json};
 
@@ -133,16 +134,14 @@ fn open_node(dir: &std::path::Path) -> anyhow::Result<Node> {
 }
 
 /// Installs `module` on `node` and creates a context of it; returns the context (base58, raw).
-fn install_and_create(node: &Node, module: &[u8]) -> anyhow::Result<(String, [u8; 32])> {
+fn install_and_create(node: &Node, module: &[u8]) -> anyhow::Result<(String, ContextId)> {
     let app = node
         .install_application(module, "bench")
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let app = ids::decode(&app, "application id").map_err(anyhow::Error::msg)?;
     let (context, _) = node
         .create_context(&app, b"{}".to_vec())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let raw = ids::decode(&context, "context id").map_err(anyhow::Error::msg)?;
-    Ok((context, raw))
+    Ok((context.to_string(), context))
 }
 
 /// B5: `set` with distinct keys over JSON-RPC from concurrent clients on loopback.
@@ -158,7 +157,7 @@ fn b5(module: &[u8], total: usize, clients: usize) -> anyhow::Result<Value> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let serving = runtime.spawn(server::serve(
         listener,
-        server::router(node.clone(), None),
+        server::router(node.clone(), None, None),
         async {
             let _ = stopped.await;
         },

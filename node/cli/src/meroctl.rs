@@ -7,12 +7,18 @@ use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
-/// Operates a Calimero node: install apps, create contexts, call methods.
+/// Operates a Calimero node: install apps, create contexts, invite and join peers, call methods.
 #[derive(Parser, Debug)]
 #[command(
     name = "meroctl",
     version,
-    after_help = "Examples:\n  meroctl --node n1 app install --path res/kv_store.wasm\n  meroctl --node n1 context create --application-id <APP>\n  meroctl --node n1 call set --context <CTX> --args '{\"key\":\"a\",\"value\":\"b\"}'"
+    after_help = "Examples:\n  \
+        meroctl --node n1 app install --path res/kv_store.wasm\n  \
+        meroctl --node n1 context create --application-id <APP>\n  \
+        meroctl --node n1 call set --context <CTX> --args '{\"key\":\"a\",\"value\":\"b\"}'\n  \
+        meroctl --node n1 context invite <CTX>          # prints an invitation string\n  \
+        meroctl --node n2 context join <INVITATION>     # n2 becomes a member and syncs\n  \
+        meroctl --node n2 peers"
 )]
 pub struct Cli {
     /// Directory holding the nodes' homes [env: CALIMERO_HOME] [default: ~/.calimero]
@@ -46,9 +52,12 @@ pub enum Command {
     /// Applications: install, list, inspect.
     #[command(subcommand)]
     App(AppCommand),
-    /// Contexts: create, list, inspect, delete.
+    /// Contexts: create, list, inspect, delete, invite, join, sync, members.
     #[command(subcommand)]
     Context(ContextCommand),
+    /// Member identities held by the node.
+    #[command(subcommand)]
+    Identity(IdentityCommand),
     /// Call a method of a context.
     Call {
         /// The app method.
@@ -60,6 +69,8 @@ pub enum Command {
         #[arg(long, default_value = "{}")]
         args: String,
     },
+    /// The peers this node is connected to.
+    Peers,
     /// The node itself.
     #[command(subcommand)]
     Node(NodeCommand),
@@ -94,6 +105,47 @@ pub enum ContextCommand {
     Get { id: String },
     /// Delete a context and its state.
     Delete { id: String },
+    /// Print an invitation (one string) another node can join this context with.
+    ///
+    /// The invitation is signed by this node's member identity and carries this node's peer
+    /// addresses, so the invitee's node can dial it without boot nodes. Without --invitee anyone
+    /// holding the string may join until it expires.
+    Invite {
+        /// The context (base58 id).
+        context: String,
+        /// Only this public key may use the invitation: the joining node creates it with
+        /// `meroctl identity new`.
+        #[arg(long)]
+        invitee: Option<String>,
+        /// How long the invitation stays valid, in seconds.
+        #[arg(long, default_value_t = 86_400)]
+        valid_for: u64,
+    },
+    /// Join a context with an invitation string (from `context invite` on a member's node).
+    ///
+    /// The node dials the inviter, becomes a member, fetches the application module if it lacks
+    /// it, takes a snapshot of the state and from then on receives every delta.
+    Join {
+        /// The invitation string.
+        invitation: String,
+    },
+    /// Sync a context with a peer now (otherwise it happens periodically).
+    Sync {
+        /// The context (base58 id).
+        context: String,
+    },
+    /// List a context's members.
+    Members {
+        /// The context (base58 id).
+        context: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IdentityCommand {
+    /// Create an identity for a context this node will join: give its public key to a member,
+    /// who runs `context invite <CTX> --invitee <KEY>`; joining with that invitation uses it.
+    New,
 }
 
 #[derive(Subcommand, Debug)]
@@ -351,6 +403,101 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
             let data = client.admin("DELETE", &format!("/admin-api/contexts/{id}"), None, None)?;
             print(&data, format!("deleted context {id}\n"));
         }
+        Command::Context(ContextCommand::Invite {
+            context,
+            invitee,
+            valid_for,
+        }) => {
+            let body = json!({"invitee": invitee, "validForSeconds": valid_for});
+            let data = client.admin(
+                "POST",
+                &format!("/admin-api/contexts/{context}/invite"),
+                Some(&body),
+                None,
+            )?;
+            print(
+                &json!({"invitation": data["invitation"]}),
+                format!("{}\n", text(&data["invitation"])),
+            );
+        }
+        Command::Context(ContextCommand::Join { invitation }) => {
+            let body = json!({"invitation": invitation});
+            let data = client.admin("POST", "/admin-api/contexts/join", Some(&body), None)?;
+            let sync = match data["sync"].get("Ok") {
+                Some(report) => format!(
+                    "synced from {} (root {})",
+                    text(&report["peer"]),
+                    text(&report["rootHash"])
+                ),
+                None => format!("not synced yet: {}", text(&data["sync"]["Err"])),
+            };
+            print(
+                &data,
+                format!(
+                    "joined context {} as member {}; {sync}\n",
+                    text(&data["contextId"]),
+                    text(&data["memberPublicKey"])
+                ),
+            );
+        }
+        Command::Context(ContextCommand::Sync { context }) => {
+            let data = client.admin(
+                "POST",
+                &format!("/admin-api/contexts/{context}/sync"),
+                None,
+                None,
+            )?;
+            let human = match data["peer"].as_str() {
+                Some(peer) => format!(
+                    "synced with {peer}: {} delta(s) applied{}, root {}\n",
+                    text(&data["applied"]),
+                    if data["snapshot"] == true {
+                        " after a snapshot"
+                    } else {
+                        ""
+                    },
+                    text(&data["rootHash"])
+                ),
+                None => format!(
+                    "no peer of the context is connected; root {}\n",
+                    text(&data["rootHash"])
+                ),
+            };
+            print(&data, human);
+        }
+        Command::Context(ContextCommand::Members { context }) => {
+            let data = client.admin(
+                "GET",
+                &format!("/admin-api/contexts/{context}/members"),
+                None,
+                None,
+            )?;
+            let members: Vec<String> = data["members"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|m| format!("{}\n", text(m)))
+                .collect();
+            print(&data, members.concat());
+        }
+        Command::Identity(IdentityCommand::New) => {
+            let data = client.admin("POST", "/admin-api/identity", None, None)?;
+            print(&data, format!("{}\n", text(&data["publicKey"])));
+        }
+        Command::Peers => {
+            let data = client.admin("GET", "/admin-api/peers", None, None)?;
+            let mut rows = vec![vec!["PEER".into(), "ADDRESSES".into()]];
+            for peer in data["peers"].as_array().into_iter().flatten() {
+                let addresses: Vec<String> = peer["addresses"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(text)
+                    .collect();
+                rows.push(vec![text(&peer["peerId"]), addresses.join(" ")]);
+            }
+            print(&data, table(&rows));
+        }
         Command::Call {
             method,
             context,
@@ -391,21 +538,25 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
                     client.base
                 );
             }
-            let apps = client.admin("GET", "/admin-api/applications", None, None)?;
-            let contexts = client.admin("GET", "/admin-api/contexts", None, None)?;
-            let summary = json!({
-                "url": client.base,
-                "status": "alive",
-                "applications": apps["apps"].as_array().map_or(0, Vec::len),
-                "contexts": contexts["contexts"].as_array().map_or(0, Vec::len),
-            });
-            print(
-                &summary,
-                format!(
-                    "node at {}: alive, {} application(s), {} context(s)\n",
-                    client.base, summary["applications"], summary["contexts"]
-                ),
+            let mut summary = client.admin("GET", "/admin-api/node", None, None)?;
+            summary["url"] = json!(client.base);
+            summary["status"] = json!("alive");
+            let mut human = format!(
+                "node at {}: alive, {} application(s), {} context(s), {} peer(s)\n",
+                client.base, summary["applications"], summary["contexts"], summary["peers"]
             );
+            if let Some(peer_id) = summary["peerId"].as_str() {
+                human.push_str(&format!("peer id  {peer_id}\n"));
+            }
+            for address in summary["listenAddresses"].as_array().into_iter().flatten() {
+                human.push_str(&format!("swarm    {}\n", text(address)));
+            }
+            let mut rows = Vec::new();
+            for (name, value) in summary["counters"].as_object().into_iter().flatten() {
+                rows.push(vec![name.clone(), text(value)]);
+            }
+            human.push_str(&table(&rows));
+            print(&summary, human);
         }
     }
     Ok(0)

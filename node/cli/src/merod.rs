@@ -6,16 +6,22 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use calimero_node::config::NodeConfig;
-use calimero_node::{Node, ids, server};
+use calimero_node::sync::Replicator;
+use calimero_node::{Node, server};
 use clap::{Parser, Subcommand};
 
-/// Runs a Calimero node: an embedded RocksDB store, a wasmer runtime for app modules, and the
-/// JSON-RPC and admin API.
+/// Runs a Calimero node: an embedded RocksDB store, a wasmer runtime for app modules, libp2p
+/// replication with its peers, and the JSON-RPC and admin API.
 #[derive(Parser, Debug)]
 #[command(
     name = "merod",
     version,
-    after_help = "Example:\n  merod --node n1 init --server-port 2528\n  merod --node n1 run"
+    after_help = "Example (two nodes on one machine):\n  \
+        merod --node n1 init --server-port 2528 --swarm-port 2428\n  \
+        merod --node n2 init --server-port 2529 --swarm-port 2429\n  \
+        merod --node n1 run &\n  \
+        merod --node n2 run &\n  \
+        then invite n2 into a context of n1: see `meroctl context invite --help`"
 )]
 pub struct Cli {
     /// Directory holding the nodes' homes [env: CALIMERO_HOME] [default: ~/.calimero]
@@ -44,9 +50,21 @@ pub enum Command {
         /// HTTP port (0 picks a free one at each start).
         #[arg(long, default_value_t = 2528)]
         server_port: u16,
-        /// Peer-to-peer port.
+        /// Address the peer-to-peer swarm listens on.
+        #[arg(long, default_value = "0.0.0.0")]
+        swarm_host: std::net::IpAddr,
+        /// Peer-to-peer port (0 picks a free one at each start).
         #[arg(long, default_value_t = 2428)]
         swarm_port: u16,
+        /// Peers to dial at every start (multiaddrs ending in /p2p/<peer id>).
+        #[arg(long, num_args = 1.., value_name = "MULTIADDR")]
+        boot_nodes: Vec<String>,
+        /// Sync every context with a random peer this often (milliseconds).
+        #[arg(long, default_value_t = 10_000)]
+        sync_interval_ms: u64,
+        /// Announce every context's root and heads this often (milliseconds).
+        #[arg(long, default_value_t = 30_000)]
+        heartbeat_ms: u64,
         /// Replace an existing node's config (its data is kept).
         #[arg(long)]
         force: bool,
@@ -56,6 +74,23 @@ pub enum Command {
         /// Serve without the bearer token (only allowed on a loopback address).
         #[arg(long)]
         no_auth: bool,
+        /// Listen for peers on this address instead of the configured one.
+        #[arg(long)]
+        swarm_host: Option<std::net::IpAddr>,
+        /// Listen for peers on this port instead of the configured one.
+        #[arg(long)]
+        swarm_port: Option<u16>,
+        /// More peers to dial (multiaddrs ending in /p2p/<peer id>), added to the configured ones.
+        #[arg(long, num_args = 1.., value_name = "MULTIADDR")]
+        boot_nodes: Vec<String>,
+        /// Discover peers on the local network with multicast DNS (off by default; it sends
+        /// multicast traffic, so keep it off where only loopback is allowed).
+        #[arg(long)]
+        mdns: bool,
+        /// Test switch: drop this percentage of incoming gossip messages at random, to show that
+        /// periodic sync repairs what gossip loses. Never use it in production.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100), hide = true)]
+        test_drop_gossip_percent: u8,
     },
     /// Offline check (node stopped): recompute every context's state root from its stored
     /// entities and compare it with the root the node recorded.
@@ -69,7 +104,11 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
         Command::Init {
             server_host,
             server_port,
+            swarm_host,
             swarm_port,
+            boot_nodes,
+            sync_interval_ms,
+            heartbeat_ms,
             force,
         } => {
             if node_home.join("config.toml").exists() && !force {
@@ -79,16 +118,50 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
                     node_home.display()
                 );
             }
-            let config =
-                NodeConfig::generate(SocketAddr::new(server_host, server_port), swarm_port);
+            let mut config = NodeConfig::generate(
+                SocketAddr::new(server_host, server_port),
+                swarm_host,
+                swarm_port,
+            );
+            config.swarm.boot_nodes = boot_nodes;
+            config.sync.interval_ms = sync_interval_ms;
+            config.sync.heartbeat_ms = heartbeat_ms;
             config.save(&node_home).map_err(anyhow::Error::msg)?;
             println!("initialised node `{}` in {}", cli.node, node_home.display());
             println!("  server   http://{}", config.server.listen);
+            println!("  swarm    {}", config.swarm.listen.join(", "));
             println!("  identity {}", config.identity.public_key);
             println!("next: merod --node {} run", cli.node);
             Ok(())
         }
-        Command::Run { no_auth } => run(&cli.node, node_home, no_auth),
+        Command::Run {
+            no_auth,
+            swarm_host,
+            swarm_port,
+            boot_nodes,
+            mdns,
+            test_drop_gossip_percent,
+        } => {
+            let mut config = NodeConfig::load(&node_home).map_err(anyhow::Error::msg)?;
+            if swarm_host.is_some() || swarm_port.is_some() {
+                let (host, port) = configured_swarm(&config);
+                let host = swarm_host.unwrap_or(host);
+                let port = swarm_port.unwrap_or(port);
+                config.swarm.listen = vec![match host {
+                    std::net::IpAddr::V4(ip) => format!("/ip4/{ip}/tcp/{port}"),
+                    std::net::IpAddr::V6(ip) => format!("/ip6/{ip}/tcp/{port}"),
+                }];
+            }
+            config.swarm.boot_nodes.extend(boot_nodes);
+            config.swarm.mdns |= mdns;
+            run(
+                &cli.node,
+                node_home,
+                config,
+                no_auth,
+                test_drop_gossip_percent,
+            )
+        }
         Command::Verify => verify(node_home),
     }
 }
@@ -106,8 +179,27 @@ fn open(node_home: &std::path::Path, config: &NodeConfig) -> anyhow::Result<Node
         })
 }
 
-fn run(name: &str, node_home: PathBuf, no_auth: bool) -> anyhow::Result<()> {
-    let config = NodeConfig::load(&node_home).map_err(anyhow::Error::msg)?;
+/// The host and port of the first configured swarm address.
+fn configured_swarm(config: &NodeConfig) -> (std::net::IpAddr, u16) {
+    let mut host = std::net::IpAddr::from([0, 0, 0, 0]);
+    let mut port = 2428;
+    if let Some(address) = config.swarm.listen.first() {
+        let parts: Vec<&str> = address.split('/').collect();
+        if let [_, _, ip, "tcp", p, ..] = parts.as_slice() {
+            host = ip.parse().unwrap_or(host);
+            port = p.parse().unwrap_or(port);
+        }
+    }
+    (host, port)
+}
+
+fn run(
+    name: &str,
+    node_home: PathBuf,
+    config: NodeConfig,
+    no_auth: bool,
+    drop_gossip_percent: u8,
+) -> anyhow::Result<()> {
     if no_auth && !config.server.listen.ip().is_loopback() {
         bail!(
             "--no-auth is refused: the server listens on {}, which is not a loopback address",
@@ -129,18 +221,57 @@ fn run(name: &str, node_home: PathBuf, no_auth: bool) -> anyhow::Result<()> {
             })?;
         let address = listener.local_addr()?;
         let token = (!no_auth).then(|| config.server.auth_token.clone());
+
+        let secret_key = config.secret_key().map_err(anyhow::Error::msg)?;
+        let mut network_config = calimero_network::NetworkConfig::new(secret_key);
+        network_config.listen = config.swarm.listen.clone();
+        network_config.boot_nodes = config.swarm.boot_nodes.clone();
+        network_config.mdns = config.swarm.mdns;
+        network_config.gossip_drop_percent = drop_gossip_percent;
+        let (network, events) = calimero_network::start(network_config)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .context("starting the peer-to-peer network")?;
+        let notices = node.attach_network(network.clone());
+        let replicator = Replicator::start(
+            node.clone(),
+            network.clone(),
+            events,
+            notices,
+            config.sync_config(),
+        );
+        let swarm = wait_for_swarm(&network).await;
+        println!(
+            "merod: node `{name}` peer id {} swarm {}",
+            network.local_peer_id(),
+            swarm.join(" ")
+        );
+        if drop_gossip_percent > 0 {
+            println!("merod: TEST SWITCH: dropping {drop_gossip_percent}% of incoming gossip");
+        }
         println!(
             "merod: node `{name}` listening on http://{address} (home {})",
             node_home.display()
         );
         tracing::info!(%address, "listening");
-        let router = server::router(node.clone(), token);
+        let router = server::router(node.clone(), token, Some(replicator));
         server::serve(listener, router, shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
     node.flush().map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("merod: node `{name}` stopped");
     Ok(())
+}
+
+/// The swarm's bound addresses, once it has bound (a port of 0 resolves at start).
+async fn wait_for_swarm(network: &calimero_network::NetworkHandle) -> Vec<String> {
+    for _ in 0..100 {
+        let addresses = network.listen_addresses().await;
+        if !addresses.is_empty() {
+            return addresses;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Vec::new()
 }
 
 async fn shutdown_signal() {
@@ -167,18 +298,19 @@ fn verify(node_home: PathBuf) -> anyhow::Result<()> {
     let contexts = node.contexts().map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut bad = 0;
     for context in &contexts {
-        let id = ids::decode(&context.id, "context id").map_err(anyhow::Error::msg)?;
-        match node.verify_root(&id) {
+        if !context.is_initialized {
+            println!("empty    {} (joined, no state synced yet)", context.id);
+            continue;
+        }
+        match node.verify_root(&context.id) {
             Ok((recorded, recomputed)) if recorded == recomputed => {
-                println!("ok       {} root {}", context.id, ids::encode(&recorded));
+                println!("ok       {} root {recorded}", context.id);
             }
             Ok((recorded, recomputed)) => {
                 bad += 1;
                 println!(
-                    "MISMATCH {} recorded {} recomputed {}",
-                    context.id,
-                    ids::encode(&recorded),
-                    ids::encode(&recomputed)
+                    "MISMATCH {} recorded {recorded} recomputed {recomputed}",
+                    context.id
                 );
             }
             Err(error) => {

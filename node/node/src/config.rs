@@ -19,9 +19,11 @@ pub struct NodeConfig {
     pub blobstore: PathConfig,
     #[serde(default)]
     pub runtime: RuntimeConfig,
+    #[serde(default)]
+    pub sync: SyncSettings,
 }
 
-/// The node's own keypair (libp2p identity, later).
+/// The node's own keypair: its network identity (the peer id derives from it).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct IdentityConfig {
     /// Base58 public key.
@@ -38,10 +40,38 @@ pub struct ServerConfig {
     pub auth_token: String,
 }
 
-/// Peer-to-peer listening addresses (used once networking exists).
+/// Peer-to-peer networking.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SwarmConfig {
+    /// Multiaddrs to listen on, e.g. `/ip4/0.0.0.0/tcp/2428`.
     pub listen: Vec<String>,
+    /// Multiaddrs (ending in `/p2p/<peer id>`) dialed at start and re-dialed when disconnected.
+    #[serde(default)]
+    pub boot_nodes: Vec<String>,
+    /// Discover peers on the local network by multicast DNS (off by default).
+    #[serde(default)]
+    pub mdns: bool,
+}
+
+/// How replication paces itself (milliseconds).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SyncSettings {
+    /// Each context syncs with a random peer this often.
+    pub interval_ms: u64,
+    /// Each context announces its root and heads this often.
+    pub heartbeat_ms: u64,
+    /// A node strictly behind by more deltas than this takes a snapshot.
+    pub snapshot_threshold: u64,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        Self {
+            interval_ms: 10_000,
+            heartbeat_ms: 30_000,
+            snapshot_threshold: 512,
+        }
+    }
 }
 
 /// A path relative to the node's home.
@@ -66,7 +96,7 @@ pub struct LimitsConfig {
 
 impl NodeConfig {
     /// A fresh configuration with a new identity and admin token.
-    pub fn generate(server: SocketAddr, swarm_port: u16) -> Self {
+    pub fn generate(server: SocketAddr, swarm_host: std::net::IpAddr, swarm_port: u16) -> Self {
         let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
         let mut token = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut token);
@@ -80,7 +110,12 @@ impl NodeConfig {
                 auth_token: crate::ids::hex(&token),
             },
             swarm: SwarmConfig {
-                listen: vec![format!("/ip4/0.0.0.0/tcp/{swarm_port}")],
+                listen: vec![match swarm_host {
+                    std::net::IpAddr::V4(ip) => format!("/ip4/{ip}/tcp/{swarm_port}"),
+                    std::net::IpAddr::V6(ip) => format!("/ip6/{ip}/tcp/{swarm_port}"),
+                }],
+                boot_nodes: Vec::new(),
+                mdns: false,
             },
             datastore: PathConfig {
                 path: "data".into(),
@@ -89,6 +124,31 @@ impl NodeConfig {
                 path: "blobs".into(),
             },
             runtime: RuntimeConfig::default(),
+            sync: SyncSettings::default(),
+        }
+    }
+
+    /// The secret key of the node identity.
+    pub fn secret_key(&self) -> Result<[u8; 32], String> {
+        let bytes = bs58::decode(&self.identity.secret_key)
+            .into_vec()
+            .map_err(|e| format!("identity.secret_key in config.toml is not base58: {e}"))?;
+        bytes.try_into().map_err(|b: Vec<u8>| {
+            format!(
+                "identity.secret_key in config.toml is {} bytes; expected 32",
+                b.len()
+            )
+        })
+    }
+
+    /// The replication settings as the sync loop takes them.
+    pub fn sync_config(&self) -> crate::sync::SyncConfig {
+        use std::time::Duration;
+        crate::sync::SyncConfig {
+            interval: Duration::from_millis(self.sync.interval_ms.max(50)),
+            heartbeat: Duration::from_millis(self.sync.heartbeat_ms.max(50)),
+            snapshot_threshold: self.sync.snapshot_threshold,
+            ..crate::sync::SyncConfig::default()
         }
     }
 

@@ -1,16 +1,25 @@
 //! The reference node: installed applications, contexts, executions that persist atomically
-//! with their signed deltas, and the HTTP surface clients use.
+//! with their signed deltas, replication with peers, and the HTTP surface clients use.
 //!
-//! - [`node`]: the logic, transport-free ([`Node`]).
+//! - [`node`]: the logic of one node, transport-free ([`Node`]): applications, contexts, the
+//!   author path of a call.
+//! - [`replica`]: the receive path (deltas from peers through the DAG into the app's
+//!   `__calimero_sync_next`), snapshots, membership, and the answers given to peers.
+//! - [`sync`]: the replication loop that drives [`replica`] from the network: gossip,
+//!   heartbeats, periodic sync sessions, joins.
 //! - [`server`]: JSON-RPC and the admin API over axum.
 //! - [`config`]: the node's home and `config.toml`.
 //! - [`verify`]: recomputing a context's root from stored state.
+//! - [`metrics`]: the counters `node status` shows.
 
 pub mod config;
 pub mod ids;
+pub mod metrics;
 pub mod node;
 pub mod records;
+pub mod replica;
 pub mod server;
+pub mod sync;
 pub mod verify;
 
 pub use node::{Node, NodeError};

@@ -1,36 +1,58 @@
 //! Applications, contexts and executions: the node's logic, independent of any transport.
+//!
+//! The author path lives here ([`Node::execute`]): run the method, and if it committed, persist
+//! its writes, its signed delta, the new heads and root in one write batch, then publish the
+//! delta. The receive path, snapshots and the answers to peers are in `replica.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use borsh::BorshDeserialize;
+use calimero_dag::Dag;
+use calimero_network::NetworkHandle;
 use calimero_runtime::{FunctionCallError, Identity, Limits, ModuleId, Outcome, Runtime, Storage};
 use calimero_store::{Batch, Column, Store};
-use ed25519_dalek::{Signer, SigningKey};
+use calimero_wire::{
+    ApplicationId, ContextId, ContextKey, DeltaBody, DeltaEnvelope, DeltaId, Event, GossipMessage,
+    Hash, MAX_SEALED_SIZE, PublicKey, encode, public_key,
+};
+use ed25519_dalek::SigningKey;
 use serde::Serialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
 
-use crate::ids;
-use crate::records::{
-    ApplicationRecord, ContextRecord, DELTA_DOMAIN, DeltaRecord, EventRecord, module_key, scoped,
-};
+use crate::metrics::{Counter, Metrics};
+use crate::records::{ApplicationRecord, ContextRecord, StoredDelta, module_key, scoped};
+
+/// How many deltas waiting for their parents a context keeps before evicting the oldest.
+pub const MAX_PENDING_DELTAS: usize = 10_000;
 
 /// Why a client request failed; serialized as `{"type": ..., "data": ...}`.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     #[error("context {0} not found")]
-    ContextNotFound(String),
+    ContextNotFound(ContextId),
     #[error("application {0} is not installed")]
-    ApplicationNotInstalled(String),
+    ApplicationNotInstalled(ApplicationId),
+    #[error(
+        "context {0} has no state on this node yet: it is still syncing from its peers; try again \
+         shortly, or run `meroctl context sync {0}`"
+    )]
+    Uninitialized(ContextId),
     #[error("{0}")]
     ParseError(String),
     #[error("{0}")]
     FunctionCall(FunctionCallError),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Network(String),
+    #[error(
+        "the call's delta would be {size} bytes; deltas are limited to {limit} bytes so that peers \
+         can receive them: split the change into smaller calls"
+    )]
+    DeltaTooLarge { size: usize, limit: usize },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -45,10 +67,19 @@ impl NodeError {
             NodeError::ApplicationNotInstalled(id) => {
                 json!({"type": "ApplicationNotInstalled", "data": {"applicationId": id}})
             }
+            NodeError::Uninitialized(id) => json!({
+                "type": "Uninitialized",
+                "data": {"contextId": id, "message": self.to_string()}
+            }),
             NodeError::ParseError(message) => json!({"type": "ParseError", "data": message}),
             NodeError::FunctionCall(error) => serde_json::to_value(error)
                 .unwrap_or_else(|e| json!({"type": "InternalError", "data": e.to_string()})),
             NodeError::Conflict(message) => json!({"type": "Conflict", "data": message}),
+            NodeError::Network(message) => json!({"type": "NetworkError", "data": message}),
+            NodeError::DeltaTooLarge { size, limit } => json!({
+                "type": "DeltaTooLarge",
+                "data": {"size": size, "limit": limit, "message": self.to_string()}
+            }),
             NodeError::Internal(message) => json!({"type": "InternalError", "data": message}),
         }
     }
@@ -60,21 +91,17 @@ impl From<calimero_store::StoreError> for NodeError {
     }
 }
 
-fn decode<T: BorshDeserialize>(bytes: &[u8], what: &str) -> Result<T, NodeError> {
+pub(crate) fn decode<T: BorshDeserialize>(bytes: &[u8], what: &str) -> Result<T, NodeError> {
     T::try_from_slice(bytes).map_err(|e| NodeError::Internal(format!("corrupt {what}: {e}")))
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+pub(crate) fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-fn now_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
+pub(crate) use calimero_primitives::now_ms;
 
 /// What a successful execution returns to the client.
 #[derive(Debug, Serialize)]
@@ -83,7 +110,7 @@ pub struct Execution {
     #[serde(skip)]
     pub logs: Vec<String>,
     #[serde(skip)]
-    pub events: Vec<EventRecord>,
+    pub events: Vec<Event>,
     #[serde(skip)]
     pub root_hash: Option<[u8; 32]>,
 }
@@ -92,7 +119,7 @@ pub struct Execution {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationInfo {
-    pub id: String,
+    pub id: ApplicationId,
     pub size: u64,
     pub source: String,
     pub installed_at_ms: u64,
@@ -103,18 +130,29 @@ pub struct ApplicationInfo {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ContextInfo {
-    pub id: String,
-    pub application_id: String,
-    pub root_hash: String,
-    pub dag_heads: Vec<String>,
-    pub member_public_key: String,
+    pub id: ContextId,
+    pub application_id: ApplicationId,
+    pub root_hash: Hash,
+    pub dag_heads: Vec<DeltaId>,
+    pub member_public_key: PublicKey,
+    pub members: usize,
+    pub is_initialized: bool,
     pub created_at_ms: u64,
 }
 
+/// What the node tells the replication loop.
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// A context appeared here (created or joined): subscribe to its topic.
+    ContextAdded(ContextId),
+    /// A context was deleted here: leave its topic.
+    ContextRemoved(ContextId),
+}
+
 /// A context's state as one call reads it.
-struct ContextStorage {
-    store: Arc<Store>,
-    context: [u8; 32],
+pub(crate) struct ContextStorage {
+    pub store: Arc<Store>,
+    pub context: ContextId,
 }
 
 impl Storage for ContextStorage {
@@ -124,27 +162,47 @@ impl Storage for ContextStorage {
             return None;
         }
         self.store
-            .get(Column::State, &scoped(&self.context, key))
+            .get(Column::State, &scoped(self.context.as_bytes(), key))
             .ok()
             .flatten()
     }
 
     fn get_private(&self, key: &[u8]) -> Option<Vec<u8>> {
         self.store
-            .get(Column::PrivateState, &scoped(&self.context, key))
+            .get(Column::PrivateState, &scoped(self.context.as_bytes(), key))
             .ok()
             .flatten()
     }
 }
 
-/// The node: its store, its runtime, and a lock per context.
+/// A context in memory: the lock that orders its calls and applies, and its DAG.
+pub(crate) struct ContextState {
+    /// Shared by read-only calls; exclusive for writes, applies and snapshots.
+    pub lock: RwLock<()>,
+    pub dag: Mutex<Dag<DeltaId, DeltaEnvelope>>,
+    /// Deltas kept in the pending column while the context has no state yet (bounded like the
+    /// DAG's buffer).
+    pub waiting_for_state: std::sync::atomic::AtomicUsize,
+}
+
+impl ContextState {
+    pub fn dag(&self) -> std::sync::MutexGuard<'_, Dag<DeltaId, DeltaEnvelope>> {
+        self.dag.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The node: its store, its runtime, its contexts, and its link to the network.
 pub struct Node {
-    store: Arc<Store>,
-    runtime: Runtime,
-    locks: Mutex<HashMap<[u8; 32], Arc<RwLock<()>>>>,
-    read_only: Mutex<HashMap<[u8; 32], Arc<HashSet<String>>>>,
+    pub(crate) store: Arc<Store>,
+    pub(crate) runtime: Runtime,
+    contexts: Mutex<HashMap<ContextId, Arc<ContextState>>>,
+    read_only: Mutex<HashMap<ApplicationId, Arc<HashSet<String>>>>,
     /// Member signing keys by context: deriving one costs a scalar multiplication.
-    signers: Mutex<HashMap<[u8; 32], Arc<SigningKey>>>,
+    signers: Mutex<HashMap<ContextId, Arc<SigningKey>>>,
+    network: OnceLock<NetworkHandle>,
+    notices: OnceLock<mpsc::UnboundedSender<Notice>>,
+    /// What the node did and what it dropped.
+    pub metrics: Metrics,
 }
 
 impl Node {
@@ -154,10 +212,42 @@ impl Node {
         Ok(Self {
             store: Arc::new(store),
             runtime: Runtime::new(limits, Some(compiled.to_path_buf())),
-            locks: Mutex::new(HashMap::new()),
+            contexts: Mutex::new(HashMap::new()),
             read_only: Mutex::new(HashMap::new()),
             signers: Mutex::new(HashMap::new()),
+            network: OnceLock::new(),
+            notices: OnceLock::new(),
+            metrics: Metrics::default(),
         })
+    }
+
+    /// Connects the node to the network: deltas it authors are published through `network`, and
+    /// the returned stream tells the replication loop about contexts that come and go.
+    pub fn attach_network(&self, network: NetworkHandle) -> mpsc::UnboundedReceiver<Notice> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let _ = self.network.set(network);
+        let _ = self.notices.set(sender);
+        receiver
+    }
+
+    /// The network handle, once attached.
+    pub fn network(&self) -> Option<&NetworkHandle> {
+        self.network.get()
+    }
+
+    pub(crate) fn notify(&self, notice: Notice) {
+        if let Some(sender) = self.notices.get() {
+            let _ = sender.send(notice);
+        }
+    }
+
+    /// Publishes `message` on the context's topic (no-op without a network).
+    pub(crate) fn publish(&self, context: &ContextId, message: &GossipMessage) {
+        if let Some(network) = self.network.get()
+            && let Err(error) = network.publish(&calimero_wire::topic(context), encode(message))
+        {
+            tracing::warn!(%context, %error, "could not queue a gossip message; periodic sync will repair");
+        }
     }
 
     /// Flushes the store (clean shutdown).
@@ -165,19 +255,76 @@ impl Node {
         Ok(self.store.flush()?)
     }
 
-    fn lock(&self, context: &[u8; 32]) -> Arc<RwLock<()>> {
-        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
-        locks.entry(*context).or_default().clone()
+    /// The in-memory state of a context, loading its DAG from the store on first use.
+    pub(crate) fn context_state(&self, id: &ContextId) -> Result<Arc<ContextState>, NodeError> {
+        let mut contexts = self.contexts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(state) = contexts.get(id) {
+            return Ok(state.clone());
+        }
+        let record = self.context(id)?;
+        let mut dag = Dag::new(DeltaId::GENESIS, MAX_PENDING_DELTAS);
+        let mut via_snapshot = Vec::new();
+        for (key, value) in self.store.scan(Column::Deltas, id.as_bytes())? {
+            let delta_id = delta_id_of_key(&key)?;
+            match decode::<StoredDelta>(&value, "stored delta")? {
+                StoredDelta::Applied(delta) => dag.record_applied(delta.id, delta.parents),
+                StoredDelta::ViaSnapshot => via_snapshot.push(delta_id),
+            }
+        }
+        // Sets the heads to exactly what was persisted with the last commit.
+        let released = dag.install_snapshot(via_snapshot, record.heads.clone());
+        debug_assert!(released.is_empty());
+        let mut buffered = Vec::new();
+        if record.is_initialized() {
+            for (_, value) in self.store.scan(Column::Pending, id.as_bytes())? {
+                buffered.push(decode::<DeltaEnvelope>(&value, "pending delta")?);
+            }
+        }
+        let waiting = if record.is_initialized() {
+            0
+        } else {
+            self.store.scan(Column::Pending, id.as_bytes())?.len()
+        };
+        let state = Arc::new(ContextState {
+            lock: RwLock::new(()),
+            dag: Mutex::new(dag),
+            waiting_for_state: std::sync::atomic::AtomicUsize::new(waiting),
+        });
+        contexts.insert(*id, state.clone());
+        drop(contexts);
+        // Deltas buffered before a restart go back into the DAG (and apply if now ready).
+        for delta in buffered {
+            if let Err(error) = self.offer_verified(id, &state, delta) {
+                tracing::warn!(context = %id, %error, "a buffered delta could not be re-offered");
+            }
+        }
+        Ok(state)
+    }
+
+    fn forget_context(&self, id: &ContextId) {
+        self.contexts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        self.signers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
     }
 
     // ---- applications ----
 
     /// Validates, compiles and stores a module; returns its id (SHA-256 of the bytes).
-    pub fn install_application(&self, bytes: &[u8], source: &str) -> Result<String, NodeError> {
+    pub fn install_application(
+        &self,
+        bytes: &[u8],
+        source: &str,
+    ) -> Result<ApplicationId, NodeError> {
         let (id, _) = self
             .runtime
             .prepare(bytes)
             .map_err(NodeError::FunctionCall)?;
+        let id = ApplicationId::new(id.0);
         let abi = calimero_wasm_abi::read_manifest(bytes)
             .ok()
             .flatten()
@@ -191,22 +338,37 @@ impl Node {
         let mut batch = Batch::new();
         batch.put(
             Column::Applications,
-            id.0.to_vec(),
-            borsh::to_vec(&record).unwrap_or_default(),
+            id.as_bytes().to_vec(),
+            encode(&record),
         );
-        batch.put(Column::Applications, module_key(&id.0), bytes.to_vec());
+        batch.put(Column::Applications, module_key(&id), bytes.to_vec());
         self.store.commit(batch)?;
-        Ok(ids::encode(&id.0))
+        Ok(id)
     }
 
-    fn application(&self, id: &[u8; 32]) -> Result<ApplicationRecord, NodeError> {
-        match self.store.get(Column::Applications, id)? {
+    pub(crate) fn application(&self, id: &ApplicationId) -> Result<ApplicationRecord, NodeError> {
+        match self.store.get(Column::Applications, id.as_bytes())? {
             Some(bytes) => decode(&bytes, "application record"),
-            None => Err(NodeError::ApplicationNotInstalled(ids::encode(id))),
+            None => Err(NodeError::ApplicationNotInstalled(*id)),
         }
     }
 
-    fn info(&self, id: [u8; 32], record: &ApplicationRecord) -> ApplicationInfo {
+    /// Whether the application's module is installed here.
+    pub fn has_application(&self, id: &ApplicationId) -> Result<bool, NodeError> {
+        Ok(self
+            .store
+            .get(Column::Applications, id.as_bytes())?
+            .is_some())
+    }
+
+    /// The module bytes of an installed application.
+    pub(crate) fn module_bytes(&self, id: &ApplicationId) -> Result<Vec<u8>, NodeError> {
+        self.store
+            .get(Column::Applications, &module_key(id))?
+            .ok_or(NodeError::ApplicationNotInstalled(*id))
+    }
+
+    fn info(&self, id: ApplicationId, record: &ApplicationRecord) -> ApplicationInfo {
         let methods = record
             .abi
             .as_deref()
@@ -220,7 +382,7 @@ impl Node {
             })
             .unwrap_or_default();
         ApplicationInfo {
-            id: ids::encode(&id),
+            id,
             size: record.size,
             source: record.source.clone(),
             installed_at_ms: record.installed_at_ms,
@@ -233,6 +395,7 @@ impl Node {
         let mut apps = Vec::new();
         for (key, value) in self.store.scan(Column::Applications, &[])? {
             if let Ok(id) = <[u8; 32]>::try_from(key.as_slice()) {
+                let id = ApplicationId::new(id);
                 apps.push(self.info(id, &decode(&value, "application record")?));
             }
         }
@@ -240,12 +403,12 @@ impl Node {
     }
 
     /// One application.
-    pub fn get_application(&self, id: &[u8; 32]) -> Result<ApplicationInfo, NodeError> {
+    pub fn get_application(&self, id: &ApplicationId) -> Result<ApplicationInfo, NodeError> {
         Ok(self.info(*id, &self.application(id)?))
     }
 
     /// The ABI manifest of an application (`null` if it carries none).
-    pub fn application_abi(&self, id: &[u8; 32]) -> Result<Value, NodeError> {
+    pub fn application_abi(&self, id: &ApplicationId) -> Result<Value, NodeError> {
         let record = self.application(id)?;
         Ok(record
             .abi
@@ -255,31 +418,33 @@ impl Node {
     }
 
     /// Uninstalls an application that no context uses.
-    pub fn delete_application(&self, id: &[u8; 32]) -> Result<(), NodeError> {
+    pub fn delete_application(&self, id: &ApplicationId) -> Result<(), NodeError> {
         self.application(id)?;
         let users: Vec<String> = self
             .contexts()?
             .into_iter()
-            .filter(|c| c.application_id == ids::encode(id))
-            .map(|c| c.id)
+            .filter(|c| c.application_id == *id)
+            .map(|c| c.id.to_string())
             .collect();
         if !users.is_empty() {
             return Err(NodeError::Conflict(format!(
-                "application {} is used by context(s) {}; delete those first",
-                ids::encode(id),
+                "application {id} is used by context(s) {}; delete those first",
                 users.join(", ")
             )));
         }
         let mut batch = Batch::new();
-        batch.delete(Column::Applications, id.to_vec());
+        batch.delete(Column::Applications, id.as_bytes().to_vec());
         batch.delete(Column::Applications, module_key(id));
         self.store.commit(batch)?;
         Ok(())
     }
 
-    fn module(&self, id: &[u8; 32]) -> Result<Arc<calimero_runtime::CompiledModule>, NodeError> {
+    pub(crate) fn module(
+        &self,
+        id: &ApplicationId,
+    ) -> Result<Arc<calimero_runtime::CompiledModule>, NodeError> {
         self.runtime
-            .module(ModuleId(*id), || {
+            .module(ModuleId(id.to_bytes()), || {
                 self.store
                     .get(Column::Applications, &module_key(id))
                     .ok()
@@ -288,7 +453,7 @@ impl Node {
             .map_err(NodeError::FunctionCall)
     }
 
-    fn read_only_methods(&self, id: &[u8; 32]) -> Result<Arc<HashSet<String>>, NodeError> {
+    fn read_only_methods(&self, id: &ApplicationId) -> Result<Arc<HashSet<String>>, NodeError> {
         if let Some(set) = self
             .read_only
             .lock()
@@ -315,20 +480,22 @@ impl Node {
 
     // ---- contexts ----
 
-    fn context(&self, id: &[u8; 32]) -> Result<ContextRecord, NodeError> {
-        match self.store.get(Column::Meta, id)? {
+    pub(crate) fn context(&self, id: &ContextId) -> Result<ContextRecord, NodeError> {
+        match self.store.get(Column::Meta, id.as_bytes())? {
             Some(bytes) => decode(&bytes, "context record"),
-            None => Err(NodeError::ContextNotFound(ids::encode(id))),
+            None => Err(NodeError::ContextNotFound(*id)),
         }
     }
 
-    fn context_info(id: [u8; 32], record: &ContextRecord) -> ContextInfo {
+    fn context_info(id: ContextId, record: &ContextRecord) -> ContextInfo {
         ContextInfo {
-            id: ids::encode(&id),
-            application_id: ids::encode(&record.application),
-            root_hash: ids::encode(&record.root_hash),
-            dag_heads: record.heads.iter().map(ids::encode).collect(),
-            member_public_key: ids::encode(&record.member),
+            id,
+            application_id: record.application,
+            root_hash: record.root_hash,
+            dag_heads: record.heads.clone(),
+            member_public_key: record.member,
+            members: record.members.len(),
+            is_initialized: record.is_initialized(),
             created_at_ms: record.created_at_ms,
         }
     }
@@ -337,19 +504,19 @@ impl Node {
     /// `(context id, member public key)`.
     pub fn create_context(
         &self,
-        application: &[u8; 32],
+        application: &ApplicationId,
         params: Vec<u8>,
-    ) -> Result<(String, String), NodeError> {
+    ) -> Result<(ContextId, PublicKey), NodeError> {
         self.application(application)?;
         let module = self.module(application)?;
         let context_key = SigningKey::generate(&mut rand::rngs::OsRng);
         let member_key = SigningKey::generate(&mut rand::rngs::OsRng);
-        let context = context_key.verifying_key().to_bytes();
-        let member = member_key.verifying_key().to_bytes();
+        let context = ContextId::new(context_key.verifying_key().to_bytes());
+        let member = public_key(&member_key);
         let identity = Identity {
-            context_id: context,
-            account_id: member,
-            device_id: member,
+            context_id: context.to_bytes(),
+            account_id: member.to_bytes(),
+            device_id: member.to_bytes(),
             xcall_origin: None,
         };
         let storage = Arc::new(ContextStorage {
@@ -369,163 +536,120 @@ impl Node {
         }
         let mut record = ContextRecord {
             application: *application,
-            root_hash: [0; 32],
+            root_hash: Hash::ZERO,
+            initialized: true,
             heads: Vec::new(),
             member,
+            members: vec![member],
+            key: ContextKey::generate(),
+            peers: Vec::new(),
             created_at_ms: now_ms(),
         };
         let mut batch = Batch::new();
         batch.put(
             Column::Identities,
-            scoped(&context, &member),
+            scoped(context.as_bytes(), member.as_bytes()),
             member_key.to_bytes().to_vec(),
         );
-        self.stage_commit(&mut batch, &context, &mut record, &member_key, &outcome);
-        self.store.commit(batch)?;
-        Ok((ids::encode(&context), ids::encode(&member)))
-    }
-
-    /// Adds the outcome's writes, its delta, and the updated context record to `batch`.
-    fn stage_commit(
-        &self,
-        batch: &mut Batch,
-        context: &[u8; 32],
-        record: &mut ContextRecord,
-        signer: &SigningKey,
-        outcome: &Outcome,
-    ) {
-        for (key, value) in &outcome.writes {
-            if key.len() != 32 {
-                continue;
-            }
-            match value {
-                Some(value) => batch.put(Column::State, scoped(context, key), value.clone()),
-                None => batch.delete(Column::State, scoped(context, key)),
-            }
-        }
-        for (key, value) in &outcome.private_writes {
-            match value {
-                Some(value) => batch.put(Column::PrivateState, scoped(context, key), value.clone()),
-                None => batch.delete(Column::PrivateState, scoped(context, key)),
-            }
-        }
-        let root = outcome.root_hash.unwrap_or(record.root_hash);
-        if !outcome.artifact.is_empty() {
-            let parents = if record.heads.is_empty() {
-                vec![[0u8; 32]]
-            } else {
-                record.heads.clone()
-            };
-            let mut hasher = Sha256::new();
-            for parent in &parents {
-                hasher.update(parent);
-            }
-            hasher.update(&outcome.artifact);
-            let id: [u8; 32] = hasher.finalize().into();
-            let mut delta = DeltaRecord {
-                context_id: *context,
-                id,
-                parents,
-                author: record.member,
-                hlc: now_ns(),
-                artifact: outcome.artifact.clone(),
-                root_hash: root,
-                events: outcome
-                    .events
-                    .iter()
-                    .map(|e| EventRecord {
-                        kind: e.kind.clone(),
-                        data: e.data.clone(),
-                        handler: e.handler.clone(),
-                    })
-                    .collect(),
-                signature: [0; 64],
-            };
-            let mut signed = DELTA_DOMAIN.to_vec();
-            signed.extend(borsh::to_vec(&delta).unwrap_or_default());
-            signed.truncate(signed.len() - 64);
-            delta.signature = signer.sign(&signed).to_bytes();
-            batch.put(
-                Column::Deltas,
-                scoped(context, &id),
-                borsh::to_vec(&delta).unwrap_or_default(),
-            );
-            record.heads = vec![id];
-        }
-        record.root_hash = root;
-        batch.put(
-            Column::Meta,
-            context.to_vec(),
-            borsh::to_vec(record).unwrap_or_default(),
+        // No DAG exists yet for a new context: its first delta has the genesis parent.
+        let delta = stage_state_commit(
+            &mut batch,
+            &context,
+            &mut record,
+            vec![DeltaId::GENESIS],
+            &member_key,
+            &outcome,
         );
+        self.store.commit(batch)?;
+        if delta.is_some() {
+            self.metrics.count(Counter::DeltasAuthored);
+        }
+        self.notify(Notice::ContextAdded(context));
+        Ok((context, member))
     }
 
     /// Every context on this node.
     pub fn contexts(&self) -> Result<Vec<ContextInfo>, NodeError> {
+        Ok(self
+            .context_records()?
+            .into_iter()
+            .map(|(id, record)| Self::context_info(id, &record))
+            .collect())
+    }
+
+    /// Every context record on this node.
+    pub(crate) fn context_records(&self) -> Result<Vec<(ContextId, ContextRecord)>, NodeError> {
         let mut contexts = Vec::new();
         for (key, value) in self.store.scan(Column::Meta, &[])? {
             if let Ok(id) = <[u8; 32]>::try_from(key.as_slice()) {
-                contexts.push(Self::context_info(id, &decode(&value, "context record")?));
+                contexts.push((ContextId::new(id), decode(&value, "context record")?));
             }
         }
         Ok(contexts)
     }
 
     /// One context.
-    pub fn get_context(&self, id: &[u8; 32]) -> Result<ContextInfo, NodeError> {
+    pub fn get_context(&self, id: &ContextId) -> Result<ContextInfo, NodeError> {
         Ok(Self::context_info(*id, &self.context(id)?))
     }
 
+    /// The members of a context, sorted.
+    pub fn members(&self, id: &ContextId) -> Result<Vec<PublicKey>, NodeError> {
+        Ok(self.context(id)?.members)
+    }
+
     /// Deletes a context with its state, deltas and identities.
-    pub fn delete_context(&self, id: &[u8; 32]) -> Result<(), NodeError> {
-        let lock = self.lock(id);
-        let _guard = lock.write().unwrap_or_else(|e| e.into_inner());
+    pub fn delete_context(&self, id: &ContextId) -> Result<(), NodeError> {
+        let state = self.context_state(id)?;
+        let _guard = state.lock.write().unwrap_or_else(|e| e.into_inner());
         self.context(id)?;
         let mut batch = Batch::new();
-        batch.delete(Column::Meta, id.to_vec());
+        batch.delete(Column::Meta, id.as_bytes().to_vec());
         for column in [
             Column::State,
             Column::PrivateState,
             Column::Deltas,
+            Column::Pending,
             Column::Identities,
         ] {
-            for (key, _) in self.store.scan(column, id)? {
+            for (key, _) in self.store.scan(column, id.as_bytes())? {
                 batch.delete(column, key);
             }
         }
         self.store.commit(batch)?;
-        self.signers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
+        self.forget_context(id);
+        self.notify(Notice::ContextRemoved(*id));
         Ok(())
     }
 
     /// Runs `method` in `context` with JSON `args`, as this node's member.
     pub fn execute(
         &self,
-        context: &[u8; 32],
+        context: &ContextId,
         method: &str,
         args: Vec<u8>,
     ) -> Result<Execution, NodeError> {
         calimero_runtime::validate_method_name(method, self.runtime.limits())
             .map_err(|e| NodeError::FunctionCall(FunctionCallError::MethodResolutionError(e)))?;
+        let state = self.context_state(context)?;
         let probe = self.context(context)?;
+        if !probe.is_initialized() {
+            return Err(NodeError::Uninitialized(*context));
+        }
         let read_only = self.read_only_methods(&probe.application)?.contains(method);
-        let lock = self.lock(context);
         let (_read, _write);
         if read_only {
-            _read = lock.read().unwrap_or_else(|e| e.into_inner());
+            _read = state.lock.read().unwrap_or_else(|e| e.into_inner());
         } else {
-            _write = lock.write().unwrap_or_else(|e| e.into_inner());
+            _write = state.lock.write().unwrap_or_else(|e| e.into_inner());
         }
         // Re-read under the lock: a concurrent writer may have moved the heads.
         let mut record = self.context(context)?;
         let module = self.module(&record.application)?;
         let identity = Identity {
-            context_id: *context,
-            account_id: record.member,
-            device_id: record.member,
+            context_id: context.to_bytes(),
+            account_id: record.member.to_bytes(),
+            device_id: record.member.to_bytes(),
             xcall_origin: None,
         };
         let storage = Arc::new(ContextStorage {
@@ -541,16 +665,38 @@ impl Node {
                     "a read-only method committed; its writes are discarded"
                 );
             } else {
+                if !outcome.artifact.is_empty() {
+                    let size = sealed_size(&state_body(&outcome));
+                    if size > MAX_SEALED_SIZE {
+                        return Err(NodeError::DeltaTooLarge {
+                            size,
+                            limit: MAX_SEALED_SIZE,
+                        });
+                    }
+                }
                 let signer = self.member_key(context, &record.member)?;
                 let mut batch = Batch::new();
-                self.stage_commit(&mut batch, context, &mut record, &signer, &outcome);
+                let parents = parents_of(&state.dag().heads());
+                let delta = stage_state_commit(
+                    &mut batch,
+                    context,
+                    &mut record,
+                    parents,
+                    &signer,
+                    &outcome,
+                );
                 self.store.commit(batch)?;
+                if let Some(delta) = delta {
+                    state.dag().record_applied(delta.id, delta.parents.clone());
+                    self.metrics.count(Counter::DeltasAuthored);
+                    self.publish(context, &GossipMessage::Delta(delta));
+                }
             }
         }
         let events = outcome
             .events
             .iter()
-            .map(|e| EventRecord {
+            .map(|e| Event {
                 kind: e.kind.clone(),
                 data: e.data.clone(),
                 handler: e.handler.clone(),
@@ -570,10 +716,40 @@ impl Node {
         })
     }
 
-    fn member_key(
+    /// Creates a member identity not yet bound to a context: its public key can be named in an
+    /// invitation (`context invite --invitee`), and joining with that invitation uses it.
+    pub fn new_identity(&self) -> Result<PublicKey, NodeError> {
+        let key = SigningKey::generate(&mut rand::rngs::OsRng);
+        let public = public_key(&key);
+        let mut batch = Batch::new();
+        batch.put(
+            Column::Identities,
+            unbound_identity_key(&public),
+            key.to_bytes().to_vec(),
+        );
+        self.store.commit(batch)?;
+        Ok(public)
+    }
+
+    /// The secret key of an identity made by [`Node::new_identity`], if this node holds it.
+    pub fn unbound_identity(&self, public: &PublicKey) -> Result<Option<SigningKey>, NodeError> {
+        let Some(secret) = self
+            .store
+            .get(Column::Identities, &unbound_identity_key(public))?
+        else {
+            return Ok(None);
+        };
+        let secret: [u8; 32] = secret
+            .try_into()
+            .map_err(|_| NodeError::Internal("corrupt identity record".into()))?;
+        Ok(Some(SigningKey::from_bytes(&secret)))
+    }
+
+    /// This node's signing key for its member identity in `context`.
+    pub(crate) fn member_key(
         &self,
-        context: &[u8; 32],
-        member: &[u8; 32],
+        context: &ContextId,
+        member: &PublicKey,
     ) -> Result<Arc<SigningKey>, NodeError> {
         if let Some(key) = self
             .signers
@@ -585,7 +761,10 @@ impl Node {
         }
         let secret = self
             .store
-            .get(Column::Identities, &scoped(context, member))?
+            .get(
+                Column::Identities,
+                &scoped(context.as_bytes(), member.as_bytes()),
+            )?
             .ok_or_else(|| {
                 NodeError::Internal("this node holds no identity for the context".into())
             })?;
@@ -601,30 +780,165 @@ impl Node {
     }
 
     /// `sync_status` for a context.
-    pub fn sync_status(&self, context: &[u8; 32]) -> Result<Value, NodeError> {
+    pub fn sync_status(&self, context: &ContextId) -> Result<Value, NodeError> {
         let record = self.context(context)?;
+        let state = self.context_state(context)?;
+        let dag = state.dag();
+        let sync_state = if !record.is_initialized() {
+            "Uninitialized"
+        } else if dag.pending_len() > 0 {
+            "Syncing"
+        } else {
+            "Synced"
+        };
         Ok(json!({
-            "contextId": ids::encode(context),
-            "isInitialized": record.root_hash != [0; 32],
-            "syncState": "Synced",
-            "rootHash": ids::encode(&record.root_hash),
+            "contextId": context,
+            "isInitialized": record.is_initialized(),
+            "syncState": sync_state,
+            "rootHash": record.root_hash,
+            "dagHeads": record.heads,
+            "appliedDeltas": dag.applied_len(),
+            "pendingDeltas": dag.pending_len(),
+            "members": record.members.len(),
         }))
     }
 
     /// Recomputes a context's state root from its stored entities and compares it with the root
     /// the node recorded: `(recorded, recomputed)`. Used to check for torn state.
-    pub fn verify_root(&self, context: &[u8; 32]) -> Result<([u8; 32], [u8; 32]), NodeError> {
+    pub fn verify_root(&self, context: &ContextId) -> Result<(Hash, Hash), NodeError> {
         let record = self.context(context)?;
         let mut state = HashMap::new();
-        for (key, value) in self.store.scan(Column::State, context)? {
+        for (key, value) in self.store.scan(Column::State, context.as_bytes())? {
             state.insert(key[32..].to_vec(), value);
         }
-        let recomputed = crate::verify::recompute_root(context, &state).map_err(|e| {
-            NodeError::Internal(format!(
-                "state of {} is inconsistent: {e}",
-                ids::encode(context)
-            ))
-        })?;
-        Ok((record.root_hash, recomputed))
+        let recomputed = crate::verify::recompute_root(context.as_bytes(), &state)
+            .map_err(|e| NodeError::Internal(format!("state of {context} is inconsistent: {e}")))?;
+        Ok((record.root_hash, Hash::new(recomputed)))
     }
+}
+
+/// Where an identity not yet bound to a context is kept.
+pub(crate) fn unbound_identity_key(public: &PublicKey) -> Vec<u8> {
+    let mut key = b"unbound:".to_vec();
+    key.extend_from_slice(public.as_bytes());
+    key
+}
+
+/// The parents of the next delta: the heads, or the genesis parent before any delta.
+pub(crate) fn parents_of(heads: &[DeltaId]) -> Vec<DeltaId> {
+    if heads.is_empty() {
+        vec![DeltaId::GENESIS]
+    } else {
+        heads.to_vec()
+    }
+}
+
+/// The delta id in a `context ‖ delta id` key.
+pub(crate) fn delta_id_of_key(key: &[u8]) -> Result<DeltaId, NodeError> {
+    key.get(32..)
+        .and_then(|id| <[u8; 32]>::try_from(id).ok())
+        .map(DeltaId::new)
+        .ok_or_else(|| NodeError::Internal("corrupt delta key".into()))
+}
+
+/// Adds the state writes of `outcome` to `batch`.
+pub(crate) fn stage_writes(batch: &mut Batch, context: &ContextId, outcome: &Outcome) {
+    for (key, value) in &outcome.writes {
+        if key.len() != 32 {
+            continue;
+        }
+        match value {
+            Some(value) => batch.put(
+                Column::State,
+                scoped(context.as_bytes(), key),
+                value.clone(),
+            ),
+            None => batch.delete(Column::State, scoped(context.as_bytes(), key)),
+        }
+    }
+    for (key, value) in &outcome.private_writes {
+        match value {
+            Some(value) => batch.put(
+                Column::PrivateState,
+                scoped(context.as_bytes(), key),
+                value.clone(),
+            ),
+            None => batch.delete(Column::PrivateState, scoped(context.as_bytes(), key)),
+        }
+    }
+}
+
+/// The body of the delta a committed call makes.
+fn state_body(outcome: &Outcome) -> DeltaBody {
+    DeltaBody::State {
+        artifact: outcome.artifact.clone(),
+        events: outcome
+            .events
+            .iter()
+            .map(|e| Event {
+                kind: e.kind.clone(),
+                data: e.data.clone(),
+                handler: e.handler.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// The size of `body` once sealed (nonce, ciphertext, tag).
+fn sealed_size(body: &DeltaBody) -> usize {
+    encode(body).len() + 12 + 16
+}
+
+/// Adds a committed call's writes, its signed delta (if it changed anything), and the updated
+/// context record to `batch`; returns the delta.
+fn stage_state_commit(
+    batch: &mut Batch,
+    context: &ContextId,
+    record: &mut ContextRecord,
+    parents: Vec<DeltaId>,
+    signer: &SigningKey,
+    outcome: &Outcome,
+) -> Option<DeltaEnvelope> {
+    stage_writes(batch, context, outcome);
+    let root = outcome.root_hash.map_or(record.root_hash, Hash::new);
+    record.root_hash = root;
+    let delta = (!outcome.artifact.is_empty()).then(|| {
+        stage_delta(
+            batch,
+            context,
+            record,
+            parents,
+            signer,
+            &state_body(outcome),
+        )
+    });
+    batch.put(Column::Meta, context.as_bytes().to_vec(), encode(record));
+    delta
+}
+
+/// Seals and signs `body` as a new delta on `parents`, stores it, and makes it the only head.
+pub(crate) fn stage_delta(
+    batch: &mut Batch,
+    context: &ContextId,
+    record: &mut ContextRecord,
+    parents: Vec<DeltaId>,
+    signer: &SigningKey,
+    body: &DeltaBody,
+) -> DeltaEnvelope {
+    let delta = DeltaEnvelope::create(
+        *context,
+        parents,
+        signer,
+        now_ns(),
+        body,
+        record.root_hash,
+        &record.key,
+    );
+    batch.put(
+        Column::Deltas,
+        scoped(context.as_bytes(), delta.id.as_bytes()),
+        encode(&StoredDelta::Applied(Box::new(delta.clone()))),
+    );
+    record.heads = vec![delta.id];
+    delta
 }

@@ -1,6 +1,7 @@
 //! The records the node keeps in its store (Borsh), and their keys.
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use calimero_wire::{ApplicationId, ContextKey, DeltaEnvelope, DeltaId, Hash, PublicKey};
 
 /// An installed application.
 #[derive(Clone, Debug, BorshSerialize, BorshDeserialize)]
@@ -12,45 +13,62 @@ pub struct ApplicationRecord {
     pub abi: Option<String>,
 }
 
-/// A context: one running instance of an application.
+/// A context: one running instance of an application, as this node holds it.
 #[derive(Clone, Debug, BorshSerialize, BorshDeserialize)]
 pub struct ContextRecord {
-    pub application: [u8; 32],
-    pub root_hash: [u8; 32],
-    pub heads: Vec<[u8; 32]>,
+    pub application: ApplicationId,
+    /// The state root (any value an app commits, zero included).
+    pub root_hash: Hash,
+    /// Whether the state exists here: false for a joiner until its first snapshot.
+    pub initialized: bool,
+    /// Applied deltas without applied children.
+    pub heads: Vec<DeltaId>,
     /// This node's member identity in the context.
-    pub member: [u8; 32],
+    pub member: PublicKey,
+    /// Every member, sorted: deltas from anyone else are dropped.
+    pub members: Vec<PublicKey>,
+    /// Seals delta bodies; only members have it.
+    pub key: ContextKey,
+    /// Addresses of peers to dial for this context (the inviter's, for a joiner).
+    pub peers: Vec<String>,
     pub created_at_ms: u64,
 }
 
-/// An event as stored with its delta.
-#[derive(Clone, Debug, BorshSerialize, BorshDeserialize)]
-pub struct EventRecord {
-    pub kind: String,
-    pub data: Vec<u8>,
-    pub handler: Option<String>,
+impl ContextRecord {
+    /// Whether the context's state exists on this node.
+    pub fn is_initialized(&self) -> bool {
+        self.initialized
+    }
+
+    /// Whether `key` is a member.
+    pub fn is_member(&self, key: &PublicKey) -> bool {
+        self.members.binary_search(key).is_ok()
+    }
+
+    /// Adds a member, keeping the list sorted; false if it was one already.
+    pub fn add_member(&mut self, key: PublicKey) -> bool {
+        match self.members.binary_search(&key) {
+            Ok(_) => false,
+            Err(at) => {
+                self.members.insert(at, key);
+                true
+            }
+        }
+    }
 }
 
-/// A signed delta (`NODE.md` §3).
+/// An applied delta as stored.
 #[derive(Clone, Debug, BorshSerialize, BorshDeserialize)]
-pub struct DeltaRecord {
-    pub context_id: [u8; 32],
-    pub id: [u8; 32],
-    pub parents: Vec<[u8; 32]>,
-    pub author: [u8; 32],
-    pub hlc: u64,
-    pub artifact: Vec<u8>,
-    pub root_hash: [u8; 32],
-    pub events: Vec<EventRecord>,
-    pub signature: [u8; 64],
+pub enum StoredDelta {
+    /// Applied from its envelope (authored here, or received).
+    Applied(Box<DeltaEnvelope>),
+    /// Counted applied because a snapshot that included it was installed; no body here.
+    ViaSnapshot,
 }
-
-/// The domain string signatures over deltas start with.
-pub const DELTA_DOMAIN: &[u8] = b"calimero/delta/v1";
 
 /// The key of a module's bytes in the applications column.
-pub fn module_key(application: &[u8; 32]) -> Vec<u8> {
-    let mut key = application.to_vec();
+pub fn module_key(application: &ApplicationId) -> Vec<u8> {
+    let mut key = application.as_bytes().to_vec();
     key.extend_from_slice(b"/module");
     key
 }

@@ -15,8 +15,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use crate::ids;
+use calimero_wire::{ApplicationId, ContextId, PublicKey};
+
 use crate::node::{Node, NodeError};
+use crate::sync::Replicator;
 
 /// The largest `argsJson` accepted, serialized.
 pub const MAX_ARGS_SIZE: usize = 10 * 1024 * 1024;
@@ -27,13 +29,16 @@ const MAX_MODULE_BODY: usize = 24 * 1024 * 1024;
 struct AppState {
     node: Arc<Node>,
     token: Option<Arc<str>>,
+    replicator: Option<Replicator>,
 }
 
-/// The router for a node; `token` is the admin bearer token (`None` disables auth).
-pub fn router(node: Arc<Node>, token: Option<String>) -> Router {
+/// The router for a node; `token` is the admin bearer token (`None` disables auth);
+/// `replicator` serves the peer-to-peer routes (without it they answer 503).
+pub fn router(node: Arc<Node>, token: Option<String>, replicator: Option<Replicator>) -> Router {
     let state = AppState {
         node,
         token: token.map(Into::into),
+        replicator,
     };
     let protected = Router::new()
         .route(
@@ -59,6 +64,13 @@ pub fn router(node: Arc<Node>, token: Option<String>) -> Router {
             "/admin-api/contexts/{id}",
             get(get_context).delete(delete_context),
         )
+        .route("/admin-api/contexts/{id}/members", get(context_members))
+        .route("/admin-api/contexts/{id}/invite", post(invite))
+        .route("/admin-api/contexts/{id}/sync", post(sync_context))
+        .route("/admin-api/contexts/join", post(join))
+        .route("/admin-api/peers", get(peers))
+        .route("/admin-api/identity", post(new_identity))
+        .route("/admin-api/node", get(node_status))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route(
@@ -105,7 +117,9 @@ fn node_error(error: NodeError) -> Response {
             StatusCode::NOT_FOUND
         }
         NodeError::ParseError(_) | NodeError::FunctionCall(_) => StatusCode::BAD_REQUEST,
-        NodeError::Conflict(_) => StatusCode::CONFLICT,
+        NodeError::Conflict(_) | NodeError::Uninitialized(_) => StatusCode::CONFLICT,
+        NodeError::DeltaTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        NodeError::Network(_) => StatusCode::BAD_GATEWAY,
         NodeError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     admin_error(status, error.to_string())
@@ -115,17 +129,17 @@ fn data(value: impl serde::Serialize) -> Response {
     Json(json!({"data": value})).into_response()
 }
 
-fn parse_id(text: &str, what: &str) -> Result<[u8; 32], Response> {
-    ids::decode(text, what).map_err(|message| admin_error(StatusCode::BAD_REQUEST, message))
+fn parse_id<I: std::str::FromStr<Err = calimero_wire::IdError>>(text: &str) -> Result<I, Response> {
+    text.parse()
+        .map_err(|e: calimero_wire::IdError| admin_error(StatusCode::BAD_REQUEST, e.to_string()))
 }
 
 /// Parses `text` as an id, runs `op` with it, and answers `{"data": ...}` or the error.
-fn by_id<T: serde::Serialize>(
+fn by_id<I: std::str::FromStr<Err = calimero_wire::IdError>, T: serde::Serialize>(
     text: &str,
-    what: &str,
-    op: impl FnOnce(&[u8; 32]) -> Result<T, NodeError>,
+    op: impl FnOnce(&I) -> Result<T, NodeError>,
 ) -> Response {
-    match parse_id(text, what) {
+    match parse_id::<I>(text) {
         Ok(id) => match op(&id) {
             Ok(value) => data(value),
             Err(error) => node_error(error),
@@ -174,9 +188,9 @@ async fn jsonrpc(State(state): State<AppState>, body: Bytes) -> Json<Value> {
     let Some(context) = params.get("contextId").and_then(Value::as_str) else {
         return parse_error(id, "`params.contextId` (a base58 context id) is required");
     };
-    let context = match ids::decode(context, "context id") {
+    let context: ContextId = match context.parse() {
         Ok(context) => context,
-        Err(message) => return parse_error(id, message),
+        Err(error) => return parse_error(id, format!("{error}")),
     };
     let node = state.node.clone();
     let result = match method {
@@ -308,15 +322,15 @@ async fn list_applications(State(state): State<AppState>) -> Response {
 }
 
 async fn get_application(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    by_id(&id, "application id", |id| state.node.get_application(id))
+    by_id(&id, |id: &ApplicationId| state.node.get_application(id))
 }
 
 async fn application_abi(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    by_id(&id, "application id", |id| state.node.application_abi(id))
+    by_id(&id, |id: &ApplicationId| state.node.application_abi(id))
 }
 
 async fn delete_application(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    by_id(&id, "application id", |id| {
+    by_id(&id, |id: &ApplicationId| {
         state
             .node
             .delete_application(id)
@@ -342,7 +356,7 @@ async fn create_context(State(state): State<AppState>, body: Bytes) -> Response 
             "`applicationId` (base58) is required".into(),
         );
     };
-    let application = match parse_id(application, "application id") {
+    let application: ApplicationId = match parse_id(application) {
         Ok(id) => id,
         Err(response) => return response,
     };
@@ -374,11 +388,11 @@ async fn list_contexts(State(state): State<AppState>) -> Response {
 }
 
 async fn get_context(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    by_id(&id, "context id", |id| state.node.get_context(id))
+    by_id(&id, |id: &ContextId| state.node.get_context(id))
 }
 
 async fn delete_context(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    let id = match parse_id(&id, "context id") {
+    let id: ContextId = match parse_id(&id) {
         Ok(id) => id,
         Err(response) => return response,
     };
@@ -388,6 +402,146 @@ async fn delete_context(State(state): State<AppState>, Path(id): Path<String>) -
         Ok(Err(error)) => node_error(error),
         Err(response) => response,
     }
+}
+
+// ---- admin: peers, membership, sync ----
+
+fn replicator(state: &AppState) -> Result<Replicator, Response> {
+    state.replicator.clone().ok_or_else(|| {
+        admin_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this node runs without networking".into(),
+        )
+    })
+}
+
+async fn context_members(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    by_id(&id, |id: &ContextId| {
+        state
+            .node
+            .members(id)
+            .map(|members| json!({"members": members}))
+    })
+}
+
+/// The default lifetime of an invitation.
+pub const DEFAULT_INVITATION_VALIDITY_SECS: u64 = 24 * 3600;
+
+async fn invite(State(state): State<AppState>, Path(id): Path<String>, body: Bytes) -> Response {
+    let context: ContextId = match parse_id(&id) {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let request: Value = if body.is_empty() {
+        json!({})
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(value) => value,
+            Err(e) => {
+                return admin_error(
+                    StatusCode::BAD_REQUEST,
+                    format!("the body is not valid JSON: {e}"),
+                );
+            }
+        }
+    };
+    let invitee = match request.get("invitee").and_then(Value::as_str) {
+        None => None,
+        Some(text) => match parse_id::<PublicKey>(text) {
+            Ok(key) => Some(key),
+            Err(response) => return response,
+        },
+    };
+    let valid_for = request
+        .get("validForSeconds")
+        .and_then(Value::as_u64)
+        .unwrap_or(DEFAULT_INVITATION_VALIDITY_SECS);
+    let replicator = match replicator(&state) {
+        Ok(replicator) => replicator,
+        Err(response) => return response,
+    };
+    match replicator
+        .invite(context, invitee, std::time::Duration::from_secs(valid_for))
+        .await
+    {
+        Ok(invitation) => data(json!({
+            "invitation": invitation.to_text(),
+            "contextId": context,
+            "inviter": invitation.inviter,
+            "invitee": invitation.invitee,
+            "expiresAtMs": invitation.expires_at_ms,
+        })),
+        Err(error) => node_error(error),
+    }
+}
+
+async fn join(State(state): State<AppState>, body: Bytes) -> Response {
+    let request: Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(e) => {
+            return admin_error(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not valid JSON: {e}"),
+            );
+        }
+    };
+    let Some(text) = request.get("invitation").and_then(Value::as_str) else {
+        return admin_error(
+            StatusCode::BAD_REQUEST,
+            "expected {\"invitation\": \"<the string `context invite` printed>\"}".into(),
+        );
+    };
+    let replicator = match replicator(&state) {
+        Ok(replicator) => replicator,
+        Err(response) => return response,
+    };
+    match replicator.join(text).await {
+        Ok(report) => data(report),
+        Err(error) => node_error(error),
+    }
+}
+
+async fn sync_context(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let context: ContextId = match parse_id(&id) {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let replicator = match replicator(&state) {
+        Ok(replicator) => replicator,
+        Err(response) => return response,
+    };
+    match replicator.sync_now(context).await {
+        Ok(report) => data(report),
+        Err(error) => node_error(error),
+    }
+}
+
+async fn new_identity(State(state): State<AppState>) -> Response {
+    let node = state.node.clone();
+    match blocking(move || node.new_identity()).await {
+        Ok(Ok(public)) => data(json!({"publicKey": public})),
+        Ok(Err(error)) => node_error(error),
+        Err(response) => response,
+    }
+}
+
+async fn peers(State(state): State<AppState>) -> Response {
+    match replicator(&state) {
+        Ok(replicator) => data(replicator.peers().await),
+        Err(response) => response,
+    }
+}
+
+async fn node_status(State(state): State<AppState>) -> Response {
+    let contexts = state.node.contexts().map(|c| c.len()).unwrap_or(0);
+    let applications = state.node.applications().map(|a| a.len()).unwrap_or(0);
+    let mut status = match &state.replicator {
+        Some(replicator) => replicator.status().await,
+        None => json!({"counters": state.node.metrics.snapshot()}),
+    };
+    status["contexts"] = json!(contexts);
+    status["applications"] = json!(applications);
+    data(status)
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves.

@@ -1,0 +1,745 @@
+//! The node as a replica: deltas that arrive from peers (checked, ordered by the DAG, applied
+//! through the app's `__calimero_sync_next`), snapshots installed, membership, and the answers
+//! this node gives to its peers' sync requests. Everything here is synchronous and
+//! transport-free; `sync.rs` drives it from the network.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use calimero_dag::{Offer, Ready};
+use calimero_runtime::Identity;
+use calimero_store::{Batch, Column};
+use calimero_wire::{
+    ApplicationId, ContextId, DeltaBody, DeltaEnvelope, DeltaId, GossipMessage, Hash, Invitation,
+    JoinAccepted, MAX_RESPONSE_SIZE, MemberProof, PublicKey, SnapshotPage, SyncRequest,
+    SyncResponse, WireError, encode,
+};
+use ed25519_dalek::SigningKey;
+
+use crate::metrics::Counter;
+use crate::node::{
+    ContextState, ContextStorage, MAX_PENDING_DELTAS, Node, NodeError, Notice, decode,
+    delta_id_of_key, now_ms, parents_of, stage_delta, stage_writes, unbound_identity_key,
+};
+use crate::records::{ContextRecord, StoredDelta, scoped};
+
+/// The most deltas one `Deltas`/`DeltasSince` answer carries.
+pub const MAX_DELTAS_PER_PAGE: usize = 2_000;
+/// The size of one snapshot page (keys and values).
+pub const SNAPSHOT_PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// The size of one module chunk.
+pub const BLOB_CHUNK: usize = 1024 * 1024;
+
+/// What became of a delta offered to the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// Applied, with this many buffered descendants it unblocked (the delta included).
+    Applied(usize),
+    /// Waiting for these parents (empty while the context has no state yet).
+    Buffered { missing: Vec<DeltaId> },
+    /// Already applied or buffered.
+    Duplicate,
+}
+
+/// Why a delta from a peer was dropped (already counted in the node's metrics).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{reason}")]
+pub struct Rejected {
+    pub counter: Counter,
+    pub reason: String,
+}
+
+impl Rejected {
+    fn new(counter: Counter, reason: impl Into<String>) -> Self {
+        Self {
+            counter,
+            reason: reason.into(),
+        }
+    }
+}
+
+fn rejected_by_wire(error: WireError) -> Rejected {
+    let counter = match error {
+        WireError::BadSignature(_) => Counter::DroppedBadSignature,
+        WireError::IdMismatch => Counter::DroppedIdMismatch,
+        WireError::TooLarge { .. } | WireError::TooManyParents(_) => Counter::DroppedOversized,
+        WireError::CannotOpen => Counter::DroppedCannotOpen,
+        WireError::Malformed { .. } | WireError::Expired { .. } => Counter::DroppedMalformedGossip,
+    };
+    Rejected::new(counter, error.to_string())
+}
+
+/// A snapshot as collected from a peer's pages.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub root_hash: Hash,
+    pub heads: Vec<DeltaId>,
+    /// `(key32, value)` state entries.
+    pub entries: Vec<(Vec<u8>, Vec<u8>)>,
+    pub applied: Vec<DeltaId>,
+    pub members: Vec<PublicKey>,
+}
+
+impl Node {
+    /// Takes a delta from a peer: checks it, drops it with a counted reason, or offers it to the
+    /// context's DAG and applies whatever became ready.
+    pub fn receive_delta(&self, delta: DeltaEnvelope) -> Result<Received, Rejected> {
+        let result = self.receive_checked(delta);
+        if let Err(rejected) = &result {
+            self.metrics.count(rejected.counter);
+        }
+        result
+    }
+
+    fn receive_checked(&self, delta: DeltaEnvelope) -> Result<Received, Rejected> {
+        delta.verify().map_err(rejected_by_wire)?;
+        let context = delta.context_id;
+        let record = match self.context(&context) {
+            Ok(record) => record,
+            Err(NodeError::ContextNotFound(_)) => {
+                return Err(Rejected::new(
+                    Counter::DroppedUnknownContext,
+                    format!("delta for context {context}, which this node does not hold"),
+                ));
+            }
+            Err(error) => {
+                return Err(Rejected::new(Counter::DeltasApplyFailed, error.to_string()));
+            }
+        };
+        if !record.is_member(&delta.author) {
+            return Err(Rejected::new(
+                Counter::DroppedNonMember,
+                format!(
+                    "delta {} is signed by {}, who is not a member of {context}",
+                    delta.id, delta.author
+                ),
+            ));
+        }
+        // Only members can open the body; a body that does not open is not from a member.
+        delta.open(&record.key).map_err(rejected_by_wire)?;
+        let state = self
+            .context_state(&context)
+            .map_err(|e| Rejected::new(Counter::DeltasApplyFailed, e.to_string()))?;
+        self.offer_verified(&context, &state, delta)
+            .map_err(|e| Rejected::new(Counter::DeltasApplyFailed, e.to_string()))
+    }
+
+    /// Offers a checked delta to the DAG, under the context's write lock.
+    pub(crate) fn offer_verified(
+        &self,
+        context: &ContextId,
+        state: &Arc<ContextState>,
+        delta: DeltaEnvelope,
+    ) -> Result<Received, NodeError> {
+        let _guard = state.lock.write().unwrap_or_else(|e| e.into_inner());
+        let mut record = self.context(context)?;
+        let key = scoped(context.as_bytes(), delta.id.as_bytes());
+        if !record.is_initialized() {
+            // No state to apply onto yet: keep it until the snapshot arrives.
+            if self.store.get(Column::Pending, &key)?.is_some() {
+                self.metrics.count(Counter::DuplicateDeltas);
+                return Ok(Received::Duplicate);
+            }
+            let waiting = state
+                .waiting_for_state
+                .load(std::sync::atomic::Ordering::SeqCst);
+            if waiting >= MAX_PENDING_DELTAS {
+                // The snapshot will cover them; the periodic sync fetches anything newer.
+                self.metrics.count(Counter::DeltasEvicted);
+                return Ok(Received::Buffered {
+                    missing: Vec::new(),
+                });
+            }
+            state
+                .waiting_for_state
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut batch = Batch::new();
+            batch.put(Column::Pending, key, encode(&delta));
+            self.store.commit(batch)?;
+            self.metrics.count(Counter::DeltasBuffered);
+            return Ok(Received::Buffered {
+                missing: Vec::new(),
+            });
+        }
+        let offer = {
+            let mut dag = state.dag();
+            let parents = delta.parents.clone();
+            dag.offer(delta.id, parents, delta.clone())
+        };
+        match offer {
+            Offer::Duplicate => {
+                self.metrics.count(Counter::DuplicateDeltas);
+                Ok(Received::Duplicate)
+            }
+            Offer::Buffered { missing, evicted } => {
+                let mut batch = Batch::new();
+                batch.put(Column::Pending, key, encode(&delta));
+                if let Some(evicted) = evicted {
+                    batch.delete(
+                        Column::Pending,
+                        scoped(context.as_bytes(), evicted.as_bytes()),
+                    );
+                    self.metrics.count(Counter::DeltasEvicted);
+                }
+                self.store.commit(batch)?;
+                self.metrics.count(Counter::DeltasBuffered);
+                Ok(Received::Buffered { missing })
+            }
+            Offer::Ready(ready) => {
+                let count = ready.len();
+                self.apply_ready(context, state, &mut record, ready)?;
+                Ok(Received::Applied(count))
+            }
+        }
+    }
+
+    /// Applies deltas the DAG released (in causal order), each in its own write batch so the
+    /// next one's guest call reads the state it left. The caller holds the write lock.
+    fn apply_ready(
+        &self,
+        context: &ContextId,
+        state: &ContextState,
+        record: &mut ContextRecord,
+        ready: Vec<Ready<DeltaId, DeltaEnvelope>>,
+    ) -> Result<(), NodeError> {
+        if ready.is_empty() {
+            return Ok(());
+        }
+        let module = self.module(&record.application)?;
+        for Ready { id, payload, .. } in ready {
+            let delta = payload;
+            let mut batch = Batch::new();
+            match delta.open(&record.key) {
+                Ok(DeltaBody::State { artifact, .. }) => {
+                    let identity = Identity {
+                        context_id: context.to_bytes(),
+                        account_id: record.member.to_bytes(),
+                        device_id: record.member.to_bytes(),
+                        xcall_origin: None,
+                    };
+                    let storage = Arc::new(ContextStorage {
+                        store: self.store.clone(),
+                        context: *context,
+                    });
+                    let outcome = self.runtime.run(
+                        &module,
+                        "__calimero_sync_next",
+                        artifact,
+                        identity,
+                        storage,
+                    );
+                    if outcome.should_persist() {
+                        stage_writes(&mut batch, context, &outcome);
+                        if let Some(root) = outcome.root_hash {
+                            record.root_hash = Hash::new(root);
+                        }
+                    } else {
+                        // Every replica runs the same code on the same artifact: a delta that
+                        // fails here fails everywhere, so it is recorded (not retried forever).
+                        self.metrics.count(Counter::DeltasApplyFailed);
+                        tracing::warn!(%context, delta = %id, error = ?outcome.returns, "the app could not apply a delta");
+                    }
+                }
+                Ok(DeltaBody::AddMember { member, invitation }) => {
+                    match admits(record, &invitation, &member, delta.hlc / 1_000_000) {
+                        Ok(()) => {
+                            record.add_member(member);
+                        }
+                        Err(reason) => {
+                            self.metrics.count(Counter::DroppedNonMember);
+                            tracing::warn!(%context, delta = %id, %reason, "a membership delta admits no one");
+                        }
+                    }
+                }
+                Err(error) => {
+                    self.metrics.count(Counter::DroppedCannotOpen);
+                    tracing::warn!(%context, delta = %id, %error, "a released delta does not open");
+                }
+            }
+            record.heads = state.dag().heads();
+            batch.put(
+                Column::Deltas,
+                scoped(context.as_bytes(), id.as_bytes()),
+                encode(&StoredDelta::Applied(Box::new(delta))),
+            );
+            batch.delete(Column::Pending, scoped(context.as_bytes(), id.as_bytes()));
+            batch.put(Column::Meta, context.as_bytes().to_vec(), encode(&*record));
+            self.store.commit(batch)?;
+            self.metrics.count(Counter::DeltasApplied);
+        }
+        Ok(())
+    }
+
+    /// Offers a page of deltas (parents first, as peers send them); returns how many applied.
+    pub fn receive_deltas(&self, deltas: Vec<DeltaEnvelope>) -> usize {
+        let mut applied = 0;
+        for delta in deltas {
+            match self.receive_delta(delta) {
+                Ok(Received::Applied(n)) => applied += n,
+                Ok(_) => {}
+                Err(rejected) => tracing::debug!(%rejected, "a synced delta was dropped"),
+            }
+        }
+        applied
+    }
+
+    /// The current heads and root of a context.
+    pub fn heads(&self, context: &ContextId) -> Result<(Hash, Vec<DeltaId>), NodeError> {
+        let state = self.context_state(context)?;
+        let _guard = state.lock.read().unwrap_or_else(|e| e.into_inner());
+        let record = self.context(context)?;
+        Ok((record.root_hash, record.heads))
+    }
+
+    /// Whether the context's state exists on this node (false until a joiner's first snapshot).
+    pub fn is_initialized(&self, context: &ContextId) -> Result<bool, NodeError> {
+        Ok(self.context(context)?.is_initialized())
+    }
+
+    /// Whether every one of `ids` is applied here.
+    pub fn knows_all(&self, context: &ContextId, ids: &[DeltaId]) -> Result<bool, NodeError> {
+        Ok(self.context_state(context)?.dag().contains_all(ids))
+    }
+
+    /// A membership proof for a request this node sends about `context` from network
+    /// identity `peer`.
+    pub fn member_proof(&self, context: &ContextId, peer: &str) -> Result<MemberProof, NodeError> {
+        let record = self.context(context)?;
+        let key = self.member_key(context, &record.member)?;
+        Ok(MemberProof::sign(&key, context, peer))
+    }
+
+    /// Replaces a context's state with a snapshot taken from a peer, after checking that the
+    /// entries hash to the claimed root and that nothing this node has would be lost.
+    pub fn install_snapshot(
+        &self,
+        context: &ContextId,
+        snapshot: Snapshot,
+    ) -> Result<(), NodeError> {
+        let entries: HashMap<Vec<u8>, Vec<u8>> = snapshot.entries.into_iter().collect();
+        let recomputed =
+            crate::verify::recompute_root(context.as_bytes(), &entries).map_err(|e| {
+                NodeError::Network(format!("the snapshot's state is inconsistent: {e}"))
+            })?;
+        if Hash::new(recomputed) != snapshot.root_hash {
+            return Err(NodeError::Network(format!(
+                "the snapshot's entries hash to {}, not to the root {} it claims",
+                Hash::new(recomputed),
+                snapshot.root_hash
+            )));
+        }
+        let state = self.context_state(context)?;
+        let _guard = state.lock.write().unwrap_or_else(|e| e.into_inner());
+        let mut record = self.context(context)?;
+        let mut covered: std::collections::HashSet<DeltaId> =
+            snapshot.applied.iter().copied().collect();
+        covered.extend(snapshot.heads.iter().copied());
+        if record.is_initialized() && !record.heads.iter().all(|h| covered.contains(h)) {
+            return Err(NodeError::Conflict(
+                "this node has deltas the snapshot does not include; syncing deltas instead".into(),
+            ));
+        }
+        let mut batch = Batch::new();
+        for (key, _) in self.store.scan(Column::State, context.as_bytes())? {
+            if !entries.contains_key(&key[32..]) {
+                batch.delete(Column::State, key);
+            }
+        }
+        for (key, value) in &entries {
+            batch.put(
+                Column::State,
+                scoped(context.as_bytes(), key),
+                value.clone(),
+            );
+        }
+        let known: std::collections::HashSet<Vec<u8>> = self
+            .store
+            .scan(Column::Deltas, context.as_bytes())?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
+        for id in &covered {
+            let key = scoped(context.as_bytes(), id.as_bytes());
+            if !known.contains(&key) {
+                batch.put(Column::Deltas, key, encode(&StoredDelta::ViaSnapshot));
+            }
+        }
+        record.root_hash = snapshot.root_hash;
+        record.initialized = true;
+        record.heads = snapshot.heads.clone();
+        for member in snapshot.members {
+            record.add_member(member);
+        }
+        batch.put(Column::Meta, context.as_bytes().to_vec(), encode(&record));
+        self.store.commit(batch)?;
+        self.metrics.count(Counter::SnapshotsInstalled);
+
+        state
+            .waiting_for_state
+            .store(0, std::sync::atomic::Ordering::SeqCst);
+        let released = state.dag().install_snapshot(covered, snapshot.heads);
+        self.apply_ready(context, &state, &mut record, released)?;
+        // Deltas that arrived while the context had no state wait in the pending column only.
+        let mut waiting = Vec::new();
+        for (_, value) in self.store.scan(Column::Pending, context.as_bytes())? {
+            let delta: DeltaEnvelope = decode(&value, "pending delta")?;
+            let dag = state.dag();
+            if !dag.is_pending(&delta.id) && !dag.is_applied(&delta.id) {
+                waiting.push(delta);
+            } else if dag.is_applied(&delta.id) {
+                drop(dag);
+                let mut batch = Batch::new();
+                batch.delete(
+                    Column::Pending,
+                    scoped(context.as_bytes(), delta.id.as_bytes()),
+                );
+                self.store.commit(batch)?;
+            }
+        }
+        drop(_guard);
+        for delta in waiting {
+            self.offer_verified(context, &state, delta)?;
+        }
+        Ok(())
+    }
+
+    /// Adds a context this node joined: its record and identity, with no state until the first
+    /// snapshot. The caller makes sure the application is installed.
+    pub fn add_joined_context(
+        &self,
+        accepted: &JoinAccepted,
+        member_key: &SigningKey,
+        peers: Vec<String>,
+    ) -> Result<(), NodeError> {
+        let context = accepted.membership.context_id;
+        if self.context(&context).is_ok() {
+            return Err(NodeError::Conflict(format!(
+                "this node already holds context {context}"
+            )));
+        }
+        let member = calimero_wire::public_key(member_key);
+        let mut record = ContextRecord {
+            application: accepted.application_id,
+            root_hash: Hash::ZERO,
+            initialized: false,
+            heads: Vec::new(),
+            member,
+            members: Vec::new(),
+            key: accepted.context_key.clone(),
+            peers,
+            created_at_ms: now_ms(),
+        };
+        for member in &accepted.members {
+            record.add_member(*member);
+        }
+        record.add_member(member);
+        let mut batch = Batch::new();
+        batch.put(
+            Column::Identities,
+            scoped(context.as_bytes(), member.as_bytes()),
+            member_key.to_bytes().to_vec(),
+        );
+        // An identity made for this invitation is now bound to the context.
+        batch.delete(Column::Identities, unbound_identity_key(&member));
+        batch.put(Column::Meta, context.as_bytes().to_vec(), encode(&record));
+        batch.put(
+            Column::Pending,
+            scoped(context.as_bytes(), accepted.membership.id.as_bytes()),
+            encode(&accepted.membership),
+        );
+        self.store.commit(batch)?;
+        self.notify(Notice::ContextAdded(context));
+        Ok(())
+    }
+
+    /// Signs an invitation to `context` as this node's member.
+    pub fn invite(
+        &self,
+        context: &ContextId,
+        invitee: Option<PublicKey>,
+        valid_for_ms: u64,
+        addresses: Vec<String>,
+    ) -> Result<Invitation, NodeError> {
+        let record = self.context(context)?;
+        if !record.is_initialized() {
+            return Err(NodeError::Uninitialized(*context));
+        }
+        let key = self.member_key(context, &record.member)?;
+        Ok(Invitation::create(
+            *context,
+            record.application,
+            &key,
+            invitee,
+            now_ms().saturating_add(valid_for_ms),
+            addresses,
+        ))
+    }
+
+    /// Answers a peer's sync request; `peer` is the network identity it came from.
+    pub fn answer(&self, request: SyncRequest, peer: &str) -> SyncResponse {
+        let response = self.answer_checked(request, peer);
+        match &response {
+            Ok(SyncResponse::Refused { .. }) | Err(_) => {
+                self.metrics.count(Counter::RefusedRequests);
+            }
+            Ok(_) => self.metrics.count(Counter::RequestsServed),
+        }
+        response.unwrap_or_else(|reason| SyncResponse::Refused { reason })
+    }
+
+    fn answer_checked(&self, request: SyncRequest, peer: &str) -> Result<SyncResponse, String> {
+        let context = *request.context_id();
+        let record = self
+            .context(&context)
+            .map_err(|_| format!("this node does not hold context {context}"))?;
+        let proof = match &request {
+            SyncRequest::Join {
+                invitation,
+                member,
+                proof,
+            } => {
+                return self
+                    .accept_join(&context, invitation, member, proof, peer)
+                    .map_err(|e| e.to_string());
+            }
+            SyncRequest::Heads { proof, .. }
+            | SyncRequest::Deltas { proof, .. }
+            | SyncRequest::DeltasSince { proof, .. }
+            | SyncRequest::Snapshot { proof, .. }
+            | SyncRequest::Blob { proof, .. } => proof,
+        };
+        if !record.is_member(&proof.member) {
+            return Err(format!(
+                "{} is not a member of context {context}",
+                proof.member
+            ));
+        }
+        proof.verify(&context, peer).map_err(|e| e.to_string())?;
+        if !record.is_initialized() {
+            return Err(format!("this node has no state for {context} yet"));
+        }
+        let state = self.context_state(&context).map_err(|e| e.to_string())?;
+        match request {
+            SyncRequest::Heads { .. } => Ok(SyncResponse::Heads {
+                root_hash: record.root_hash,
+                heads: record.heads,
+            }),
+            SyncRequest::Deltas { ids, .. } => {
+                let deltas = self
+                    .stored_deltas(&context, ids.iter().take(MAX_DELTAS_PER_PAGE))
+                    .map_err(|e| e.to_string())?;
+                Ok(SyncResponse::Deltas {
+                    deltas,
+                    remaining: 0,
+                    asker_behind: false,
+                })
+            }
+            SyncRequest::DeltasSince {
+                known_heads, limit, ..
+            } => {
+                let _guard = state.lock.read().unwrap_or_else(|e| e.into_inner());
+                let limit = (limit as usize).clamp(1, MAX_DELTAS_PER_PAGE);
+                let (ids, total, asker_behind) = {
+                    let dag = state.dag();
+                    let (ids, total) = dag.since(&known_heads, limit);
+                    (ids, total, dag.contains_all(&known_heads))
+                };
+                let deltas = self
+                    .stored_deltas(&context, ids.iter())
+                    .map_err(|e| e.to_string())?;
+                Ok(SyncResponse::Deltas {
+                    remaining: (total - deltas.len().min(total)) as u64,
+                    deltas,
+                    asker_behind,
+                })
+            }
+            SyncRequest::Snapshot { cursor, .. } => {
+                let _guard = state.lock.read().unwrap_or_else(|e| e.into_inner());
+                let start = cursor.map(|c| scoped(context.as_bytes(), &c));
+                let (entries, next) = self
+                    .store
+                    .scan_page(
+                        Column::State,
+                        context.as_bytes(),
+                        start.as_deref(),
+                        SNAPSHOT_PAGE_BYTES,
+                    )
+                    .map_err(|e| e.to_string())?;
+                let entries = entries
+                    .into_iter()
+                    .map(|(key, value)| (key[32..].to_vec(), value))
+                    .collect();
+                let next = next.map(|key| key[32..].to_vec());
+                let (applied, members) = if next.is_none() {
+                    self.metrics.count(Counter::SnapshotsServed);
+                    (state.dag().applied_ids(), record.members)
+                } else {
+                    (Vec::new(), Vec::new())
+                };
+                Ok(SyncResponse::Snapshot(SnapshotPage {
+                    root_hash: record.root_hash,
+                    heads: record.heads,
+                    entries,
+                    next,
+                    applied,
+                    members,
+                }))
+            }
+            SyncRequest::Blob {
+                application_id,
+                offset,
+                ..
+            } => {
+                if application_id != record.application {
+                    return Err(format!(
+                        "context {context} runs application {}, not {application_id}",
+                        record.application
+                    ));
+                }
+                let bytes = self
+                    .module_bytes(&application_id)
+                    .map_err(|e| e.to_string())?;
+                let start = usize::try_from(offset)
+                    .unwrap_or(usize::MAX)
+                    .min(bytes.len());
+                let end = (start + BLOB_CHUNK).min(bytes.len());
+                Ok(SyncResponse::Blob {
+                    total: bytes.len() as u64,
+                    chunk: bytes[start..end].to_vec(),
+                })
+            }
+            SyncRequest::Join { .. } => unreachable!("answered above"),
+        }
+    }
+
+    /// Applied deltas by id, skipping those this node only knows through a snapshot, up to the
+    /// response size bound.
+    fn stored_deltas<'a>(
+        &self,
+        context: &ContextId,
+        ids: impl Iterator<Item = &'a DeltaId>,
+    ) -> Result<Vec<DeltaEnvelope>, NodeError> {
+        let mut deltas = Vec::new();
+        let mut size = 0;
+        for id in ids {
+            let key = scoped(context.as_bytes(), id.as_bytes());
+            if let Some(bytes) = self.store.get(Column::Deltas, &key)?
+                && let StoredDelta::Applied(delta) = decode(&bytes, "stored delta")?
+            {
+                size += bytes.len();
+                if size > MAX_RESPONSE_SIZE / 2 {
+                    break;
+                }
+                deltas.push(*delta);
+            }
+        }
+        Ok(deltas)
+    }
+
+    /// Admits a joiner: checks the invitation and the joiner's proof, then authors and publishes
+    /// the membership delta and hands the joiner what it needs (the context key included; this
+    /// answer travels only over the encrypted connection between the two nodes).
+    fn accept_join(
+        &self,
+        context: &ContextId,
+        invitation: &Invitation,
+        member: &PublicKey,
+        proof: &calimero_wire::Signature,
+        peer: &str,
+    ) -> Result<SyncResponse, NodeError> {
+        let refuse = |reason: String| Ok(SyncResponse::Refused { reason });
+        if let Err(error) = SyncRequest::verify_join(invitation, member, proof, peer) {
+            return refuse(format!("the join request's proof is invalid: {error}"));
+        }
+        let state = self.context_state(context)?;
+        let _guard = state.lock.write().unwrap_or_else(|e| e.into_inner());
+        let mut record = self.context(context)?;
+        if let Err(reason) = admits(&record, invitation, member, now_ms()) {
+            return refuse(reason);
+        }
+        let key = self.member_key(context, &record.member)?;
+        let body = DeltaBody::AddMember {
+            member: *member,
+            invitation: Box::new(invitation.clone()),
+        };
+        record.add_member(*member);
+        let mut batch = Batch::new();
+        let parents = parents_of(&state.dag().heads());
+        let delta = stage_delta(&mut batch, context, &mut record, parents, &key, &body);
+        batch.put(Column::Meta, context.as_bytes().to_vec(), encode(&record));
+        self.store.commit(batch)?;
+        state.dag().record_applied(delta.id, delta.parents.clone());
+        self.metrics.count(Counter::DeltasAuthored);
+        self.metrics.count(Counter::JoinsAccepted);
+        self.publish(context, &GossipMessage::Delta(delta.clone()));
+        tracing::info!(%context, %member, "a new member joined");
+        Ok(SyncResponse::Joined(Box::new(JoinAccepted {
+            application_id: record.application,
+            context_key: record.key.clone(),
+            members: record.members.clone(),
+            membership: delta,
+        })))
+    }
+
+    /// Application module chunks are checked against this id when they arrive.
+    pub fn install_fetched_application(
+        &self,
+        expected: &ApplicationId,
+        bytes: &[u8],
+        source: &str,
+    ) -> Result<(), NodeError> {
+        let actual = calimero_wire::application_id(bytes);
+        if actual != *expected {
+            return Err(NodeError::Network(format!(
+                "the module received hashes to {actual}, not to application {expected}"
+            )));
+        }
+        self.install_application(bytes, source)?;
+        Ok(())
+    }
+
+    /// Every context id on this node with its record's peers (for the network to dial).
+    pub fn context_peers(&self) -> Result<BTreeMap<ContextId, Vec<String>>, NodeError> {
+        Ok(self
+            .context_records()?
+            .into_iter()
+            .map(|(id, record)| (id, record.peers))
+            .collect())
+    }
+
+    /// The delta ids stored for a context (applied), for tests and diagnostics.
+    pub fn applied_delta_ids(&self, context: &ContextId) -> Result<Vec<DeltaId>, NodeError> {
+        self.store
+            .scan(Column::Deltas, context.as_bytes())?
+            .iter()
+            .map(|(key, _)| delta_id_of_key(key))
+            .collect()
+    }
+}
+
+/// Whether `invitation` admits `member` into the context of `record` at time `at_ms`.
+fn admits(
+    record: &ContextRecord,
+    invitation: &Invitation,
+    member: &PublicKey,
+    at_ms: u64,
+) -> Result<(), String> {
+    invitation
+        .verify(at_ms)
+        .map_err(|e| format!("the invitation is not valid: {e}"))?;
+    if !record.is_member(&invitation.inviter) {
+        return Err(format!(
+            "the invitation is signed by {}, who is not a member",
+            invitation.inviter
+        ));
+    }
+    if invitation.application_id != record.application {
+        return Err("the invitation names another application".into());
+    }
+    if let Some(invitee) = invitation.invitee
+        && invitee != *member
+    {
+        return Err(format!("the invitation is for {invitee}, not for {member}"));
+    }
+    Ok(())
+}
