@@ -146,6 +146,30 @@ impl TestNode {
         }
     }
 
+    /// The process id of the running `merod`.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Runs `merod verify` on the node's home (the node must be stopped); returns its success
+    /// and output.
+    pub fn verify(&self) -> (bool, String) {
+        let output = Command::new(&self.merod)
+            .arg("--home")
+            .arg(self.home.path())
+            .args(["--node", "n1", "verify"])
+            .output()
+            .expect("merod verify runs");
+        (
+            output.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        )
+    }
+
     /// Kills the node with SIGKILL, as a crash would.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -298,6 +322,30 @@ impl TestNode {
         );
         assert_eq!(status, 200, "JSON-RPC answers 200 even on errors: {value}");
         value
+    }
+
+    /// `execute` that tolerates a node going away: `None` if no answer came (the process died).
+    pub fn call_checked(
+        &self,
+        context: &str,
+        method: &str,
+        args: Value,
+    ) -> Option<Result<Value, Value>> {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "execute",
+            "params": {"contextId": context, "method": method, "argsJson": args}});
+        let response = self
+            .agent
+            .post(format!("{}/jsonrpc", self.url))
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .header("Content-Type", "application/json")
+            .send(&serde_json::to_vec(&body).unwrap()[..])
+            .ok()?;
+        let text = response.into_body().read_to_string().ok()?;
+        let value: Value = serde_json::from_str(&text).ok()?;
+        Some(match value.get("error") {
+            Some(error) => Err(error.clone()),
+            None => Ok(value["result"]["output"].clone()),
+        })
     }
 
     /// `execute`: `Ok(output)` or `Err(error object)`.

@@ -25,7 +25,9 @@ pub struct Cli {
     #[arg(long)]
     pub ts_module: Option<PathBuf>,
     /// Rows to run: b2 (TS module size), b3, b4 (TS/Rust latency), b5, b5-node (diagnostic: no
-    /// HTTP), b11 (default: b3, b5, b11, and b2 and b4 when --ts-module is given).
+    /// HTTP), b7 (catch-up), b8 (remote apply rate), b9 (memory per context), propagation (2 and
+    /// 5 nodes), b11 (default: b3, b5, b7, b8, b9, propagation, b11, and b2 and b4 when
+    /// --ts-module is given).
     #[arg(long, value_delimiter = ',')]
     pub rows: Vec<String>,
     /// Calls per latency sample set (B3).
@@ -40,6 +42,21 @@ pub struct Cli {
     /// Repetitions of the cold-start measurement (B11).
     #[arg(long, default_value_t = 5)]
     pub restarts: usize,
+    /// Deltas the stopped node misses (B7).
+    #[arg(long, default_value_t = 10_000)]
+    pub missed: usize,
+    /// Remote deltas applied per order (B8).
+    #[arg(long, default_value_t = 5_000)]
+    pub apply_deltas: usize,
+    /// Contexts loaded (B9).
+    #[arg(long, default_value_t = 100)]
+    pub contexts: usize,
+    /// Deltas per context (B9).
+    #[arg(long, default_value_t = 1_000)]
+    pub deltas_per_context: usize,
+    /// Samples per propagation run.
+    #[arg(long, default_value_t = 200)]
+    pub samples: usize,
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -271,7 +288,9 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
         None => None,
     };
     let rows: Vec<String> = if cli.rows.is_empty() {
-        let mut rows: Vec<String> = vec!["b3".into(), "b5".into(), "b11".into()];
+        let mut rows: Vec<String> = ["b3", "b5", "b7", "b8", "b9", "propagation", "b11"]
+            .map(String::from)
+            .to_vec();
         if ts_module.is_some() {
             rows.splice(0..0, ["b2".into(), "b4".into()]);
         }
@@ -406,7 +425,68 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
                 );
                 results.insert("b11".into(), r);
             }
-            other => bail!("unknown row `{other}`; use b2, b3, b4, b5, b5-node or b11"),
+            "b7" => {
+                let r = crate::bench_sync::b7(&module, cli.missed)?;
+                println!(
+                    "{:<5} {:<52} {:>9.3} s  {:>14}",
+                    "B7",
+                    format!("catch-up after missing {} deltas", cli.missed),
+                    r["catch_up_seconds"].as_f64().unwrap_or(0.0),
+                    "<= 2 s"
+                );
+                results.insert("b7".into(), r);
+            }
+            "b8" => {
+                let r = crate::bench_sync::b8(&module, cli.apply_deltas)?;
+                for order in ["causal", "reverse"] {
+                    println!(
+                        "{:<5} {:<52} {:>9.0} /s {:>14}",
+                        "B8",
+                        format!("remote deltas applied, {order} order"),
+                        r[order]["per_second"].as_f64().unwrap_or(0.0),
+                        ">= 10000 /s"
+                    );
+                }
+                results.insert("b8".into(), r);
+            }
+            "b9" => {
+                let r = crate::bench_sync::b9(&module, cli.contexts, cli.deltas_per_context)?;
+                println!(
+                    "{:<5} {:<52} {:>9.0} KB {:>14}",
+                    "B9",
+                    format!(
+                        "memory per context ({} deltas, {} contexts)",
+                        cli.deltas_per_context, cli.contexts
+                    ),
+                    r["bytes_per_context"].as_f64().unwrap_or(0.0) / 1024.0,
+                    "<= 1 MB"
+                );
+                results.insert("b9".into(), r);
+            }
+            "propagation" => {
+                let mut runs = Vec::new();
+                for nodes in [2, 5] {
+                    let r = crate::bench_sync::propagation(&module, nodes, cli.samples)?;
+                    for (what, key) in [("p50", "p50_ms"), ("p99", "p99_ms")] {
+                        println!(
+                            "{:<5} {:<52} {:>9.3} ms {:>14}",
+                            "PROP",
+                            format!("set on A until node {nodes} has the root, {what}"),
+                            r[key].as_f64().unwrap_or(0.0),
+                            if what == "p50" {
+                                "<= 10 ms"
+                            } else {
+                                "<= 50 ms"
+                            }
+                        );
+                    }
+                    runs.push(r);
+                }
+                results.insert("propagation".into(), Value::Array(runs));
+            }
+            other => bail!(
+                "unknown row `{other}`; use b2, b3, b4, b5, b5-node, b7, b8, b9, propagation or b11"
+            ),
         }
     }
     if let Some(path) = &cli.json {

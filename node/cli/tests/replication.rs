@@ -307,3 +307,60 @@ fn an_invitation_naming_a_key_admits_only_the_node_holding_it() {
         "{refused}"
     );
 }
+
+#[test]
+fn a_node_killed_during_concurrent_writes_loses_no_acknowledged_write() {
+    let mut a = fast_node(&[]);
+    let mut b = fast_node(&[]);
+    let mut c = fast_node(&[]);
+    let context = network_of(&[&a, &b, &c]);
+    let acknowledged = std::sync::Mutex::new(Vec::new());
+    let c_pid = c.pid().expect("c runs");
+    std::thread::scope(|scope| {
+        for (name, node) in [("a", &a), ("b", &b), ("c", &c)] {
+            let (context, acknowledged) = (&context, &acknowledged);
+            scope.spawn(move || {
+                for i in 0..60 {
+                    let key = format!("{name}-{i}");
+                    match node.call_checked(context, "set", json!({"key": key, "value": "v"})) {
+                        Some(Ok(_)) => acknowledged.lock().unwrap().push(key),
+                        Some(Err(error)) => panic!("{name}: {error}"),
+                        // C was killed: no answer, so nothing was acknowledged.
+                        None => break,
+                    }
+                }
+            });
+        }
+        // Kill C in the middle of the burst.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !acknowledged.lock().unwrap().iter().any(|k| k == "c-10") {
+            assert!(Instant::now() < deadline, "c never reached its 10th write");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::process::Command::new("kill")
+            .args(["-9", &c_pid.to_string()])
+            .status()
+            .unwrap();
+    });
+    c.kill();
+    c.run();
+    converge(&[&a, &b, &c], &context, Duration::from_secs(60));
+    let acknowledged = acknowledged.into_inner().unwrap();
+    assert!(acknowledged.len() >= 120 + 11, "{}", acknowledged.len());
+    for node in [&a, &b, &c] {
+        let present = entries(node, &context);
+        let lost: Vec<&String> = acknowledged
+            .iter()
+            .filter(|k| !present.contains_key(*k))
+            .collect();
+        assert!(lost.is_empty(), "{} lost {lost:?}", node.url);
+    }
+    for node in [&mut a, &mut b, &mut c] {
+        node.stop();
+        let (ok, output) = node.verify();
+        assert!(
+            ok && output.contains("ok "),
+            "merod verify failed: {output}"
+        );
+    }
+}

@@ -88,7 +88,16 @@ fn build_behaviour(
         .heartbeat_initial_delay(HEARTBEAT_INTERVAL)
         .heartbeat_interval(HEARTBEAT_INTERVAL)
         .validation_mode(ValidationMode::Strict)
-        .message_id_fn(|message| gossipsub::MessageId::from(Sha256::digest(&message.data).to_vec()))
+        // The publisher is part of the id: one publisher's copies are deduplicated, while the
+        // same bytes re-published by another peer (a replay) reach the node, which counts it.
+        .message_id_fn(|message| {
+            let mut hasher = Sha256::new();
+            if let Some(source) = &message.source {
+                hasher.update(source.to_bytes());
+            }
+            hasher.update(&message.data);
+            gossipsub::MessageId::from(hasher.finalize().to_vec())
+        })
         .max_transmit_size(
             config
                 .max_gossip_size

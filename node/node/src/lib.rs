@@ -5,6 +5,7 @@
 //!   author path of a call.
 //! - [`replica`]: the receive path (deltas from peers through the DAG into the app's
 //!   `__calimero_sync_next`), snapshots, membership, and the answers given to peers.
+//! - [`session`]: one sync session with one peer, as a state machine without I/O.
 //! - [`sync`]: the replication loop that drives [`replica`] from the network: gossip,
 //!   heartbeats, periodic sync sessions, joins.
 //! - [`server`]: JSON-RPC and the admin API over axum.
@@ -19,6 +20,7 @@ pub mod node;
 pub mod records;
 pub mod replica;
 pub mod server;
+pub mod session;
 pub mod sync;
 pub mod verify;
 

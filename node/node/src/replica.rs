@@ -11,8 +11,8 @@ use calimero_runtime::Identity;
 use calimero_store::{Batch, Column};
 use calimero_wire::{
     ApplicationId, ContextId, DeltaBody, DeltaEnvelope, DeltaId, GossipMessage, Hash, Invitation,
-    JoinAccepted, MAX_RESPONSE_SIZE, MemberProof, PublicKey, SnapshotPage, SyncRequest,
-    SyncResponse, WireError, encode,
+    JoinAccepted, MAX_GOSSIP_SIZE, MAX_REQUEST_SIZE, MAX_RESPONSE_SIZE, MemberProof, PublicKey,
+    SnapshotPage, SyncRequest, SyncResponse, WireError, encode,
 };
 use ed25519_dalek::SigningKey;
 
@@ -705,6 +705,92 @@ impl Node {
             .into_iter()
             .map(|(id, record)| (id, record.peers))
             .collect())
+    }
+
+    /// The applied deltas a peer at `known_heads` lacks, parents first (at most `limit`), and
+    /// how many it lacks in all; what a `DeltasSince` request gets, without the membership check.
+    pub fn deltas_since(
+        &self,
+        context: &ContextId,
+        known_heads: &[DeltaId],
+        limit: usize,
+    ) -> Result<(Vec<DeltaEnvelope>, usize), NodeError> {
+        let state = self.context_state(context)?;
+        let _guard = state.lock.read().unwrap_or_else(|e| e.into_inner());
+        let (ids, total) = state.dag().since(known_heads, limit);
+        let mut deltas = Vec::with_capacity(ids.len());
+        for id in &ids {
+            let key = scoped(context.as_bytes(), id.as_bytes());
+            if let Some(bytes) = self.store.get(Column::Deltas, &key)?
+                && let StoredDelta::Applied(delta) = decode(&bytes, "stored delta")?
+            {
+                deltas.push(*delta);
+            }
+        }
+        Ok((deltas, total))
+    }
+
+    /// Takes a gossip message that arrived on `topic` from network identity `peer`; returns the
+    /// context to sync with that peer, if the message shows this node lacks something.
+    pub fn receive_gossip(&self, topic: &str, data: &[u8], peer: &str) -> Option<ContextId> {
+        let message: GossipMessage = match calimero_wire::decode(data, MAX_GOSSIP_SIZE, "gossip") {
+            Ok(message) => message,
+            Err(error) => {
+                self.metrics.count(match error {
+                    WireError::TooLarge { .. } => Counter::DroppedOversized,
+                    _ => Counter::DroppedMalformedGossip,
+                });
+                tracing::warn!(%peer, %error, "dropped malformed gossip");
+                return None;
+            }
+        };
+        match message {
+            GossipMessage::Delta(delta) => {
+                let context = delta.context_id;
+                if topic != calimero_wire::topic(&context) {
+                    self.metrics.count(Counter::DroppedMalformedGossip);
+                    tracing::warn!(%peer, %topic, "dropped a delta published on another context's topic");
+                    return None;
+                }
+                match self.receive_delta(delta) {
+                    Ok(Received::Buffered { .. }) => Some(context),
+                    Ok(_) => None,
+                    Err(rejected) => {
+                        tracing::warn!(%peer, %context, %rejected, "dropped a delta");
+                        None
+                    }
+                }
+            }
+            GossipMessage::Heartbeat {
+                context_id,
+                root_hash,
+                heads,
+                ..
+            } => {
+                let (root, _) = self.heads(&context_id).ok()?;
+                let behind = root != root_hash && !self.knows_all(&context_id, &heads).ok()?;
+                behind.then_some(context_id)
+            }
+        }
+    }
+
+    /// Answers an encoded sync request from network identity `peer`; `None` (no answer) for
+    /// bytes that do not decode.
+    pub fn answer_bytes(&self, data: &[u8], peer: &str) -> Option<Vec<u8>> {
+        let request: SyncRequest =
+            match calimero_wire::decode(data, MAX_REQUEST_SIZE, "a sync request") {
+                Ok(request) => request,
+                Err(error) => {
+                    self.metrics.count(Counter::DroppedMalformedRequest);
+                    tracing::warn!(%peer, %error, "dropped a malformed sync request");
+                    return None;
+                }
+            };
+        let response = self.answer(request, peer);
+        if let SyncResponse::Refused { reason } = &response {
+            tracing::warn!(%peer, %reason, "refused a sync request");
+        }
+        Some(encode(&response))
     }
 
     /// The delta ids stored for a context (applied), for tests and diagnostics.

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use calimero_network::{NetworkEvent, NetworkHandle, PeerId};
 use calimero_wire::{
-    ApplicationId, ContextId, GossipMessage, Hash, Invitation, MAX_GOSSIP_SIZE, MAX_REQUEST_SIZE,
-    MAX_RESPONSE_SIZE, MemberProof, PublicKey, SyncRequest, SyncResponse, decode, encode,
+    ApplicationId, ContextId, GossipMessage, Hash, Invitation, MAX_RESPONSE_SIZE, MemberProof,
+    PublicKey, SyncRequest, SyncResponse, decode, encode,
 };
 use ed25519_dalek::SigningKey;
 use rand::Rng;
@@ -32,7 +32,7 @@ use tokio::sync::mpsc;
 
 use crate::metrics::Counter;
 use crate::node::{Node, NodeError, Notice, now_ms};
-use crate::replica::{Received, Snapshot};
+use crate::session::{Step, SyncSession};
 
 /// The largest module fetched from a peer.
 pub const MAX_MODULE_SIZE: u64 = 64 * 1024 * 1024;
@@ -301,23 +301,11 @@ impl Replicator {
             NetworkEvent::Request { peer, data, reply } => {
                 let node = self.inner.node.clone();
                 tokio::spawn(async move {
-                    let request: SyncRequest =
-                        match decode(&data, MAX_REQUEST_SIZE, "a sync request") {
-                            Ok(request) => request,
-                            Err(error) => {
-                                node.metrics.count(Counter::DroppedMalformedRequest);
-                                tracing::warn!(%peer, %error, "dropped a malformed sync request");
-                                return;
-                            }
-                        };
                     let asker = peer.to_string();
                     let answer =
-                        tokio::task::spawn_blocking(move || node.answer(request, &asker)).await;
-                    if let Ok(response) = answer {
-                        if let SyncResponse::Refused { reason } = &response {
-                            tracing::warn!(%peer, %reason, "refused a sync request");
-                        }
-                        reply.send(encode(&response));
+                        tokio::task::spawn_blocking(move || node.answer_bytes(&data, &asker)).await;
+                    if let Ok(Some(answer)) = answer {
+                        reply.send(answer);
                     }
                 });
             }
@@ -342,50 +330,13 @@ impl Replicator {
 
     async fn on_gossip(&self, topic: String, source: PeerId, data: Vec<u8>) {
         let node = self.inner.node.clone();
-        let message: GossipMessage = match decode(&data, MAX_GOSSIP_SIZE, "a gossip message") {
-            Ok(message) => message,
-            Err(error) => {
-                node.metrics.count(Counter::DroppedMalformedGossip);
-                tracing::warn!(peer = %source, %error, "dropped malformed gossip");
-                return;
-            }
-        };
-        match message {
-            GossipMessage::Delta(delta) => {
-                let context = delta.context_id;
-                if context_of_topic(&topic) != Some(context) {
-                    node.metrics.count(Counter::DroppedMalformedGossip);
-                    tracing::warn!(peer = %source, %topic, "dropped a delta published on another context's topic");
-                    return;
-                }
-                let result = tokio::task::spawn_blocking(move || node.receive_delta(delta)).await;
-                match result {
-                    Ok(Ok(Received::Buffered { .. })) => self.trigger(context, Some(source)),
-                    Ok(Err(rejected)) => {
-                        tracing::warn!(peer = %source, %context, %rejected, "dropped a delta");
-                    }
-                    _ => {}
-                }
-            }
-            GossipMessage::Heartbeat {
-                context_id,
-                root_hash,
-                heads,
-                ..
-            } => {
-                if !self.is_watched(&context_id) {
-                    return;
-                }
-                let behind = blocking(move || {
-                    let (root, _) = node.heads(&context_id)?;
-                    Ok(root != root_hash && !node.knows_all(&context_id, &heads)?)
-                })
-                .await
-                .unwrap_or(false);
-                if behind {
-                    self.trigger(context_id, Some(source));
-                }
-            }
+        let peer = source.to_string();
+        let outcome =
+            tokio::task::spawn_blocking(move || node.receive_gossip(&topic, &data, &peer)).await;
+        if let Ok(Some(context)) = outcome
+            && self.is_watched(&context)
+        {
+            self.trigger(context, Some(source));
         }
     }
 
@@ -501,7 +452,22 @@ impl Replicator {
         Err(last_error.unwrap_or_else(|| NodeError::Network("no peer answered".into())))
     }
 
+    /// Sends a request; a `Refused` answer becomes an error.
     async fn request(
+        &self,
+        peer: &PeerId,
+        request: &SyncRequest,
+    ) -> Result<SyncResponse, NodeError> {
+        match self.exchange(peer, request).await? {
+            SyncResponse::Refused { reason } => {
+                Err(NodeError::Network(format!("peer {peer} refused: {reason}")))
+            }
+            response => Ok(response),
+        }
+    }
+
+    /// Sends a request and decodes the answer, whatever it is.
+    async fn exchange(
         &self,
         peer: &PeerId,
         request: &SyncRequest,
@@ -512,148 +478,33 @@ impl Replicator {
             .request(peer, encode(request))
             .await
             .map_err(|e| NodeError::Network(format!("peer {peer}: {e}")))?;
-        let response = decode(&bytes, MAX_RESPONSE_SIZE, "a sync response")
-            .map_err(|e| NodeError::Network(format!("peer {peer}: {e}")))?;
-        match response {
-            SyncResponse::Refused { reason } => {
-                Err(NodeError::Network(format!("peer {peer} refused: {reason}")))
-            }
-            response => Ok(response),
-        }
+        decode(&bytes, MAX_RESPONSE_SIZE, "a sync response")
+            .map_err(|e| NodeError::Network(format!("peer {peer}: {e}")))
     }
 
     async fn sync_with(&self, context: ContextId, peer: &PeerId) -> Result<SyncReport, NodeError> {
         let node = self.inner.node.clone();
         let local = self.inner.network.local_peer_id().to_string();
-        let proof = {
-            let node = node.clone();
-            blocking(move || node.member_proof(&context, &local)).await?
-        };
-        let current = {
-            let node = node.clone();
-            move || {
-                let node = node.clone();
-                async move { blocking(move || node.heads(&context)).await }
-            }
-        };
-        let mut report = SyncReport {
-            peer: Some(peer.to_string()),
-            ..SyncReport::default()
-        };
-        let (root, heads) = current().await?;
-        let initialized = {
-            let node = node.clone();
-            blocking(move || node.is_initialized(&context)).await?
-        };
-        if !initialized {
-            self.snapshot(context, peer, &proof).await?;
-            report.snapshot = true;
-        } else {
-            let request = SyncRequest::Heads {
-                context_id: context,
-                proof: proof.clone(),
-            };
-            if let SyncResponse::Heads {
-                root_hash,
-                heads: theirs,
-            } = self.request(peer, &request).await?
-                && root_hash == root
-                && theirs == heads
-            {
-                report.root_hash = root;
-                report.dag_heads = heads;
-                return Ok(report);
-            }
-        }
+        let config = self.inner.config.clone();
+        let asked = peer.to_string();
+        let (mut session, mut step) =
+            blocking(move || Ok(SyncSession::start(&node, context, &asked, &local, &config)))
+                .await?;
         loop {
-            let (_, heads) = current().await?;
-            let request = SyncRequest::DeltasSince {
-                context_id: context,
-                proof: proof.clone(),
-                known_heads: heads,
-                limit: self.inner.config.page,
-            };
-            let SyncResponse::Deltas {
-                deltas,
-                remaining,
-                asker_behind,
-            } = self.request(peer, &request).await?
-            else {
-                return Err(NodeError::Network(format!(
-                    "peer {peer} answered DeltasSince with something else"
-                )));
-            };
-            let lacking = deltas.len() as u64 + remaining;
-            if asker_behind && !report.snapshot && lacking > self.inner.config.snapshot_threshold {
-                tracing::info!(%context, %peer, lacking, "far behind: taking a snapshot");
-                self.snapshot(context, peer, &proof).await?;
-                report.snapshot = true;
-                continue;
-            }
-            if deltas.is_empty() {
-                break;
-            }
-            let node = node.clone();
-            let applied = blocking(move || Ok(node.receive_deltas(deltas))).await?;
-            report.applied += applied;
-            if remaining == 0 || applied == 0 {
-                break;
+            match step {
+                Step::Done(report) => return Ok(report),
+                Step::Failed(error) => return Err(error),
+                Step::Send(request) => {
+                    let response = self.exchange(peer, &request).await?;
+                    let node = self.inner.node.clone();
+                    (session, step) = blocking(move || {
+                        let step = session.on_response(&node, response);
+                        Ok((session, step))
+                    })
+                    .await?;
+                }
             }
         }
-        let (root, heads) = current().await?;
-        report.root_hash = root;
-        report.dag_heads = heads;
-        Ok(report)
-    }
-
-    async fn snapshot(
-        &self,
-        context: ContextId,
-        peer: &PeerId,
-        proof: &MemberProof,
-    ) -> Result<(), NodeError> {
-        for _attempt in 0..3 {
-            let mut snapshot = Snapshot::default();
-            let mut cursor = None;
-            let mut first: Option<(Hash, Vec<calimero_wire::DeltaId>)> = None;
-            let consistent = loop {
-                let request = SyncRequest::Snapshot {
-                    context_id: context,
-                    proof: proof.clone(),
-                    cursor: cursor.take(),
-                };
-                let SyncResponse::Snapshot(page) = self.request(peer, &request).await? else {
-                    return Err(NodeError::Network(format!(
-                        "peer {peer} answered Snapshot with something else"
-                    )));
-                };
-                match &first {
-                    Some((root, heads)) if *root != page.root_hash || *heads != page.heads => {
-                        break false;
-                    }
-                    Some(_) => {}
-                    None => first = Some((page.root_hash, page.heads.clone())),
-                }
-                snapshot.entries.extend(page.entries);
-                match page.next {
-                    Some(next) => cursor = Some(next),
-                    None => {
-                        snapshot.root_hash = page.root_hash;
-                        snapshot.heads = page.heads;
-                        snapshot.applied = page.applied;
-                        snapshot.members = page.members;
-                        break true;
-                    }
-                }
-            };
-            if consistent {
-                let node = self.inner.node.clone();
-                return blocking(move || node.install_snapshot(&context, snapshot)).await;
-            }
-        }
-        Err(NodeError::Network(format!(
-            "peer {peer}'s state kept changing during three snapshot attempts"
-        )))
     }
 
     async fn ensure_application(
@@ -768,16 +619,16 @@ impl Replicator {
         let (peer, accepted) = 'found: loop {
             let mut last_error = None;
             for peer in &peers {
-                match self.request(peer, &request).await {
+                match self.exchange(peer, &request).await {
                     Ok(SyncResponse::Joined(accepted)) => break 'found (peer.clone(), accepted),
+                    Ok(SyncResponse::Refused { reason }) => {
+                        return Err(NodeError::Conflict(format!(
+                            "the inviter's node refused the join: {reason}"
+                        )));
+                    }
                     Ok(_) => {
                         last_error = Some(NodeError::Network(format!(
                             "peer {peer} answered the join with something else"
-                        )));
-                    }
-                    Err(NodeError::Network(message)) if message.contains("refused") => {
-                        return Err(NodeError::Conflict(format!(
-                            "the join was refused: {message}"
                         )));
                     }
                     Err(error) => last_error = Some(error),
