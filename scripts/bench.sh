@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set-up, then the benchmark rows (BENCHMARKS.md B2, B3, B4, B5, B10's TypeScript row, B11) on
+# Set-up, then the benchmark rows (B2, B3, B4, B5, B7, B8, B9, propagation, B10's TypeScript row,
+# B11; see docs/benchmarks.md) on
 # release builds. Extra arguments go to calimero-bench (see `calimero-bench --help`), e.g.
 # --rows b3 --json out.json
 set -euo pipefail

@@ -13,9 +13,9 @@ use anyhow::{Context, anyhow, bail};
 use calimero_network::{NetworkConfig, NetworkHandle};
 use calimero_node::Node;
 use calimero_node::sync::{Replicator, SyncConfig};
+use calimero_node::testing::{join_in_process, snapshot_in_process};
 use calimero_runtime::Limits;
-use calimero_wire::{ContextId, DeltaEnvelope, MemberProof, SyncRequest, SyncResponse};
-use ed25519_dalek::SigningKey;
+use calimero_wire::{ContextId, DeltaEnvelope};
 use rand::RngCore;
 use serde_json::{Value, json};
 
@@ -30,51 +30,10 @@ fn err(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow!("{e}")
 }
 
-/// Makes `joiner` a member of `context` on `creator` without a network (the join exchange and a
-/// snapshot, called directly).
+/// Makes `joiner` a member of `context` on `creator` with its state, without a network.
 fn join_directly(creator: &Node, joiner: &Node, context: &ContextId) -> anyhow::Result<()> {
-    let invitation = creator
-        .invite(context, None, 60_000, Vec::new())
-        .map_err(err)?;
-    let key = SigningKey::generate(&mut rand::rngs::OsRng);
-    let response = creator.answer(SyncRequest::join(invitation, &key, "bench"), "bench");
-    let SyncResponse::Joined(accepted) = response else {
-        bail!("join refused: {response:?}");
-    };
-    if !joiner
-        .has_application(&accepted.application_id)
-        .map_err(err)?
-    {
-        bail!("install the application on the joiner first");
-    }
-    joiner
-        .add_joined_context(&accepted, &key, Vec::new())
-        .map_err(err)?;
-    let proof = MemberProof::sign(&key, context, "bench");
-    let mut snapshot = calimero_node::replica::Snapshot::default();
-    let mut cursor = None;
-    loop {
-        let request = SyncRequest::Snapshot {
-            context_id: *context,
-            proof: proof.clone(),
-            cursor: cursor.take(),
-        };
-        let SyncResponse::Snapshot(page) = creator.answer(request, "bench") else {
-            bail!("snapshot refused");
-        };
-        snapshot.entries.extend(page.entries);
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => {
-                snapshot.root_hash = page.root_hash;
-                snapshot.heads = page.heads;
-                snapshot.applied = page.applied;
-                snapshot.members = page.members;
-                break;
-            }
-        }
-    }
-    joiner.install_snapshot(context, snapshot).map_err(err)
+    let key = join_in_process(creator, joiner, context, "bench").map_err(err)?;
+    snapshot_in_process(creator, joiner, context, &key, "bench").map_err(err)
 }
 
 fn set(node: &Node, context: &ContextId, i: usize) -> anyhow::Result<()> {

@@ -1,7 +1,7 @@
 //! Real `merod` processes replicating a kv-store context over libp2p on loopback: joins through
-//! invitations, concurrent writes converging, a stopped node catching up, a late joiner
-//! bootstrapping from a snapshot with the module fetched from a peer, lost gossip repaired by
-//! periodic sync.
+//! invitations (open, and naming a key), concurrent writes converging, a stopped node catching
+//! up, a late joiner bootstrapping from a snapshot with the module fetched from a peer, lost
+//! gossip repaired by periodic sync, and a node killed with SIGKILL mid-burst losing nothing.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;

@@ -20,7 +20,8 @@
 //!
 //! Protocols: TCP + Noise + Yamux; identify (`/calimero/id/1`), ping;
 //! gossipsub with signed messages, strict validation and message id =
-//! SHA-256 of the data (identical payloads are deduplicated network-wide);
+//! SHA-256 of the publisher and the data (one publisher's copies are
+//! deduplicated; the same bytes re-published by another peer are not);
 //! request-response `/calimero/sync/1`, each message a `u32` big-endian length
 //! then that many bytes.
 

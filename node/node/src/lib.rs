@@ -12,6 +12,7 @@
 //! - [`config`]: the node's home and `config.toml`.
 //! - [`verify`]: recomputing a context's root from stored state.
 //! - [`metrics`]: the counters `node status` shows.
+//! - [`testing`]: several nodes in one process without a network (tests, benchmarks).
 
 pub mod config;
 pub mod ids;
@@ -22,6 +23,7 @@ pub mod replica;
 pub mod server;
 pub mod session;
 pub mod sync;
+pub mod testing;
 pub mod verify;
 
 pub use node::{Node, NodeError};

@@ -20,7 +20,7 @@ pub enum Counter {
     RequestsServed,
     JoinsAccepted,
     HeartbeatsSent,
-    /// Dropped: gossip that does not decode (garbage, truncated, oversized).
+    /// Dropped: gossip that does not decode (garbage, truncated), or a delta on another topic.
     DroppedMalformedGossip,
     /// Dropped: a sync request that does not decode.
     DroppedMalformedRequest,
@@ -28,7 +28,7 @@ pub enum Counter {
     DroppedBadSignature,
     /// Dropped: a delta whose id does not match its parents and body.
     DroppedIdMismatch,
-    /// Dropped: a delta too large or with too many parents.
+    /// Dropped: gossip or a delta too large, or a delta with too many parents.
     DroppedOversized,
     /// Dropped: a delta whose author is not a member.
     DroppedNonMember,
@@ -36,7 +36,8 @@ pub enum Counter {
     DroppedUnknownContext,
     /// Dropped: a delta whose body does not open with the context key.
     DroppedCannotOpen,
-    /// Refused: a sync request from a peer that is not a member (or cannot prove it).
+    /// Refused: a sync request from a peer that is not a member (or cannot prove it), and
+    /// refused joins.
     RefusedRequests,
 }
 

@@ -15,7 +15,7 @@ use calimero_runtime::{FunctionCallError, Identity, Limits, ModuleId, Outcome, R
 use calimero_store::{Batch, Column, Store};
 use calimero_wire::{
     ApplicationId, ContextId, ContextKey, DeltaBody, DeltaEnvelope, DeltaId, Event, GossipMessage,
-    Hash, MAX_SEALED_SIZE, PublicKey, encode, public_key,
+    Hash, MAX_PARENTS, MAX_SEALED_SIZE, PublicKey, encode, public_key,
 };
 use ed25519_dalek::SigningKey;
 use serde::Serialize;
@@ -293,10 +293,10 @@ impl Node {
         contexts.insert(*id, state.clone());
         drop(contexts);
         // Deltas buffered before a restart go back into the DAG (and apply if now ready).
-        for delta in buffered {
-            if let Err(error) = self.offer_verified(id, &state, delta) {
-                tracing::warn!(context = %id, %error, "a buffered delta could not be re-offered");
-            }
+        if !buffered.is_empty()
+            && let Err(error) = self.offer_verified(id, &state, buffered)
+        {
+            tracing::warn!(context = %id, %error, "buffered deltas could not be re-offered");
         }
         Ok(state)
     }
@@ -824,12 +824,13 @@ pub(crate) fn unbound_identity_key(public: &PublicKey) -> Vec<u8> {
     key
 }
 
-/// The parents of the next delta: the heads, or the genesis parent before any delta.
+/// The parents of the next delta: the heads (at most [`MAX_PARENTS`]; any others stay heads
+/// and the next delta takes them), or the genesis parent before any delta.
 pub(crate) fn parents_of(heads: &[DeltaId]) -> Vec<DeltaId> {
     if heads.is_empty() {
         vec![DeltaId::GENESIS]
     } else {
-        heads.to_vec()
+        heads.iter().take(MAX_PARENTS).copied().collect()
     }
 }
 
@@ -939,6 +940,6 @@ pub(crate) fn stage_delta(
         scoped(context.as_bytes(), delta.id.as_bytes()),
         encode(&StoredDelta::Applied(Box::new(delta.clone()))),
     );
-    record.heads = vec![delta.id];
+    crate::replica::advance_heads(&mut record.heads, delta.id, &delta.parents);
     delta
 }

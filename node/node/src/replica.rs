@@ -69,6 +69,54 @@ fn rejected_by_wire(error: WireError) -> Rejected {
     Rejected::new(counter, error.to_string())
 }
 
+/// The most state deltas applied in one guest call.
+const MAX_BATCH_DELTAS: usize = 256;
+/// The most artifact bytes applied in one guest call.
+const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// Whether an artifact is a plain `StorageDelta::Actions` (Borsh tag 0, then the action count),
+/// the form several artifacts can be concatenated in.
+fn batchable(artifact: &[u8]) -> bool {
+    artifact.len() >= 5 && artifact[0] == 0
+}
+
+/// One `StorageDelta::Actions` holding every action of `artifacts`, in order.
+fn concatenate(artifacts: &[&[u8]]) -> Vec<u8> {
+    let mut count: u32 = 0;
+    let mut body = Vec::with_capacity(artifacts.iter().map(|a| a.len()).sum());
+    for artifact in artifacts {
+        let mut prefix = [0u8; 4];
+        prefix.copy_from_slice(&artifact[1..5]);
+        count = count.saturating_add(u32::from_le_bytes(prefix));
+        body.extend_from_slice(&artifact[5..]);
+    }
+    let mut combined = Vec::with_capacity(body.len() + 5);
+    combined.push(0);
+    combined.extend_from_slice(&count.to_le_bytes());
+    combined.extend_from_slice(&body);
+    combined
+}
+
+/// The heads after applying `id` on `parents`: its parents stop being heads, it becomes one.
+pub(crate) fn advance_heads(heads: &mut Vec<DeltaId>, id: DeltaId, parents: &[DeltaId]) {
+    heads.retain(|head| !parents.contains(head));
+    if !heads.contains(&id) {
+        heads.push(id);
+    }
+    heads.sort_unstable();
+}
+
+/// Stores an applied delta and drops it from the pending column.
+fn stage_applied(batch: &mut Batch, context: &ContextId, delta: DeltaEnvelope) {
+    let key = scoped(context.as_bytes(), delta.id.as_bytes());
+    batch.delete(Column::Pending, key.clone());
+    batch.put(
+        Column::Deltas,
+        key,
+        encode(&StoredDelta::Applied(Box::new(delta))),
+    );
+}
+
 /// A snapshot as collected from a peer's pages.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -84,14 +132,64 @@ impl Node {
     /// Takes a delta from a peer: checks it, drops it with a counted reason, or offers it to the
     /// context's DAG and applies whatever became ready.
     pub fn receive_delta(&self, delta: DeltaEnvelope) -> Result<Received, Rejected> {
-        let result = self.receive_checked(delta);
+        let context = delta.context_id;
+        let result = self.check_delta(delta).and_then(|(state, delta)| {
+            self.offer_verified(&context, &state, vec![delta])
+                .map(|mut received| received.pop().unwrap_or(Received::Duplicate))
+                .map_err(|e| Rejected::new(Counter::DeltasApplyFailed, e.to_string()))
+        });
         if let Err(rejected) = &result {
             self.metrics.count(rejected.counter);
         }
         result
     }
 
-    fn receive_checked(&self, delta: DeltaEnvelope) -> Result<Received, Rejected> {
+    /// Offers a page of deltas (parents first, as peers send them) in one pass, so that the
+    /// ones ready together are applied together; returns how many were applied.
+    pub fn receive_deltas(&self, deltas: Vec<DeltaEnvelope>) -> usize {
+        let mut by_context: BTreeMap<ContextId, (Arc<ContextState>, Vec<DeltaEnvelope>)> =
+            BTreeMap::new();
+        for delta in deltas {
+            let context = delta.context_id;
+            match self.check_delta(delta) {
+                Ok((state, delta)) => by_context
+                    .entry(context)
+                    .or_insert_with(|| (state, Vec::new()))
+                    .1
+                    .push(delta),
+                Err(rejected) => {
+                    self.metrics.count(rejected.counter);
+                    tracing::debug!(%rejected, "a synced delta was dropped");
+                }
+            }
+        }
+        let mut applied = 0;
+        for (context, (state, deltas)) in by_context {
+            match self.offer_verified(&context, &state, deltas) {
+                Ok(received) => {
+                    applied += received
+                        .iter()
+                        .map(|r| match r {
+                            Received::Applied(n) => *n,
+                            _ => 0,
+                        })
+                        .sum::<usize>();
+                }
+                Err(error) => {
+                    self.metrics.count(Counter::DeltasApplyFailed);
+                    tracing::warn!(%context, %error, "synced deltas could not be applied");
+                }
+            }
+        }
+        applied
+    }
+
+    /// What anyone can check, then membership and the context key: a delta that passes is
+    /// from a member and opens.
+    fn check_delta(
+        &self,
+        delta: DeltaEnvelope,
+    ) -> Result<(Arc<ContextState>, DeltaEnvelope), Rejected> {
         delta.verify().map_err(rejected_by_wire)?;
         let context = delta.context_id;
         let record = match self.context(&context) {
@@ -120,167 +218,251 @@ impl Node {
         let state = self
             .context_state(&context)
             .map_err(|e| Rejected::new(Counter::DeltasApplyFailed, e.to_string()))?;
-        self.offer_verified(&context, &state, delta)
-            .map_err(|e| Rejected::new(Counter::DeltasApplyFailed, e.to_string()))
+        Ok((state, delta))
     }
 
-    /// Offers a checked delta to the DAG, under the context's write lock.
+    /// Offers checked deltas to the DAG under the context's write lock, persists the ones that
+    /// must wait, and applies every one that became ready.
     pub(crate) fn offer_verified(
         &self,
         context: &ContextId,
         state: &Arc<ContextState>,
-        delta: DeltaEnvelope,
-    ) -> Result<Received, NodeError> {
+        deltas: Vec<DeltaEnvelope>,
+    ) -> Result<Vec<Received>, NodeError> {
         let _guard = state.lock.write().unwrap_or_else(|e| e.into_inner());
         let mut record = self.context(context)?;
-        let key = scoped(context.as_bytes(), delta.id.as_bytes());
-        if !record.is_initialized() {
-            // No state to apply onto yet: keep it until the snapshot arrives.
-            if self.store.get(Column::Pending, &key)?.is_some() {
-                self.metrics.count(Counter::DuplicateDeltas);
-                return Ok(Received::Duplicate);
+        let mut received = Vec::with_capacity(deltas.len());
+        let mut waiting = Batch::new();
+        let mut ready_all = Vec::new();
+        for delta in deltas {
+            let key = scoped(context.as_bytes(), delta.id.as_bytes());
+            if !record.is_initialized() {
+                received.push(self.keep_until_state(state, key, &delta, &mut waiting)?);
+                continue;
             }
-            let waiting = state
-                .waiting_for_state
-                .load(std::sync::atomic::Ordering::SeqCst);
-            if waiting >= MAX_PENDING_DELTAS {
-                // The snapshot will cover them; the periodic sync fetches anything newer.
-                self.metrics.count(Counter::DeltasEvicted);
-                return Ok(Received::Buffered {
-                    missing: Vec::new(),
-                });
+            let offer = state
+                .dag()
+                .offer(delta.id, delta.parents.clone(), delta.clone());
+            match offer {
+                Offer::Duplicate => {
+                    self.metrics.count(Counter::DuplicateDeltas);
+                    received.push(Received::Duplicate);
+                }
+                Offer::Buffered { missing, evicted } => {
+                    waiting.put(Column::Pending, key, encode(&delta));
+                    if let Some(evicted) = evicted {
+                        waiting.delete(
+                            Column::Pending,
+                            scoped(context.as_bytes(), evicted.as_bytes()),
+                        );
+                        self.metrics.count(Counter::DeltasEvicted);
+                    }
+                    self.metrics.count(Counter::DeltasBuffered);
+                    received.push(Received::Buffered { missing });
+                }
+                Offer::Ready(ready) => {
+                    received.push(Received::Applied(ready.len()));
+                    ready_all.extend(ready);
+                }
             }
-            state
-                .waiting_for_state
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let mut batch = Batch::new();
-            batch.put(Column::Pending, key, encode(&delta));
-            self.store.commit(batch)?;
-            self.metrics.count(Counter::DeltasBuffered);
+        }
+        if !waiting.is_empty() {
+            self.store.commit(waiting)?;
+        }
+        self.apply_ready(context, &mut record, ready_all)?;
+        Ok(received)
+    }
+
+    /// Keeps a delta for a context that has no state yet, until its snapshot arrives.
+    fn keep_until_state(
+        &self,
+        state: &ContextState,
+        key: Vec<u8>,
+        delta: &DeltaEnvelope,
+        batch: &mut Batch,
+    ) -> Result<Received, NodeError> {
+        use std::sync::atomic::Ordering;
+        if self.store.get(Column::Pending, &key)?.is_some() {
+            self.metrics.count(Counter::DuplicateDeltas);
+            return Ok(Received::Duplicate);
+        }
+        if state.waiting_for_state.load(Ordering::SeqCst) >= MAX_PENDING_DELTAS {
+            // The snapshot will cover them; the periodic sync fetches anything newer.
+            self.metrics.count(Counter::DeltasEvicted);
             return Ok(Received::Buffered {
                 missing: Vec::new(),
             });
         }
-        let offer = {
-            let mut dag = state.dag();
-            let parents = delta.parents.clone();
-            dag.offer(delta.id, parents, delta.clone())
-        };
-        match offer {
-            Offer::Duplicate => {
-                self.metrics.count(Counter::DuplicateDeltas);
-                Ok(Received::Duplicate)
-            }
-            Offer::Buffered { missing, evicted } => {
-                let mut batch = Batch::new();
-                batch.put(Column::Pending, key, encode(&delta));
-                if let Some(evicted) = evicted {
-                    batch.delete(
-                        Column::Pending,
-                        scoped(context.as_bytes(), evicted.as_bytes()),
-                    );
-                    self.metrics.count(Counter::DeltasEvicted);
-                }
-                self.store.commit(batch)?;
-                self.metrics.count(Counter::DeltasBuffered);
-                Ok(Received::Buffered { missing })
-            }
-            Offer::Ready(ready) => {
-                let count = ready.len();
-                self.apply_ready(context, state, &mut record, ready)?;
-                Ok(Received::Applied(count))
-            }
-        }
+        state.waiting_for_state.fetch_add(1, Ordering::SeqCst);
+        batch.put(Column::Pending, key, encode(delta));
+        self.metrics.count(Counter::DeltasBuffered);
+        Ok(Received::Buffered {
+            missing: Vec::new(),
+        })
     }
 
-    /// Applies deltas the DAG released (in causal order), each in its own write batch so the
-    /// next one's guest call reads the state it left. The caller holds the write lock.
+    /// Applies deltas the DAG released, in causal order. Consecutive state deltas are applied
+    /// in one guest call (their actions concatenated, which applies them in the same order as
+    /// one call each) and one write batch; membership deltas and anything the batched call
+    /// refuses go one by one. Each write batch records the heads as of its last delta, so a
+    /// crash between batches leaves heads that match the deltas stored. The caller holds the
+    /// write lock.
     fn apply_ready(
         &self,
         context: &ContextId,
-        state: &ContextState,
         record: &mut ContextRecord,
         ready: Vec<Ready<DeltaId, DeltaEnvelope>>,
     ) -> Result<(), NodeError> {
         if ready.is_empty() {
             return Ok(());
         }
-        let module = self.module(&record.application)?;
-        for Ready { id, payload, .. } in ready {
-            let delta = payload;
-            let mut batch = Batch::new();
+        let mut run: Vec<(DeltaEnvelope, Vec<u8>)> = Vec::new();
+        let mut run_bytes = 0;
+        for Ready { payload: delta, .. } in ready {
             match delta.open(&record.key) {
-                Ok(DeltaBody::State { artifact, .. }) => {
-                    let identity = Identity {
-                        context_id: context.to_bytes(),
-                        account_id: record.member.to_bytes(),
-                        device_id: record.member.to_bytes(),
-                        xcall_origin: None,
-                    };
-                    let storage = Arc::new(ContextStorage {
-                        store: self.store.clone(),
-                        context: *context,
-                    });
-                    let outcome = self.runtime.run(
-                        &module,
-                        "__calimero_sync_next",
-                        artifact,
-                        identity,
-                        storage,
-                    );
-                    if outcome.should_persist() {
-                        stage_writes(&mut batch, context, &outcome);
-                        if let Some(root) = outcome.root_hash {
-                            record.root_hash = Hash::new(root);
-                        }
-                    } else {
-                        // Every replica runs the same code on the same artifact: a delta that
-                        // fails here fails everywhere, so it is recorded (not retried forever).
-                        self.metrics.count(Counter::DeltasApplyFailed);
-                        tracing::warn!(%context, delta = %id, error = ?outcome.returns, "the app could not apply a delta");
-                    }
+                Ok(DeltaBody::State { artifact, .. })
+                    if batchable(&artifact)
+                        && run.len() < MAX_BATCH_DELTAS
+                        && run_bytes + artifact.len() <= MAX_BATCH_BYTES =>
+                {
+                    run_bytes += artifact.len();
+                    run.push((delta, artifact));
                 }
-                Ok(DeltaBody::AddMember { member, invitation }) => {
-                    match admits(record, &invitation, &member, delta.hlc / 1_000_000) {
-                        Ok(()) => {
-                            record.add_member(member);
+                body => {
+                    self.apply_run(context, record, std::mem::take(&mut run))?;
+                    run_bytes = 0;
+                    match body {
+                        Ok(DeltaBody::State { artifact, .. }) if batchable(&artifact) => {
+                            run_bytes = artifact.len();
+                            run.push((delta, artifact));
                         }
-                        Err(reason) => {
-                            self.metrics.count(Counter::DroppedNonMember);
-                            tracing::warn!(%context, delta = %id, %reason, "a membership delta admits no one");
-                        }
+                        body => self.apply_one(context, record, delta, body)?,
                     }
-                }
-                Err(error) => {
-                    self.metrics.count(Counter::DroppedCannotOpen);
-                    tracing::warn!(%context, delta = %id, %error, "a released delta does not open");
                 }
             }
-            record.heads = state.dag().heads();
-            batch.put(
-                Column::Deltas,
-                scoped(context.as_bytes(), id.as_bytes()),
-                encode(&StoredDelta::Applied(Box::new(delta))),
-            );
-            batch.delete(Column::Pending, scoped(context.as_bytes(), id.as_bytes()));
-            batch.put(Column::Meta, context.as_bytes().to_vec(), encode(&*record));
-            self.store.commit(batch)?;
-            self.metrics.count(Counter::DeltasApplied);
         }
+        self.apply_run(context, record, run)
+    }
+
+    fn run_sync_next(
+        &self,
+        context: &ContextId,
+        record: &ContextRecord,
+        artifact: Vec<u8>,
+    ) -> Result<calimero_runtime::Outcome, NodeError> {
+        let module = self.module(&record.application)?;
+        let identity = Identity {
+            context_id: context.to_bytes(),
+            account_id: record.member.to_bytes(),
+            device_id: record.member.to_bytes(),
+            xcall_origin: None,
+        };
+        let storage = Arc::new(ContextStorage {
+            store: self.store.clone(),
+            context: *context,
+        });
+        Ok(self
+            .runtime
+            .run(&module, "__calimero_sync_next", artifact, identity, storage))
+    }
+
+    /// Applies consecutive state deltas in one guest call and one write batch.
+    fn apply_run(
+        &self,
+        context: &ContextId,
+        record: &mut ContextRecord,
+        run: Vec<(DeltaEnvelope, Vec<u8>)>,
+    ) -> Result<(), NodeError> {
+        match run.len() {
+            0 => return Ok(()),
+            1 => {
+                let Some((delta, artifact)) = run.into_iter().next() else {
+                    return Ok(());
+                };
+                let body = Ok(DeltaBody::State {
+                    artifact,
+                    events: Vec::new(),
+                });
+                return self.apply_one(context, record, delta, body);
+            }
+            _ => {}
+        }
+        let artifacts: Vec<&[u8]> = run.iter().map(|(_, a)| a.as_slice()).collect();
+        let outcome = self.run_sync_next(context, record, concatenate(&artifacts))?;
+        if !outcome.should_persist() {
+            // Find the delta that fails, and record the others, one by one.
+            for (delta, artifact) in run {
+                let body = Ok(DeltaBody::State {
+                    artifact,
+                    events: Vec::new(),
+                });
+                self.apply_one(context, record, delta, body)?;
+            }
+            return Ok(());
+        }
+        let mut batch = Batch::new();
+        stage_writes(&mut batch, context, &outcome);
+        if let Some(root) = outcome.root_hash {
+            record.root_hash = Hash::new(root);
+        }
+        let count = run.len() as u64;
+        for (delta, _) in run {
+            advance_heads(&mut record.heads, delta.id, &delta.parents);
+            stage_applied(&mut batch, context, delta);
+        }
+        batch.put(Column::Meta, context.as_bytes().to_vec(), encode(&*record));
+        self.store.commit(batch)?;
+        self.metrics.add(Counter::DeltasApplied, count);
         Ok(())
     }
 
-    /// Offers a page of deltas (parents first, as peers send them); returns how many applied.
-    pub fn receive_deltas(&self, deltas: Vec<DeltaEnvelope>) -> usize {
-        let mut applied = 0;
-        for delta in deltas {
-            match self.receive_delta(delta) {
-                Ok(Received::Applied(n)) => applied += n,
-                Ok(_) => {}
-                Err(rejected) => tracing::debug!(%rejected, "a synced delta was dropped"),
+    /// Applies one delta whose body was opened as `body`, in its own write batch.
+    fn apply_one(
+        &self,
+        context: &ContextId,
+        record: &mut ContextRecord,
+        delta: DeltaEnvelope,
+        body: Result<DeltaBody, WireError>,
+    ) -> Result<(), NodeError> {
+        let id = delta.id;
+        let mut batch = Batch::new();
+        match body {
+            Ok(DeltaBody::State { artifact, .. }) => {
+                let outcome = self.run_sync_next(context, record, artifact)?;
+                if outcome.should_persist() {
+                    stage_writes(&mut batch, context, &outcome);
+                    if let Some(root) = outcome.root_hash {
+                        record.root_hash = Hash::new(root);
+                    }
+                } else {
+                    // Every replica runs the same code on the same artifact: a delta that
+                    // fails here fails everywhere, so it is recorded (not retried forever).
+                    self.metrics.count(Counter::DeltasApplyFailed);
+                    tracing::warn!(%context, delta = %id, error = ?outcome.returns, "the app could not apply a delta");
+                }
+            }
+            Ok(DeltaBody::AddMember { member, invitation }) => {
+                match admits(record, &invitation, &member, delta.hlc / 1_000_000) {
+                    Ok(()) => {
+                        record.add_member(member);
+                    }
+                    Err(reason) => {
+                        self.metrics.count(Counter::DroppedNonMember);
+                        tracing::warn!(%context, delta = %id, %reason, "a membership delta admits no one");
+                    }
+                }
+            }
+            Err(error) => {
+                self.metrics.count(Counter::DroppedCannotOpen);
+                tracing::warn!(%context, delta = %id, %error, "a released delta does not open");
             }
         }
-        applied
+        advance_heads(&mut record.heads, id, &delta.parents);
+        stage_applied(&mut batch, context, delta);
+        batch.put(Column::Meta, context.as_bytes().to_vec(), encode(&*record));
+        self.store.commit(batch)?;
+        self.metrics.count(Counter::DeltasApplied);
+        Ok(())
     }
 
     /// The current heads and root of a context.
@@ -378,7 +560,7 @@ impl Node {
             .waiting_for_state
             .store(0, std::sync::atomic::Ordering::SeqCst);
         let released = state.dag().install_snapshot(covered, snapshot.heads);
-        self.apply_ready(context, &state, &mut record, released)?;
+        self.apply_ready(context, &mut record, released)?;
         // Deltas that arrived while the context had no state wait in the pending column only.
         let mut waiting = Vec::new();
         for (_, value) in self.store.scan(Column::Pending, context.as_bytes())? {
@@ -397,9 +579,7 @@ impl Node {
             }
         }
         drop(_guard);
-        for delta in waiting {
-            self.offer_verified(context, &state, delta)?;
-        }
+        self.offer_verified(context, &state, waiting)?;
         Ok(())
     }
 

@@ -1,15 +1,15 @@
 //! The replication loop: it owns the network's event stream and drives the node's replica logic
 //! from it.
 //!
-//! - Gossip: deltas go to [`Node::receive_delta`]; one that waits for missing parents starts a
-//!   sync session with the peer that sent it. Heartbeats whose root and heads this node does not
-//!   know start one too.
-//! - Requests from peers are answered by [`Node::answer`] on a blocking thread each.
+//! - Gossip goes to [`Node::receive_gossip`]; a delta that waits for missing parents starts a
+//!   sync session with the peer that published it (if it is on the topic, else another peer),
+//!   and so does a heartbeat whose root and heads this node does not know.
+//! - Requests from peers are answered by [`Node::answer_bytes`] on a blocking thread each.
 //! - Every context is synced periodically (jittered, at most one session per context at a time,
 //!   exponential back-off after failures) and announces its heads with a heartbeat.
-//! - A session: compare heads with one peer; pull the deltas this node lacks, parents first, a
-//!   page at a time; when this node has no state, or is strictly behind by more than the
-//!   snapshot threshold, take a snapshot instead.
+//! - A session ([`crate::session::SyncSession`]): compare heads with one peer; pull the deltas
+//!   this node lacks, parents first, a page at a time; when this node has no state, or is
+//!   strictly behind by more than the snapshot threshold, take a snapshot instead.
 //! - Joining: dial the inviter, send the join request, fetch the module if missing, then the
 //!   first session bootstraps the state.
 
@@ -224,6 +224,11 @@ impl Replicator {
     async fn unwatch(&self, context: ContextId) {
         self.inner
             .schedule
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&context);
+        self.inner
+            .sessions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&context);

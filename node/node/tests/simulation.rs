@@ -18,8 +18,9 @@ use calimero_network::{Command, NetworkHandle, PeerId};
 use calimero_node::Node;
 use calimero_node::session::{Step, SyncSession};
 use calimero_node::sync::SyncConfig;
+use calimero_node::testing::join_in_process;
 use calimero_runtime::Limits;
-use calimero_wire::{ContextId, SyncRequest, SyncResponse, decode, encode};
+use calimero_wire::{ContextId, SyncResponse, decode, encode};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
@@ -387,16 +388,7 @@ fn nodes_converge_through_loss_delay_partitions_and_restarts() {
     for joiner in &nodes[1..] {
         let node = joiner.node.clone().unwrap();
         node.install_application(&module, "sim").unwrap();
-        let invitation = creator
-            .invite(&context, None, 3_600_000, Vec::new())
-            .unwrap();
-        let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
-        let request = SyncRequest::join(invitation, &key, &joiner.peer);
-        let SyncResponse::Joined(accepted) = creator.answer(request, &joiner.peer) else {
-            panic!("join refused");
-        };
-        node.add_joined_context(&accepted, &key, Vec::new())
-            .unwrap();
+        join_in_process(&creator, &node, &context, &joiner.peer).unwrap();
     }
     let mut sim = Sim {
         nodes,
