@@ -92,7 +92,7 @@ ctl n2 call set --context "$context" --args '{"key":"language","value":"rust, fr
 ctl n3 call set --context "$context" --args '{"key":"weather","value":"sunny at n3"}' >/dev/null
 ctl n3 call set --context "$context" --args '{"key":"greeting","value":"hello from n3 (written last)"}' >/dev/null
 wait_converged n1 n2 n3
-for node in n1 n2 n3; do echo "$node entries: $(ctl "$node" call entries --context "$context" | tr -d '\n ')"; done
+for node in n1 n2 n3; do echo "$node entries: $(ctl "$node" call entries --context "$context" | tr -d '\n' | sed 's/  */ /g')"; done
 
 say "n3 stops; n1 and n2 keep writing"
 stop n3
@@ -104,7 +104,7 @@ wait_converged n1 n2
 say "n3 restarts and catches up"
 start n3
 wait_converged n1 n2 n3
-for node in n1 n2 n3; do echo "$node entries: $(ctl "$node" call entries --context "$context" | tr -d '\n ')"; done
+for node in n1 n2 n3; do echo "$node entries: $(ctl "$node" call entries --context "$context" | tr -d '\n' | sed 's/  */ /g')"; done
 echo "n3 status:"; ctl n3 node status | sed 's/^/  /' | head -n 4
 
 say "the TypeScript twin runs on the same node software"

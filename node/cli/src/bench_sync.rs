@@ -103,8 +103,10 @@ fn rss() -> anyhow::Result<u64> {
     Ok(kib * 1024)
 }
 
-/// B9: resident memory per context once its DAG of `deltas` deltas is loaded, over `contexts`
-/// contexts (measured after reopening the node, so only what loading a context costs counts).
+/// B9: memory per context once its DAG of `deltas` deltas is loaded, over `contexts` contexts,
+/// measured after reopening the node so only what loading a context costs counts: live heap
+/// bytes (exact, from the counting allocator) and RSS growth (which understates when the
+/// allocator reuses pages freed earlier).
 pub fn b9(module: &[u8], contexts: usize, deltas: usize) -> anyhow::Result<Value> {
     let dir = tempfile::tempdir()?;
     let mut ids = Vec::new();
@@ -124,13 +126,17 @@ pub fn b9(module: &[u8], contexts: usize, deltas: usize) -> anyhow::Result<Value
     // Warm the module and RocksDB with one context, so the figure is per additional context.
     node.sync_status(&ids[0]).map_err(err)?;
     let before = rss()?;
+    let heap_before = crate::bench::live_heap_bytes();
     for context in &ids[1..] {
         node.sync_status(context).map_err(err)?;
     }
+    let heap_after = crate::bench::live_heap_bytes();
     let after = rss()?;
-    let per_context = after.saturating_sub(before) as f64 / (ids.len() - 1).max(1) as f64;
+    let loaded = (ids.len() - 1).max(1) as f64;
     Ok(json!({"contexts": contexts, "deltas_per_context": deltas,
-              "rss_before": before, "rss_after": after, "bytes_per_context": per_context}))
+              "rss_before": before, "rss_after": after,
+              "rss_bytes_per_context": after.saturating_sub(before) as f64 / loaded,
+              "heap_bytes_per_context": heap_after.saturating_sub(heap_before) as f64 / loaded}))
 }
 
 struct Peer {
