@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use calimero_node::{Node, server};
+use calimero_node::Node;
 use calimero_runtime::{Identity, Limits, Outcome, Runtime, Storage};
+use calimero_server as server;
 use calimero_wire::ContextId;
 use clap::Parser;
 use serde_json::{Value, json};

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use calimero_node::Node;
 use calimero_node::config::NodeConfig;
 use calimero_node::sync::Replicator;
-use calimero_node::{Node, server};
+use calimero_server as server;
 use clap::{Parser, Subcommand};
 
 /// Runs a Calimero node: an embedded RocksDB store, a wasmer runtime for app modules, libp2p

@@ -1,5 +1,5 @@
 //! The reference node: installed applications, contexts, executions that persist atomically
-//! with their signed deltas, replication with peers, and the HTTP surface clients use.
+//! with their signed deltas, and replication with peers. The HTTP surface is `calimero-server`.
 //!
 //! - [`node`]: the logic of one node, transport-free ([`Node`]): applications, contexts, the
 //!   author path of a call.
@@ -8,7 +8,6 @@
 //! - [`session`]: one sync session with one peer, as a state machine without I/O.
 //! - [`sync`]: the replication loop that drives [`replica`] from the network: gossip,
 //!   heartbeats, periodic sync sessions, joins.
-//! - [`server`]: JSON-RPC and the admin API over axum.
 //! - [`config`]: the node's home and `config.toml`.
 //! - [`verify`]: recomputing a context's root from stored state.
 //! - [`metrics`]: the counters `node status` shows.
@@ -20,7 +19,6 @@ pub mod metrics;
 pub mod node;
 pub mod records;
 pub mod replica;
-pub mod server;
 pub mod session;
 pub mod sync;
 pub mod testing;

@@ -1,4 +1,7 @@
-//! The HTTP surface: JSON-RPC `execute`/`sync_status` and the admin API (`NODE.md` §5).
+//! The node's HTTP surface: JSON-RPC `execute`/`sync_status` and the admin API, including the
+//! peer-to-peer routes (invite, join, sync, members, peers, node status). Handlers parse and
+//! check the request, call the node (blocking work on a blocking thread), and turn its answer or
+//! error into the documented JSON (`docs/node.md`).
 
 // Handlers return `Result<_, Response>` so an error is already the HTTP answer; its size is axum's.
 #![allow(clippy::result_large_err)]
@@ -17,8 +20,8 @@ use serde_json::{Value, json};
 
 use calimero_wire::{ApplicationId, ContextId, PublicKey};
 
-use crate::node::{Node, NodeError};
-use crate::sync::Replicator;
+use calimero_node::sync::Replicator;
+use calimero_node::{Node, NodeError};
 
 /// The largest `argsJson` accepted, serialized.
 pub const MAX_ARGS_SIZE: usize = 10 * 1024 * 1024;
