@@ -1,8 +1,9 @@
-//! A hostile peer on the context's topic, built from the node's own network crate: it captures
-//! what members gossip and finds no state in it, then sends garbage, oversized, unsigned, badly
-//! signed, non-member, mismatching and replayed deltas and sync requests it has no right to.
-//! Each is dropped and counted in `node status`, the node keeps serving, and a real member still
-//! converges with it.
+//! A hostile peer on the context's topic, built from the node's own network crate, one test per
+//! attack: it captures what members gossip and finds no state in it; it sends garbage, an
+//! oversized delta, unsigned, badly signed, non-member, mismatching and replayed deltas, sync
+//! requests it has no right to, garbage and oversized requests. Each is dropped and counted in
+//! `node status`, the node keeps serving, and a real member still converges with it, the node
+//! applying exactly that member's genuine delta and nothing forged.
 
 use std::time::{Duration, Instant};
 
@@ -122,32 +123,132 @@ fn random_key() -> SigningKey {
     SigningKey::generate(&mut rand::rngs::OsRng)
 }
 
-#[test]
-fn hostile_peers_are_dropped_counted_and_learn_nothing() {
-    let a = TestNode::start_with(merod(), &["--sync-interval-ms", "500"], &[]);
-    let b = TestNode::start_with(merod(), &["--sync-interval-ms", "500"], &[]);
-    let app = a.install(&kv_store());
-    let context_text = a.create_context(&app);
-    b.join(&a.invite(&context_text));
-    let context: ContextId = context_text.parse().unwrap();
-    let member: PublicKey =
-        a.admin_ok("GET", &format!("/admin-api/contexts/{context}"), None)["memberPublicKey"]
+/// Member nodes A and B in one kv-store context, and a hostile peer subscribed to its topic.
+struct Scene {
+    a: TestNode,
+    b: TestNode,
+    context_text: String,
+    context: ContextId,
+    /// A's member key.
+    member: PublicKey,
+    runtime: tokio::runtime::Runtime,
+    hostile: Hostile,
+    baseline: Value,
+}
+
+impl Scene {
+    fn new() -> Self {
+        let a = TestNode::start_with(merod(), &["--sync-interval-ms", "500"], &[]);
+        let b = TestNode::start_with(merod(), &["--sync-interval-ms", "500"], &[]);
+        let app = a.install(&kv_store());
+        let context_text = a.create_context(&app);
+        b.join(&a.invite(&context_text));
+        let context: ContextId = context_text.parse().unwrap();
+        let member: PublicKey = a.admin_ok("GET", &format!("/admin-api/contexts/{context}"), None)
+            ["memberPublicKey"]
             .as_str()
             .unwrap()
             .parse()
             .unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let mut hostile = runtime.block_on(Hostile::join_topic(&a.swarm[0], &context));
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let hostile = runtime.block_on(Hostile::join_topic(&a.swarm[0], &context));
+        let baseline = a.counters();
+        Self {
+            a,
+            b,
+            context_text,
+            context,
+            member,
+            runtime,
+            hostile,
+            baseline,
+        }
+    }
 
-    // 1. What a non-member captures on the topic holds no plaintext of what was written.
+    fn base(&self, name: &str) -> u64 {
+        self.baseline[name].as_u64().unwrap()
+    }
+
+    /// Waits until A counted the attack under `counter`, then shows A still serves and still
+    /// converges with B, having applied exactly B's one delta since the scene was set.
+    fn dropped_as(&self, name: &str, times: u64) {
+        await_counter(&self.a, name, self.base(name) + times);
+        self.a
+            .call(
+                &self.context_text,
+                "set",
+                json!({"key": "after", "value": "the attack"}),
+            )
+            .unwrap();
+        self.b
+            .call(
+                &self.context_text,
+                "set",
+                json!({"key": "from-b", "value": "too"}),
+            )
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.a.root(&self.context_text) != self.b.root(&self.context_text)
+            || entry_count(&self.a, &self.context_text) != 2
+        {
+            assert!(Instant::now() < deadline, "A and B did not converge");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(
+            self.a.call(&self.context_text, "entries", json!({})),
+            self.b.call(&self.context_text, "entries", json!({}))
+        );
+        assert_eq!(
+            counter(&self.a, "deltas_applied"),
+            self.base("deltas_applied") + 1,
+            "A applied something forged"
+        );
+    }
+
+    fn publish_delta(&self, delta: DeltaEnvelope) {
+        self.hostile.publish(encode(&GossipMessage::Delta(delta)));
+    }
+
+    fn ask(&self, request: Vec<u8>) -> Result<Vec<u8>, calimero_network::NetworkError> {
+        let peer = self.a.peer_id.parse().unwrap();
+        self.runtime
+            .block_on(self.hostile.network.request(&peer, request))
+    }
+}
+
+impl Drop for Scene {
+    fn drop(&mut self) {
+        self.runtime.block_on(self.hostile.network.shutdown());
+    }
+}
+
+fn entry_count(node: &TestNode, context: &str) -> usize {
+    node.call(context, "entries", json!({}))
+        .unwrap()
+        .as_object()
+        .map_or(0, |o| o.len())
+}
+
+fn state_body() -> DeltaBody {
+    DeltaBody::State {
+        artifact: vec![0; 8],
+        events: vec![],
+    }
+}
+
+#[test]
+fn a_non_member_on_the_topic_reads_no_state_from_what_it_captures() {
+    let mut scene = Scene::new();
     let secret_value = "plaintext-value-7f3a9c";
-    a.call(
-        &context_text,
-        "set",
-        json!({"key": "secret-key-41b2", "value": secret_value}),
-    )
-    .unwrap();
-    let captured = runtime.block_on(hostile.capture_delta());
+    scene
+        .a
+        .call(
+            &scene.context_text,
+            "set",
+            json!({"key": "secret-key-41b2", "value": secret_value}),
+        )
+        .unwrap();
+    let captured = scene.runtime.block_on(scene.hostile.capture_delta());
     for needle in [secret_value.as_bytes(), b"secret-key-41b2", b"Inserted"] {
         assert!(
             !captured.windows(needle.len()).any(|w| w == needle),
@@ -158,68 +259,138 @@ fn hostile_peers_are_dropped_counted_and_learn_nothing() {
     let GossipMessage::Delta(delta) = decode(&captured, MAX_GOSSIP_SIZE, "gossip").unwrap() else {
         unreachable!()
     };
-    assert_eq!(delta.author, member);
+    assert_eq!(delta.author, scene.member);
     assert!(delta.open(&ContextKey::generate()).is_err());
+}
 
-    let body = DeltaBody::State {
-        artifact: vec![0; 8],
-        events: vec![],
-    };
-    let baseline = a.counters();
-    let base = |name: &str| baseline[name].as_u64().unwrap();
-
-    // 2. Garbage on the topic.
+#[test]
+fn garbage_gossip_is_dropped() {
+    let scene = Scene::new();
     let mut garbage = vec![0u8; 300];
     rand::rngs::OsRng.fill_bytes(&mut garbage);
-    hostile.publish(garbage);
-    await_counter(
-        &a,
-        "dropped_malformed_gossip",
-        base("dropped_malformed_gossip") + 1,
-    );
+    scene.hostile.publish(garbage);
+    scene.dropped_as("dropped_malformed_gossip", 1);
+}
 
-    // 3. Unsigned: a member's name, no signature.
-    let mut unsigned = forged(context, &random_key(), &body, &ContextKey::generate());
-    unsigned.author = member;
+#[test]
+fn an_unsigned_delta_is_dropped() {
+    let scene = Scene::new();
+    let mut unsigned = forged(
+        scene.context,
+        &random_key(),
+        &state_body(),
+        &ContextKey::generate(),
+    );
+    unsigned.author = scene.member;
     unsigned.signature = Signature([0; 64]);
-    hostile.publish(encode(&GossipMessage::Delta(unsigned)));
-    // 4. Badly signed: a member's name, someone else's signature.
-    let mut badly_signed = forged(context, &random_key(), &body, &ContextKey::generate());
-    badly_signed.author = member;
-    hostile.publish(encode(&GossipMessage::Delta(badly_signed)));
-    await_counter(
-        &a,
-        "dropped_bad_signature",
-        base("dropped_bad_signature") + 2,
+    scene.publish_delta(unsigned);
+    scene.dropped_as("dropped_bad_signature", 1);
+}
+
+#[test]
+fn a_badly_signed_delta_is_dropped() {
+    let scene = Scene::new();
+    // A member's name, someone else's signature.
+    let mut badly_signed = forged(
+        scene.context,
+        &random_key(),
+        &state_body(),
+        &ContextKey::generate(),
     );
+    badly_signed.author = scene.member;
+    scene.publish_delta(badly_signed);
+    scene.dropped_as("dropped_bad_signature", 1);
+}
 
-    // 5. From a non-member, correctly signed by its own key.
-    let outsider = forged(context, &random_key(), &body, &ContextKey::generate());
-    hostile.publish(encode(&GossipMessage::Delta(outsider)));
-    await_counter(&a, "dropped_non_member", base("dropped_non_member") + 1);
+#[test]
+fn a_delta_from_a_non_member_is_dropped() {
+    let scene = Scene::new();
+    // Correctly signed by its own key, which is not a member's.
+    scene.publish_delta(forged(
+        scene.context,
+        &random_key(),
+        &state_body(),
+        &ContextKey::generate(),
+    ));
+    scene.dropped_as("dropped_non_member", 1);
+}
 
-    // 6. An id that does not match the content.
-    let mut mismatched = forged(context, &random_key(), &body, &ContextKey::generate());
+#[test]
+fn a_delta_whose_id_does_not_match_its_content_is_dropped() {
+    let scene = Scene::new();
+    let mut mismatched = forged(
+        scene.context,
+        &random_key(),
+        &state_body(),
+        &ContextKey::generate(),
+    );
     mismatched.id = DeltaId::new([9; 32]);
-    hostile.publish(encode(&GossipMessage::Delta(mismatched)));
-    await_counter(&a, "dropped_id_mismatch", base("dropped_id_mismatch") + 1);
+    scene.publish_delta(mismatched);
+    scene.dropped_as("dropped_id_mismatch", 1);
+}
 
-    // 7. Oversized: a body past the sealed-size bound.
+#[test]
+fn an_oversized_delta_is_dropped() {
+    let scene = Scene::new();
     let huge = DeltaBody::State {
         artifact: vec![7; MAX_GOSSIP_SIZE - 2048],
         events: vec![],
     };
-    let oversized = forged(context, &random_key(), &huge, &ContextKey::generate());
-    hostile.publish(encode(&GossipMessage::Delta(oversized)));
-    await_counter(&a, "dropped_oversized", base("dropped_oversized") + 1);
-    // 8. A replay of the member's genuine delta, from another peer.
-    hostile.publish(captured);
-    await_counter(&a, "duplicate_deltas", base("duplicate_deltas") + 1);
+    scene.publish_delta(forged(
+        scene.context,
+        &random_key(),
+        &huge,
+        &ContextKey::generate(),
+    ));
+    scene.dropped_as("dropped_oversized", 1);
+}
 
-    // 9. Sync requests it has no right to: a made-up member proof, garbage, an oversized one.
-    let local = hostile.network.local_peer_id().to_string();
-    let a_peer = a.peer_id.parse().unwrap();
+#[test]
+fn a_replayed_delta_is_dropped_as_a_duplicate() {
+    let mut scene = Scene::new();
+    scene
+        .a
+        .call(
+            &scene.context_text,
+            "set",
+            json!({"key": "k", "value": "v"}),
+        )
+        .unwrap();
+    let captured = scene.runtime.block_on(scene.hostile.capture_delta());
+    // Re-published by another peer: it reaches A, which already applied it.
+    scene.baseline = scene.a.counters();
+    scene.hostile.publish(captured);
+    await_counter(
+        &scene.a,
+        "duplicate_deltas",
+        scene.base("duplicate_deltas") + 1,
+    );
+    scene
+        .b
+        .call(
+            &scene.context_text,
+            "set",
+            json!({"key": "from-b", "value": "too"}),
+        )
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while scene.a.root(&scene.context_text) != scene.b.root(&scene.context_text) {
+        assert!(Instant::now() < deadline, "A and B did not converge");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        counter(&scene.a, "deltas_applied"),
+        scene.base("deltas_applied") + 1
+    );
+    assert_eq!(entry_count(&scene.a, &scene.context_text), 2);
+}
+
+#[test]
+fn sync_requests_without_membership_are_refused() {
+    let scene = Scene::new();
+    let local = scene.hostile.network.local_peer_id().to_string();
     let intruder = random_key();
+    let context = scene.context;
     for request in [
         SyncRequest::Heads {
             context_id: context,
@@ -234,69 +405,31 @@ fn hostile_peers_are_dropped_counted_and_learn_nothing() {
         SyncRequest::DeltasSince {
             context_id: context,
             proof: MemberProof {
-                member,
+                member: scene.member,
                 signature: MemberProof::sign(&intruder, &context, &local).signature,
             },
             known_heads: vec![],
             limit: 10,
         },
     ] {
-        let answer = runtime
-            .block_on(hostile.network.request(&a_peer, encode(&request)))
-            .expect("the node answers");
+        let answer = scene.ask(encode(&request)).expect("the node answers");
         let answer: SyncResponse = decode(&answer, usize::MAX, "answer").unwrap();
         assert!(matches!(answer, SyncResponse::Refused { .. }), "{answer:?}");
     }
-    await_counter(&a, "refused_requests", base("refused_requests") + 3);
+    scene.dropped_as("refused_requests", 3);
+}
+
+#[test]
+fn garbage_and_oversized_requests_are_dropped() {
+    let scene = Scene::new();
     let mut junk = vec![0u8; 64];
     rand::rngs::OsRng.fill_bytes(&mut junk);
-    assert!(
-        runtime
-            .block_on(hostile.network.request(&a_peer, junk))
-            .is_err()
-    );
-    await_counter(
-        &a,
-        "dropped_malformed_request",
-        base("dropped_malformed_request") + 1,
-    );
-    let too_big = vec![0u8; 2 * MAX_GOSSIP_SIZE];
-    assert!(
-        runtime
-            .block_on(hostile.network.request(&a_peer, too_big))
-            .is_err()
-    );
-    let status: Value = a.admin_ok("GET", "/admin-api/node", None);
+    assert!(scene.ask(junk).is_err());
+    assert!(scene.ask(vec![0u8; 2 * MAX_GOSSIP_SIZE]).is_err());
+    let status: Value = scene.a.admin_ok("GET", "/admin-api/node", None);
     assert!(
         status["network"]["malformedRequests"].as_u64().unwrap() >= 1,
         "{status}"
     );
-
-    // The node still serves, and a real member still converges with it.
-    a.call(
-        &context_text,
-        "set",
-        json!({"key": "after", "value": "the attack"}),
-    )
-    .unwrap();
-    b.call(
-        &context_text,
-        "set",
-        json!({"key": "from-b", "value": "too"}),
-    )
-    .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while a.root(&context_text) != b.root(&context_text) {
-        assert!(Instant::now() < deadline, "A and B did not converge");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let entries = a.call(&context_text, "entries", json!({})).unwrap();
-    assert_eq!(
-        entries,
-        b.call(&context_text, "entries", json!({})).unwrap()
-    );
-    assert_eq!(entries.as_object().unwrap().len(), 3, "{entries}");
-    // Nothing forged was applied: A applied exactly B's one delta.
-    assert_eq!(counter(&a, "deltas_applied"), base("deltas_applied") + 1);
-    runtime.block_on(hostile.network.shutdown());
+    scene.dropped_as("dropped_malformed_request", 1);
 }
