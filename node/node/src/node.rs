@@ -645,18 +645,7 @@ impl Node {
         }
         // Re-read under the lock: a concurrent writer may have moved the heads.
         let mut record = self.context(context)?;
-        let module = self.module(&record.application)?;
-        let identity = Identity {
-            context_id: context.to_bytes(),
-            account_id: record.member.to_bytes(),
-            device_id: record.member.to_bytes(),
-            xcall_origin: None,
-        };
-        let storage = Arc::new(ContextStorage {
-            store: self.store.clone(),
-            context: *context,
-        });
-        let outcome = self.runtime.run(&module, method, args, identity, storage);
+        let outcome = self.run_as_member(context, &record, method, args)?;
 
         if outcome.should_persist() {
             if read_only {
@@ -743,6 +732,29 @@ impl Node {
             .try_into()
             .map_err(|_| NodeError::Internal("corrupt identity record".into()))?;
         Ok(Some(SigningKey::from_bytes(&secret)))
+    }
+
+    /// Runs `method` of the context's module with `input`, as this node's member, over the
+    /// context's committed state.
+    pub(crate) fn run_as_member(
+        &self,
+        context: &ContextId,
+        record: &ContextRecord,
+        method: &str,
+        input: Vec<u8>,
+    ) -> Result<Outcome, NodeError> {
+        let module = self.module(&record.application)?;
+        let identity = Identity {
+            context_id: context.to_bytes(),
+            account_id: record.member.to_bytes(),
+            device_id: record.member.to_bytes(),
+            xcall_origin: None,
+        };
+        let storage = Arc::new(ContextStorage {
+            store: self.store.clone(),
+            context: *context,
+        });
+        Ok(self.runtime.run(&module, method, input, identity, storage))
     }
 
     /// This node's signing key for its member identity in `context`.

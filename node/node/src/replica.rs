@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use calimero_dag::{Offer, Ready};
-use calimero_runtime::Identity;
 use calimero_store::{Batch, Column};
 use calimero_wire::{
     ApplicationId, ContextId, DeltaBody, DeltaEnvelope, DeltaId, GossipMessage, Hash, Invitation,
@@ -18,8 +17,8 @@ use ed25519_dalek::SigningKey;
 
 use crate::metrics::Counter;
 use crate::node::{
-    ContextState, ContextStorage, MAX_PENDING_DELTAS, Node, NodeError, Notice, decode,
-    delta_id_of_key, now_ms, parents_of, stage_delta, stage_writes, unbound_identity_key,
+    ContextState, MAX_PENDING_DELTAS, Node, NodeError, Notice, decode, delta_id_of_key, now_ms,
+    parents_of, stage_delta, stage_writes, unbound_identity_key,
 };
 use crate::records::{ContextRecord, StoredDelta, scoped};
 
@@ -350,20 +349,7 @@ impl Node {
         record: &ContextRecord,
         artifact: Vec<u8>,
     ) -> Result<calimero_runtime::Outcome, NodeError> {
-        let module = self.module(&record.application)?;
-        let identity = Identity {
-            context_id: context.to_bytes(),
-            account_id: record.member.to_bytes(),
-            device_id: record.member.to_bytes(),
-            xcall_origin: None,
-        };
-        let storage = Arc::new(ContextStorage {
-            store: self.store.clone(),
-            context: *context,
-        });
-        Ok(self
-            .runtime
-            .run(&module, "__calimero_sync_next", artifact, identity, storage))
+        self.run_as_member(context, record, "__calimero_sync_next", artifact)
     }
 
     /// Applies consecutive state deltas in one guest call and one write batch.

@@ -128,6 +128,16 @@ fn node_error(error: NodeError) -> Response {
     admin_error(status, error.to_string())
 }
 
+/// The request body as JSON, or the 400 that says it is not.
+fn json_body(body: &Bytes) -> Result<Value, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        admin_error(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not valid JSON: {e}"),
+        )
+    })
+}
+
 fn data(value: impl serde::Serialize) -> Response {
     Json(json!({"data": value})).into_response()
 }
@@ -240,14 +250,9 @@ async fn jsonrpc(State(state): State<AppState>, body: Bytes) -> Json<Value> {
 // ---- admin: applications ----
 
 async fn install_dev(State(state): State<AppState>, body: Bytes) -> Response {
-    let request: Value = match serde_json::from_slice(&body) {
+    let request = match json_body(&body) {
         Ok(value) => value,
-        Err(e) => {
-            return admin_error(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not valid JSON: {e}"),
-            );
-        }
+        Err(response) => return response,
     };
     let Some(path) = request
         .get("path")
@@ -286,21 +291,16 @@ async fn install_bytes(state: AppState, bytes: Vec<u8>, source: String) -> Respo
 }
 
 async fn install(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let json_body = headers
+    let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if !json_body {
+    if !is_json {
         return install_bytes(state, body.to_vec(), "upload".into()).await;
     }
-    let request: Value = match serde_json::from_slice(&body) {
+    let request = match json_body(&body) {
         Ok(value) => value,
-        Err(e) => {
-            return admin_error(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not valid JSON: {e}"),
-            );
-        }
+        Err(response) => return response,
     };
     match request.get("url").and_then(Value::as_str) {
         Some(url) => match url.strip_prefix("file://") {
@@ -344,14 +344,9 @@ async fn delete_application(State(state): State<AppState>, Path(id): Path<String
 // ---- admin: contexts ----
 
 async fn create_context(State(state): State<AppState>, body: Bytes) -> Response {
-    let request: Value = match serde_json::from_slice(&body) {
+    let request = match json_body(&body) {
         Ok(value) => value,
-        Err(e) => {
-            return admin_error(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not valid JSON: {e}"),
-            );
-        }
+        Err(response) => return response,
     };
     let Some(application) = request.get("applicationId").and_then(Value::as_str) else {
         return admin_error(
@@ -435,17 +430,12 @@ async fn invite(State(state): State<AppState>, Path(id): Path<String>, body: Byt
         Ok(id) => id,
         Err(response) => return response,
     };
-    let request: Value = if body.is_empty() {
+    let request = if body.is_empty() {
         json!({})
     } else {
-        match serde_json::from_slice(&body) {
+        match json_body(&body) {
             Ok(value) => value,
-            Err(e) => {
-                return admin_error(
-                    StatusCode::BAD_REQUEST,
-                    format!("the body is not valid JSON: {e}"),
-                );
-            }
+            Err(response) => return response,
         }
     };
     let invitee = match request.get("invitee").and_then(Value::as_str) {
@@ -479,14 +469,9 @@ async fn invite(State(state): State<AppState>, Path(id): Path<String>, body: Byt
 }
 
 async fn join(State(state): State<AppState>, body: Bytes) -> Response {
-    let request: Value = match serde_json::from_slice(&body) {
+    let request = match json_body(&body) {
         Ok(value) => value,
-        Err(e) => {
-            return admin_error(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not valid JSON: {e}"),
-            );
-        }
+        Err(response) => return response,
     };
     let Some(text) = request.get("invitation").and_then(Value::as_str) else {
         return admin_error(
