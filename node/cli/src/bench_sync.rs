@@ -13,7 +13,7 @@ use anyhow::{Context, anyhow, bail};
 use calimero_network::{NetworkConfig, NetworkHandle};
 use calimero_node::Node;
 use calimero_node::sync::{Replicator, SyncConfig};
-use calimero_node::testing::{join_in_process, snapshot_in_process};
+use calimero_node::testing::{join_in_process, sync_in_process};
 use calimero_runtime::Limits;
 use calimero_wire::{ContextId, DeltaEnvelope};
 use rand::RngCore;
@@ -32,8 +32,9 @@ fn err(e: impl std::fmt::Display) -> anyhow::Error {
 
 /// Makes `joiner` a member of `context` on `creator` with its state, without a network.
 fn join_directly(creator: &Node, joiner: &Node, context: &ContextId) -> anyhow::Result<()> {
-    let key = join_in_process(creator, joiner, context, "bench").map_err(err)?;
-    snapshot_in_process(creator, joiner, context, &key, "bench").map_err(err)
+    join_in_process(creator, joiner, context, "bench").map_err(err)?;
+    sync_in_process(creator, joiner, context, "bench").map_err(err)?;
+    Ok(())
 }
 
 fn set(node: &Node, context: &ContextId, i: usize) -> anyhow::Result<()> {
@@ -157,15 +158,8 @@ async fn start_peer(node: Arc<Node>, secret: [u8; 32], boot: Vec<String>) -> any
     let mut config = NetworkConfig::new(secret);
     config.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
     config.boot_nodes = boot;
-    let (network, events) = calimero_network::start(config).map_err(err)?;
-    let notices = node.attach_network(network.clone());
-    let replicator = Replicator::start(
-        node.clone(),
-        network.clone(),
-        events,
-        notices,
-        sync_config(),
-    );
+    let replicator = Replicator::connect(node.clone(), config, sync_config()).map_err(err)?;
+    let network = replicator.network().clone();
     Ok(Peer {
         node,
         network,

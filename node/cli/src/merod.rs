@@ -229,17 +229,10 @@ fn run(
         network_config.boot_nodes = config.swarm.boot_nodes.clone();
         network_config.mdns = config.swarm.mdns;
         network_config.gossip_drop_percent = drop_gossip_percent;
-        let (network, events) = calimero_network::start(network_config)
+        let replicator = Replicator::connect(node.clone(), network_config, config.sync_config())
             .map_err(|e| anyhow::anyhow!("{e}"))
             .context("starting the peer-to-peer network")?;
-        let notices = node.attach_network(network.clone());
-        let replicator = Replicator::start(
-            node.clone(),
-            network.clone(),
-            events,
-            notices,
-            config.sync_config(),
-        );
+        let network = replicator.network().clone();
         let swarm = wait_for_swarm(&network).await;
         println!(
             "merod: node `{name}` peer id {} swarm {}",

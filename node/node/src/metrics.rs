@@ -4,71 +4,62 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-/// What the node counts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Counter {
-    DeltasAuthored,
-    DeltasApplied,
-    DeltasBuffered,
-    DeltasEvicted,
-    DeltasApplyFailed,
-    DuplicateDeltas,
-    SnapshotsInstalled,
-    SnapshotsServed,
-    SyncSessions,
-    SyncFailures,
-    RequestsServed,
-    JoinsAccepted,
-    HeartbeatsSent,
-    /// Dropped: gossip that does not decode (garbage, truncated), or a delta on another topic.
-    DroppedMalformedGossip,
-    /// Dropped: a sync request that does not decode.
-    DroppedMalformedRequest,
-    /// Dropped: a delta whose signature is missing or wrong.
-    DroppedBadSignature,
-    /// Dropped: a delta whose id does not match its parents and body.
-    DroppedIdMismatch,
-    /// Dropped: gossip or a delta too large, or a delta with too many parents.
-    DroppedOversized,
-    /// Dropped: a delta whose author is not a member.
-    DroppedNonMember,
-    /// Dropped: a delta for a context this node does not hold.
-    DroppedUnknownContext,
-    /// Dropped: a delta whose body does not open with the context key.
-    DroppedCannotOpen,
-    /// Refused: a sync request from a peer that is not a member (or cannot prove it), and
-    /// refused joins.
-    RefusedRequests,
+/// Defines [`Counter`] from one table of variants and the names `node status` shows.
+macro_rules! counters {
+    ($($(#[$doc:meta])* $variant:ident = $name:literal,)*) => {
+        /// What the node counts.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+        pub enum Counter {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Counter {
+            /// Every counter, in the order `node status` lists them.
+            pub const ALL: &'static [Counter] = &[$(Counter::$variant,)*];
+
+            /// The name shown in `node status`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Counter::$variant => $name,)*
+                }
+            }
+        }
+    };
 }
 
-impl Counter {
-    /// The name shown in `node status`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Counter::DeltasAuthored => "deltas_authored",
-            Counter::DeltasApplied => "deltas_applied",
-            Counter::DeltasBuffered => "deltas_buffered",
-            Counter::DeltasEvicted => "deltas_evicted",
-            Counter::DeltasApplyFailed => "deltas_apply_failed",
-            Counter::DuplicateDeltas => "duplicate_deltas",
-            Counter::SnapshotsInstalled => "snapshots_installed",
-            Counter::SnapshotsServed => "snapshots_served",
-            Counter::SyncSessions => "sync_sessions",
-            Counter::SyncFailures => "sync_failures",
-            Counter::RequestsServed => "requests_served",
-            Counter::JoinsAccepted => "joins_accepted",
-            Counter::HeartbeatsSent => "heartbeats_sent",
-            Counter::DroppedMalformedGossip => "dropped_malformed_gossip",
-            Counter::DroppedMalformedRequest => "dropped_malformed_request",
-            Counter::DroppedBadSignature => "dropped_bad_signature",
-            Counter::DroppedIdMismatch => "dropped_id_mismatch",
-            Counter::DroppedOversized => "dropped_oversized",
-            Counter::DroppedNonMember => "dropped_non_member",
-            Counter::DroppedUnknownContext => "dropped_unknown_context",
-            Counter::DroppedCannotOpen => "dropped_cannot_open",
-            Counter::RefusedRequests => "refused_requests",
-        }
-    }
+counters! {
+    DeltasAuthored = "deltas_authored",
+    DeltasApplied = "deltas_applied",
+    DeltasBuffered = "deltas_buffered",
+    DeltasEvicted = "deltas_evicted",
+    DeltasApplyFailed = "deltas_apply_failed",
+    DuplicateDeltas = "duplicate_deltas",
+    SnapshotsInstalled = "snapshots_installed",
+    SnapshotsServed = "snapshots_served",
+    SyncSessions = "sync_sessions",
+    SyncFailures = "sync_failures",
+    RequestsServed = "requests_served",
+    JoinsAccepted = "joins_accepted",
+    HeartbeatsSent = "heartbeats_sent",
+    /// Dropped: gossip that does not decode (garbage, truncated), or a delta on another topic.
+    DroppedMalformedGossip = "dropped_malformed_gossip",
+    /// Dropped: a sync request that does not decode.
+    DroppedMalformedRequest = "dropped_malformed_request",
+    /// Dropped: a delta whose signature is missing or wrong.
+    DroppedBadSignature = "dropped_bad_signature",
+    /// Dropped: a delta whose id does not match its parents and body.
+    DroppedIdMismatch = "dropped_id_mismatch",
+    /// Dropped: gossip or a delta too large, or a delta with too many parents.
+    DroppedOversized = "dropped_oversized",
+    /// Dropped: a delta whose author is not a member.
+    DroppedNonMember = "dropped_non_member",
+    /// Dropped: a delta for a context this node does not hold.
+    DroppedUnknownContext = "dropped_unknown_context",
+    /// Dropped: a delta whose body does not open with the context key.
+    DroppedCannotOpen = "dropped_cannot_open",
+    /// Refused: a sync request from a peer that is not a member (or cannot prove it), and
+    /// refused joins.
+    RefusedRequests = "refused_requests",
 }
 
 /// The node's counters.
@@ -97,31 +88,9 @@ impl Metrics {
 
     /// Every counter by name (zeroes included, so the set of names is stable).
     pub fn snapshot(&self) -> BTreeMap<&'static str, u64> {
-        use Counter::*;
-        const ALL: [Counter; 22] = [
-            DeltasAuthored,
-            DeltasApplied,
-            DeltasBuffered,
-            DeltasEvicted,
-            DeltasApplyFailed,
-            DuplicateDeltas,
-            SnapshotsInstalled,
-            SnapshotsServed,
-            SyncSessions,
-            SyncFailures,
-            RequestsServed,
-            JoinsAccepted,
-            HeartbeatsSent,
-            DroppedMalformedGossip,
-            DroppedMalformedRequest,
-            DroppedBadSignature,
-            DroppedIdMismatch,
-            DroppedOversized,
-            DroppedNonMember,
-            DroppedUnknownContext,
-            DroppedCannotOpen,
-            RefusedRequests,
-        ];
-        ALL.iter().map(|c| (c.name(), self.get(*c))).collect()
+        Counter::ALL
+            .iter()
+            .map(|c| (c.name(), self.get(*c)))
+            .collect()
     }
 }

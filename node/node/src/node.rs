@@ -856,27 +856,19 @@ pub(crate) fn delta_id_of_key(key: &[u8]) -> Result<DeltaId, NodeError> {
 
 /// Adds the state writes of `outcome` to `batch`.
 pub(crate) fn stage_writes(batch: &mut Batch, context: &ContextId, outcome: &Outcome) {
-    for (key, value) in &outcome.writes {
-        if key.len() != 32 {
-            continue;
-        }
+    // Only 32-byte state keys exist (HOST-ABI §5); private keys are the app's own.
+    let state = outcome.writes.iter().filter(|(key, _)| key.len() == 32);
+    let writes = state.map(|write| (Column::State, write)).chain(
+        outcome
+            .private_writes
+            .iter()
+            .map(|w| (Column::PrivateState, w)),
+    );
+    for (column, (key, value)) in writes {
+        let key = scoped(context.as_bytes(), key);
         match value {
-            Some(value) => batch.put(
-                Column::State,
-                scoped(context.as_bytes(), key),
-                value.clone(),
-            ),
-            None => batch.delete(Column::State, scoped(context.as_bytes(), key)),
-        }
-    }
-    for (key, value) in &outcome.private_writes {
-        match value {
-            Some(value) => batch.put(
-                Column::PrivateState,
-                scoped(context.as_bytes(), key),
-                value.clone(),
-            ),
-            None => batch.delete(Column::PrivateState, scoped(context.as_bytes(), key)),
+            Some(value) => batch.put(column, key, value.clone()),
+            None => batch.delete(column, key),
         }
     }
 }

@@ -152,6 +152,19 @@ impl Replicator {
         replicator
     }
 
+    /// Starts `node`'s network with `network` and the replication loop over it (on the current
+    /// tokio runtime).
+    pub fn connect(
+        node: Arc<Node>,
+        network: calimero_network::NetworkConfig,
+        config: SyncConfig,
+    ) -> Result<Self, NodeError> {
+        let (handle, events) = calimero_network::start(network)
+            .map_err(|e| NodeError::Network(format!("cannot start the network: {e}")))?;
+        let notices = node.attach_network(handle.clone());
+        Ok(Self::start(node, handle, events, notices, config))
+    }
+
     /// The network handle.
     pub fn network(&self) -> &NetworkHandle {
         &self.inner.network

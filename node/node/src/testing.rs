@@ -1,11 +1,12 @@
 //! Helpers for tests and benchmarks that run several nodes in one process without a network:
-//! the join exchange and a snapshot, called directly on the nodes.
+//! the join exchange and sync sessions, with each request answered directly by the other node.
 
-use calimero_wire::{ContextId, MemberProof, SyncRequest, SyncResponse};
+use calimero_wire::{ContextId, SyncRequest, SyncResponse};
 use ed25519_dalek::SigningKey;
 
 use crate::node::{Node, NodeError};
-use crate::replica::Snapshot;
+use crate::session::{Step, SyncSession};
+use crate::sync::{SyncConfig, SyncReport};
 
 /// Makes `joiner` (network identity `peer`) a member of `context` through `inviter`, as an open
 /// invitation and the join exchange would; the joiner has no state until a snapshot. The
@@ -29,36 +30,22 @@ pub fn join_in_process(
     }
 }
 
-/// Copies `from`'s state of `context` to `to` as a snapshot session would, page by page.
-pub fn snapshot_in_process(
+/// Syncs `to`'s copy of `context` from `from` with the same session the network runs (a
+/// snapshot when `to` has no state yet, then deltas), each request answered directly by `from`;
+/// `peer` is `to`'s network identity, as in its join.
+pub fn sync_in_process(
     from: &Node,
     to: &Node,
     context: &ContextId,
-    key: &SigningKey,
     peer: &str,
-) -> Result<(), NodeError> {
-    let proof = MemberProof::sign(key, context, peer);
-    let mut snapshot = Snapshot::default();
-    let mut cursor = None;
+) -> Result<SyncReport, NodeError> {
+    let (mut session, mut step) =
+        SyncSession::start(to, *context, "in-process", peer, &SyncConfig::default());
     loop {
-        let request = SyncRequest::Snapshot {
-            context_id: *context,
-            proof: proof.clone(),
-            cursor: cursor.take(),
+        step = match step {
+            Step::Send(request) => session.on_response(to, from.answer(*request, peer)),
+            Step::Done(report) => return Ok(report),
+            Step::Failed(error) => return Err(error),
         };
-        let SyncResponse::Snapshot(page) = from.answer(request, peer) else {
-            return Err(NodeError::Conflict("the snapshot was refused".into()));
-        };
-        snapshot.entries.extend(page.entries);
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => {
-                snapshot.root_hash = page.root_hash;
-                snapshot.heads = page.heads;
-                snapshot.applied = page.applied;
-                snapshot.members = page.members;
-                return to.install_snapshot(context, snapshot);
-            }
-        }
     }
 }

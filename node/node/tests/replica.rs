@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use calimero_node::metrics::Counter;
-use calimero_node::testing::{join_in_process, snapshot_in_process};
+use calimero_node::testing::{join_in_process, sync_in_process};
 use calimero_node::{Node, NodeError};
 use calimero_runtime::Limits;
 use calimero_wire::{ContextId, DeltaEnvelope, Hash, Invitation, SyncRequest, SyncResponse};
@@ -32,8 +32,9 @@ fn context_with(joiners: usize) -> (Vec<(Arc<Node>, tempfile::TempDir)>, Context
         let node = open(dir.path());
         node.install_application(module(), "test").unwrap();
         let peer = format!("peer-{i}");
-        let key = join_in_process(&creator, &node, &context, &peer).unwrap();
-        snapshot_in_process(&creator, &node, &context, &key, &peer).unwrap();
+        join_in_process(&creator, &node, &context, &peer).unwrap();
+        let report = sync_in_process(&creator, &node, &context, &peer).unwrap();
+        assert!(report.snapshot, "a joiner starts from a snapshot");
         nodes.push((node, dir));
     }
     (nodes, context)
