@@ -7,7 +7,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use calimero_runtime::{FunctionCallError, HostError, Identity, Limits, Outcome, Runtime, Storage};
+use calimero_runtime::{
+    FunctionCallError, HostError, Identity, Limits, Outcome, Runtime, Storage, StorageError,
+};
 use calimero_tests::node::TestNode;
 use serde_json::{Value, json};
 
@@ -162,11 +164,11 @@ struct Harness {
 struct Mem(Mutex<BTreeMap<Vec<u8>, Vec<u8>>>);
 
 impl Storage for Mem {
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.0.lock().unwrap().get(key).cloned()
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.0.lock().unwrap().get(key).cloned())
     }
-    fn get_private(&self, _key: &[u8]) -> Option<Vec<u8>> {
-        None
+    fn get_private(&self, _key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(None)
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use calimero_node::Node;
-use calimero_runtime::{Identity, Limits, Outcome, Runtime, Storage};
+use calimero_runtime::{Identity, Limits, Outcome, Runtime, Storage, StorageError};
 use calimero_server as server;
 use calimero_wire::ContextId;
 use clap::Parser;
@@ -101,11 +101,12 @@ pub struct Cli {
 struct MemoryStorage(Mutex<BTreeMap<Vec<u8>, Vec<u8>>>);
 
 impl Storage for MemoryStorage {
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.0.lock().ok()?.get(key).cloned()
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(map.get(key).cloned())
     }
-    fn get_private(&self, _key: &[u8]) -> Option<Vec<u8>> {
-        None
+    fn get_private(&self, _key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(None)
     }
 }
 

@@ -13,7 +13,8 @@ fn kv_store() -> &'static [u8] {
 }
 
 /// A hand-written hostile app: `init` commits an empty state, `spin` never ends, `hog` grows
-/// memory until refused and then traps.
+/// memory until refused and then traps, `fill` rewrites 64 KiB per gas unit forever (only the
+/// deadline stops it).
 fn hostile() -> Vec<u8> {
     wat::parse_str(r#"(module
         (import "env" "commit" (func $commit (param i64 i64)))
@@ -21,6 +22,7 @@ fn hostile() -> Vec<u8> {
         (data (i32.const 0) "\40\00\00\00\00\00\00\00\20\00\00\00\00\00\00\00")
         (func (export "init") (call $commit (i64.const 0) (i64.const 16)))
         (func (export "spin") (loop $l (br $l)))
+        (func (export "fill") (loop $l (memory.fill (i32.const 0) (i32.const 0) (i32.const 65536)) (br $l)))
         (func (export "hog") (loop $g (br_if $g (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) unreachable))"#)
     .unwrap()
 }
@@ -244,6 +246,113 @@ fn an_app_that_loops_forever() {
         json!({"type": "GasExhausted", "data": {"limit": 1_000_000_000}})
     );
     assert!(started.elapsed() < Duration::from_secs(60));
+    s.still_fine();
+}
+
+#[test]
+fn an_app_that_runs_past_its_deadline_while_another_context_answers() {
+    let s = setup();
+    let app = s.node.install(&hostile());
+    let context = s.node.create_context(&app);
+    std::thread::scope(|scope| {
+        let started = Instant::now();
+        let hostile = scope.spawn(|| s.node.call(&context, "fill", json!({})));
+        std::thread::sleep(Duration::from_millis(500));
+        // The other context answers while the hostile call still holds its own.
+        let asked = Instant::now();
+        assert_eq!(
+            s.node.call(&s.context, "get", json!({"key": "kept"})),
+            Ok(json!("safe"))
+        );
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            asked.elapsed()
+        );
+        assert!(!hostile.is_finished(), "the hostile call is still running");
+        let error = hostile.join().unwrap().unwrap_err();
+        assert_eq!(
+            error,
+            json!({"type": "DeadlineExceeded", "data": {"limit_ms": 5000}})
+        );
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(15), "{took:?}");
+    });
+    s.still_fine();
+}
+
+#[test]
+fn shutdown_waits_only_for_the_deadline_of_a_running_call() {
+    let mut s = setup();
+    let app = s.node.install(&hostile());
+    let context = s.node.create_context(&app);
+    let node = &mut s.node;
+    let (url, token) = (node.url.clone(), node.token.clone());
+    let call = std::thread::spawn(move || {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "execute",
+            "params": {"contextId": context, "method": "fill", "argsJson": {}}});
+        ureq::post(format!("{url}/jsonrpc"))
+            .header("Authorization", &format!("Bearer {token}"))
+            .send_json(body)
+            .ok()
+            .and_then(|r| r.into_body().read_json::<Value>().ok())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let stopping = Instant::now();
+    node.stop();
+    let took = stopping.elapsed();
+    assert!(took < Duration::from_secs(10), "stopping took {took:?}");
+    // The call was answered with the deadline error before the node went away.
+    let answer = call
+        .join()
+        .unwrap()
+        .expect("the running call got an answer");
+    assert_eq!(answer["error"]["type"], "DeadlineExceeded", "{answer}");
+    node.run();
+    s.still_fine();
+}
+
+#[test]
+fn a_reserved_export_cannot_be_called_over_json_rpc() {
+    let s = setup();
+    for method in ["__calimero_sync_next", "__calimero_register_merge"] {
+        let error = s.node.call(&s.context, method, json!({})).unwrap_err();
+        assert_eq!(
+            error,
+            json!({"type": "MethodResolutionError",
+                "data": {"type": "ReservedMethod", "data": {"name": method}}})
+        );
+    }
+    s.still_fine();
+}
+
+#[test]
+fn install_dev_application_refuses_what_is_not_a_bounded_module_file() {
+    let s = setup();
+    let dir = tempfile::tempdir().unwrap();
+    let huge = dir.path().join("huge.wasm");
+    // Sparse: 21 MiB on paper, nothing on disk.
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(21 << 20)
+        .unwrap();
+    for (path, expected) in [
+        (
+            huge.to_str().unwrap(),
+            "modules may be at most 20971520 bytes",
+        ),
+        ("/dev/zero", "is not a regular file"),
+        (dir.path().to_str().unwrap(), "is not a regular file"),
+    ] {
+        let (status, value) = s.node.admin(
+            "POST",
+            "/admin-api/install-dev-application",
+            Some(json!({"path": path})),
+        );
+        assert_eq!(status, 400, "{value}");
+        let error = value["error"].as_str().unwrap_or_default();
+        assert!(error.contains(expected), "{path}: {error}");
+    }
     s.still_fine();
 }
 

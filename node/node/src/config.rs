@@ -92,6 +92,9 @@ pub struct RuntimeConfig {
 pub struct LimitsConfig {
     pub max_logs: Option<u64>,
     pub max_log_size: Option<u64>,
+    /// Wall-clock time one call may run, in milliseconds (default 5000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_call_duration_ms: Option<u64>,
 }
 
 impl NodeConfig {
@@ -160,6 +163,9 @@ impl NodeConfig {
         }
         if let Some(max) = self.runtime.limits.max_log_size {
             limits.max_log_size = max;
+        }
+        if let Some(max) = self.runtime.limits.max_call_duration_ms {
+            limits.max_call_duration_ms = max.max(1);
         }
         limits
     }

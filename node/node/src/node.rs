@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use borsh::BorshDeserialize;
 use calimero_dag::Dag;
 use calimero_network::NetworkHandle;
-use calimero_runtime::{FunctionCallError, Identity, Limits, ModuleId, Outcome, Runtime, Storage};
+use calimero_runtime::{
+    FunctionCallError, Identity, Limits, ModuleId, Outcome, Runtime, Storage, StorageError,
+};
 use calimero_store::{Batch, Column, Store};
 use calimero_wire::{
     ApplicationId, ContextId, ContextKey, DeltaBody, DeltaEnvelope, DeltaId, Event, GossipMessage,
@@ -155,24 +157,32 @@ pub(crate) struct ContextStorage {
     pub context: ContextId,
 }
 
-impl Storage for ContextStorage {
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        // Only 32-byte keys are ever stored (HOST-ABI §5).
-        if key.len() != 32 {
-            return None;
-        }
+impl ContextStorage {
+    fn read(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         self.store
-            .get(Column::State, &scoped(self.context.as_bytes(), key))
-            .ok()
-            .flatten()
+            .get(column, &scoped(self.context.as_bytes(), key))
+            .map_err(|error| StorageError(error.to_string()))
+    }
+}
+
+impl Storage for ContextStorage {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        // Only 32-byte keys are ever stored (HOST-ABI §5): the runtime refuses writes of others.
+        if key.len() != 32 {
+            return Ok(None);
+        }
+        self.read(Column::State, key)
     }
 
-    fn get_private(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.store
-            .get(Column::PrivateState, &scoped(self.context.as_bytes(), key))
-            .ok()
-            .flatten()
+    fn get_private(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.read(Column::PrivateState, key)
     }
+}
+
+/// What a call runs: an app method a client named, or the apply path of a delta.
+pub(crate) enum Entry<'a> {
+    Method(&'a str),
+    ApplyArtifact,
 }
 
 /// A context in memory: the lock that orders its calls and applies, and its DAG.
@@ -203,6 +213,9 @@ pub struct Node {
     notices: OnceLock<mpsc::UnboundedSender<Notice>>,
     /// What the node did and what it dropped.
     pub metrics: Metrics,
+    /// Held while an application is deleted and while a context of one is committed, so that no
+    /// context ever refers to a deleted application.
+    applications: Mutex<()>,
 }
 
 impl Node {
@@ -218,6 +231,7 @@ impl Node {
             network: OnceLock::new(),
             notices: OnceLock::new(),
             metrics: Metrics::default(),
+            applications: Mutex::new(()),
         })
     }
 
@@ -346,6 +360,28 @@ impl Node {
         Ok(id)
     }
 
+    /// The limits calls run under.
+    pub fn limits(&self) -> &Limits {
+        self.runtime.limits()
+    }
+
+    fn lock_applications(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.applications.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Commits `batch`, which adds a context of `application`, if the application is still
+    /// installed (it may have been deleted while the context's `init` ran).
+    pub(crate) fn commit_context(
+        &self,
+        application: &ApplicationId,
+        batch: Batch,
+    ) -> Result<(), NodeError> {
+        let _applications = self.lock_applications();
+        self.application(application)?;
+        self.store.commit(batch)?;
+        Ok(())
+    }
+
     pub(crate) fn application(&self, id: &ApplicationId) -> Result<ApplicationRecord, NodeError> {
         match self.store.get(Column::Applications, id.as_bytes())? {
             Some(bytes) => decode(&bytes, "application record"),
@@ -419,6 +455,7 @@ impl Node {
 
     /// Uninstalls an application that no context uses.
     pub fn delete_application(&self, id: &ApplicationId) -> Result<(), NodeError> {
+        let _applications = self.lock_applications();
         self.application(id)?;
         let users: Vec<String> = self
             .contexts()?
@@ -560,7 +597,7 @@ impl Node {
             &member_key,
             &outcome,
         );
-        self.store.commit(batch)?;
+        self.commit_context(application, batch)?;
         if delta.is_some() {
             self.metrics.count(Counter::DeltasAuthored);
         }
@@ -645,7 +682,7 @@ impl Node {
         }
         // Re-read under the lock: a concurrent writer may have moved the heads.
         let mut record = self.context(context)?;
-        let outcome = self.run_as_member(context, &record, method, args)?;
+        let outcome = self.run_as_member(context, &record, Entry::Method(method), args)?;
 
         if outcome.should_persist() {
             if read_only {
@@ -734,13 +771,13 @@ impl Node {
         Ok(Some(SigningKey::from_bytes(&secret)))
     }
 
-    /// Runs `method` of the context's module with `input`, as this node's member, over the
+    /// Runs `entry` of the context's module with `input`, as this node's member, over the
     /// context's committed state.
     pub(crate) fn run_as_member(
         &self,
         context: &ContextId,
         record: &ContextRecord,
-        method: &str,
+        entry: Entry<'_>,
         input: Vec<u8>,
     ) -> Result<Outcome, NodeError> {
         let module = self.module(&record.application)?;
@@ -754,7 +791,12 @@ impl Node {
             store: self.store.clone(),
             context: *context,
         });
-        Ok(self.runtime.run(&module, method, input, identity, storage))
+        Ok(match entry {
+            Entry::Method(method) => self.runtime.run(&module, method, input, identity, storage),
+            Entry::ApplyArtifact => self
+                .runtime
+                .apply_artifact(&module, input, identity, storage),
+        })
     }
 
     /// This node's signing key for its member identity in `context`.
@@ -856,14 +898,17 @@ pub(crate) fn delta_id_of_key(key: &[u8]) -> Result<DeltaId, NodeError> {
 
 /// Adds the state writes of `outcome` to `batch`.
 pub(crate) fn stage_writes(batch: &mut Batch, context: &ContextId, outcome: &Outcome) {
-    // Only 32-byte state keys exist (HOST-ABI §5); private keys are the app's own.
-    let state = outcome.writes.iter().filter(|(key, _)| key.len() == 32);
-    let writes = state.map(|write| (Column::State, write)).chain(
-        outcome
-            .private_writes
-            .iter()
-            .map(|w| (Column::PrivateState, w)),
-    );
+    // The runtime refuses state keys that are not 32 bytes (HOST-ABI §5) when they are written.
+    let writes = outcome
+        .writes
+        .iter()
+        .map(|write| (Column::State, write))
+        .chain(
+            outcome
+                .private_writes
+                .iter()
+                .map(|w| (Column::PrivateState, w)),
+        );
     for (column, (key, value)) in writes {
         let key = scoped(context.as_bytes(), key);
         match value {

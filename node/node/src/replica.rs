@@ -17,8 +17,8 @@ use ed25519_dalek::SigningKey;
 
 use crate::metrics::Counter;
 use crate::node::{
-    ContextState, MAX_PENDING_DELTAS, Node, NodeError, Notice, decode, delta_id_of_key, now_ms,
-    parents_of, stage_delta, stage_writes, unbound_identity_key,
+    ContextState, Entry, MAX_PENDING_DELTAS, Node, NodeError, Notice, decode, delta_id_of_key,
+    now_ms, parents_of, stage_delta, stage_writes, unbound_identity_key,
 };
 use crate::records::{ContextRecord, StoredDelta, scoped};
 
@@ -349,7 +349,7 @@ impl Node {
         record: &ContextRecord,
         artifact: Vec<u8>,
     ) -> Result<calimero_runtime::Outcome, NodeError> {
-        self.run_as_member(context, record, "__calimero_sync_next", artifact)
+        self.run_as_member(context, record, Entry::ApplyArtifact, artifact)
     }
 
     /// Applies consecutive state deltas in one guest call and one write batch.
@@ -613,7 +613,7 @@ impl Node {
             scoped(context.as_bytes(), accepted.membership.id.as_bytes()),
             encode(&accepted.membership),
         );
-        self.store.commit(batch)?;
+        self.commit_context(&accepted.application_id, batch)?;
         self.notify(Notice::ContextAdded(context));
         Ok(())
     }

@@ -53,6 +53,19 @@ pub enum HostError {
     InvalidContextId { size: u64 },
     #[error("the module has no memory export called `memory`")]
     NoMemory,
+    #[error(
+        "the node could not read its storage ({message}); the call was stopped and nothing it did \
+         was kept"
+    )]
+    StorageError { message: String },
+    #[error("a state key must be 32 bytes (an entity id), got {size} bytes")]
+    InvalidStorageKey { size: u64 },
+    /// Host work used up the gas; reported as [`FunctionCallError::GasExhausted`].
+    #[error("the call ran out of gas")]
+    GasExhausted,
+    /// The call's deadline passed; reported as [`FunctionCallError::DeadlineExceeded`].
+    #[error("the call ran past its deadline")]
+    DeadlineExceeded,
 }
 
 fn panic_display(context: PanicContext, message: &str, location: Option<&Location>) -> String {
@@ -83,6 +96,11 @@ pub enum MethodResolutionError {
     InvalidMethodNameCharacter { name: String },
     #[error("method name is empty")]
     EmptyMethodName,
+    #[error(
+        "`{name}` is reserved for the node (names starting with `__calimero_`); it cannot be \
+         called directly"
+    )]
+    ReservedMethod { name: String },
 }
 
 /// Everything an execution can fail with.
@@ -108,6 +126,11 @@ pub enum FunctionCallError {
     ModuleValidationError { message: String },
     #[error("the call ran out of gas after {limit} units (an endless loop?)")]
     GasExhausted { limit: u64 },
+    #[error(
+        "the call ran longer than {limit_ms} ms and was stopped; nothing it did was kept \
+         (raise `max_call_duration_ms` in the node's config if the method is meant to be slow)"
+    )]
+    DeadlineExceeded { limit_ms: u64 },
 }
 
 impl fmt::Display for PanicContext {

@@ -1,6 +1,8 @@
 //! The host functions of module `env` (`HOST-ABI.md` §3) and the per-call state behind them.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::RngCore;
@@ -9,7 +11,9 @@ use wasmer::{
     Store,
 };
 
+use crate::deadline::GasCell;
 use crate::errors::{HostError, Location, PanicContext};
+use crate::gas;
 use crate::limits::Limits;
 use crate::{Event, Storage, XCall};
 
@@ -22,7 +26,7 @@ pub(crate) struct HostState {
     pub account_id: [u8; 32],
     pub device_id: [u8; 32],
     pub xcall_origin: Option<[u8; 32]>,
-    pub storage: std::sync::Arc<dyn Storage>,
+    pub storage: Arc<dyn Storage>,
     pub registers: HashMap<u64, Vec<u8>>,
     pub registers_size: u64,
     pub staged: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
@@ -36,6 +40,39 @@ pub(crate) struct HostState {
     pub commit: Option<([u8; 32], Vec<u8>)>,
     /// The host error that made the call trap, if any.
     pub error: Option<HostError>,
+    /// The instance's remaining gas, which host functions charge for their own work.
+    pub gas: Option<GasCell>,
+    /// Set by the watchdog when the call's deadline has passed.
+    pub deadline_passed: Arc<AtomicBool>,
+}
+
+impl HostState {
+    /// Charges `amount` gas for host work; refuses once the deadline has passed.
+    pub(crate) fn charge(&self, amount: u64) -> Result<(), HostError> {
+        if self.deadline_passed.load(Ordering::Relaxed) {
+            return Err(HostError::DeadlineExceeded);
+        }
+        match self.gas {
+            Some(gas) if !gas.charge(amount) => Err(HostError::GasExhausted),
+            _ => Ok(()),
+        }
+    }
+
+    /// Forgets everything staged so far (a failed merge registration leaves nothing behind).
+    pub(crate) fn discard_staged(&mut self) {
+        self.registers.clear();
+        self.registers_size = 0;
+        self.staged.clear();
+        self.private_staged.clear();
+        self.writes = 0;
+        self.written_bytes = 0;
+        self.returns = None;
+        self.logs.clear();
+        self.events.clear();
+        self.xcalls.clear();
+        self.commit = None;
+        self.error = None;
+    }
 }
 
 type Env<'s> = FunctionEnvMut<'s, HostState>;
@@ -55,11 +92,18 @@ fn view<'v>(state: &HostState, store: &'v impl AsStoreRef) -> Result<MemoryView<
         .view(store))
 }
 
-fn read_bytes(view: &MemoryView<'_>, ptr: u64, len: u64) -> Result<Vec<u8>, HostError> {
+/// Copies `len` guest bytes at `ptr` into the host, charging one gas unit per byte first.
+fn read_bytes(
+    state: &HostState,
+    view: &MemoryView<'_>,
+    ptr: u64,
+    len: u64,
+) -> Result<Vec<u8>, HostError> {
     let end = ptr.checked_add(len).ok_or(HostError::InvalidMemoryAccess)?;
     if end > view.data_size() {
         return Err(HostError::InvalidMemoryAccess);
     }
+    state.charge(len.saturating_mul(gas::PER_BYTE))?;
     let mut bytes = vec![0u8; len as usize];
     view.read(ptr, &mut bytes)
         .map_err(|_| HostError::InvalidMemoryAccess)?;
@@ -67,7 +111,16 @@ fn read_bytes(view: &MemoryView<'_>, ptr: u64, len: u64) -> Result<Vec<u8>, Host
 }
 
 fn read_u64s<const N: usize>(view: &MemoryView<'_>, ptr: u64) -> Result<[u64; N], HostError> {
-    let bytes = read_bytes(view, ptr, 8 * N as u64)?;
+    let end = ptr
+        .checked_add(8 * N as u64)
+        .ok_or(HostError::InvalidMemoryAccess)?;
+    if end > view.data_size() {
+        return Err(HostError::InvalidMemoryAccess);
+    }
+    let mut bytes = [0u8; 64];
+    let bytes = &mut bytes[..8 * N];
+    view.read(ptr, bytes)
+        .map_err(|_| HostError::InvalidMemoryAccess)?;
     let mut words = [0u64; N];
     for (i, word) in words.iter_mut().enumerate() {
         *word = u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
@@ -75,10 +128,30 @@ fn read_u64s<const N: usize>(view: &MemoryView<'_>, ptr: u64) -> Result<[u64; N]
     Ok(words)
 }
 
-/// Reads the bytes a `Buffer` descriptor at `ptr` points at.
-fn read_buffer(view: &MemoryView<'_>, ptr: u64) -> Result<Vec<u8>, HostError> {
+/// Reads the bytes a `Buffer` descriptor at `ptr` points at, refusing more than `limit` bytes
+/// before copying any.
+fn read_buffer(
+    state: &HostState,
+    view: &MemoryView<'_>,
+    ptr: u64,
+    what: &str,
+    limit: u64,
+) -> Result<Vec<u8>, HostError> {
     let [data, len] = read_u64s::<2>(view, ptr)?;
-    read_bytes(view, data, len)
+    check_size(what, len, limit)?;
+    read_bytes(state, view, data, len)
+}
+
+/// Writes `bytes` into guest memory at `ptr`, charging one gas unit per byte first.
+fn write_bytes(
+    state: &HostState,
+    view: &MemoryView<'_>,
+    ptr: u64,
+    bytes: &[u8],
+) -> Result<(), HostError> {
+    state.charge((bytes.len() as u64).saturating_mul(gas::PER_BYTE))?;
+    view.write(ptr, bytes)
+        .map_err(|_| HostError::InvalidMemoryAccess)
 }
 
 /// The `(ptr, len)` of a `BufferMut` descriptor, bounds-checked.
@@ -109,6 +182,7 @@ fn check_size(what: &str, size: u64, limit: u64) -> Result<(), HostError> {
 }
 
 fn set_register(state: &mut HostState, id: u64, value: Vec<u8>) -> Result<(), HostError> {
+    state.charge((value.len() as u64).saturating_mul(gas::PER_BYTE))?;
     let limits = &state.limits;
     check_size("a register", value.len() as u64, limits.max_register_size)?;
     let previous = state.registers.get(&id).map(|r| r.len() as u64 + 8);
@@ -129,10 +203,15 @@ fn set_register(state: &mut HostState, id: u64, value: Vec<u8>) -> Result<(), Ho
     Ok(())
 }
 
-fn location(view: &MemoryView<'_>, ptr: u64) -> Result<Location, HostError> {
+fn location(state: &HostState, view: &MemoryView<'_>, ptr: u64) -> Result<Location, HostError> {
     let [file_ptr, file_len, line_column] = read_u64s::<3>(view, ptr)?;
+    check_size(
+        "a panic location's file name",
+        file_len,
+        state.limits.max_log_size,
+    )?;
     let file = utf8(
-        read_bytes(view, file_ptr, file_len)?,
+        read_bytes(state, view, file_ptr, file_len)?,
         "the panic location's file",
     )?;
     Ok(Location {
@@ -142,27 +221,65 @@ fn location(view: &MemoryView<'_>, ptr: u64) -> Result<Location, HostError> {
     })
 }
 
-/// Runs `body` with the state and a memory view; a `HostError` traps the call.
+/// Runs `body` with the state and a memory view, after charging the cost of a host call; a
+/// `HostError` traps the call.
 fn with_view<T>(
     env: &mut Env<'_>,
     body: impl FnOnce(&mut HostState, &MemoryView<'_>) -> Result<T, HostError>,
 ) -> HostResult<T> {
     let (state, store) = env.data_and_store_mut();
-    let result = view(state, &store).and_then(|view| body(state, &view));
+    let result = state
+        .charge(gas::HOST_CALL)
+        .and_then(|()| view(state, &store))
+        .and_then(|view| body(state, &view));
     result.map_err(|error| trap(state, error))
 }
 
-fn storage_value(state: &HostState, key: &[u8], private: bool) -> Option<Vec<u8>> {
+fn storage_value(
+    state: &HostState,
+    key: &[u8],
+    private: bool,
+) -> Result<Option<Vec<u8>>, HostError> {
     let staged = if private {
         &state.private_staged
     } else {
         &state.staged
     };
-    match staged.get(key) {
-        Some(value) => value.clone(),
-        None if private => state.storage.get_private(key),
-        None => state.storage.get(key),
+    if let Some(value) = staged.get(key) {
+        return Ok(value.clone());
     }
+    state.charge(gas::STORAGE_ACCESS)?;
+    let committed = if private {
+        state.storage.get_private(key)
+    } else {
+        state.storage.get(key)
+    };
+    committed.map_err(|error| HostError::StorageError {
+        message: error.to_string(),
+    })
+}
+
+/// Reads a storage key for a write or remove: at most the key size limit (checked before
+/// copying), and exactly 32 bytes for state keys (`HOST-ABI.md` §5).
+fn read_key(
+    state: &HostState,
+    view: &MemoryView<'_>,
+    ptr: u64,
+    private: bool,
+) -> Result<Vec<u8>, HostError> {
+    let key = read_buffer(
+        state,
+        view,
+        ptr,
+        "a storage key",
+        state.limits.max_storage_key_size,
+    )?;
+    if !private && key.len() != 32 {
+        return Err(HostError::InvalidStorageKey {
+            size: key.len() as u64,
+        });
+    }
+    Ok(key)
 }
 
 fn write_value(
@@ -177,27 +294,23 @@ fn write_value(
         key.len() as u64,
         limits.max_storage_key_size,
     )?;
-    if let Some(value) = &value {
-        check_size(
-            "a storage value",
-            value.len() as u64,
-            limits.max_storage_value_size,
-        )?;
-        state.writes += 1;
-        if state.writes > limits.max_storage_writes {
-            return Err(HostError::TooMany {
-                what: "storage writes".into(),
-                limit: limits.max_storage_writes,
-            });
-        }
-        state.written_bytes += (key.len() + value.len()) as u64;
-        check_size(
-            "the bytes written by this call",
-            state.written_bytes,
-            limits.max_storage_write_bytes,
-        )?;
+    let value_size = value.as_ref().map_or(0, |value| value.len() as u64);
+    check_size("a storage value", value_size, limits.max_storage_value_size)?;
+    // Removes count like writes: each stages its key in host memory until the call ends.
+    state.writes += 1;
+    if state.writes > limits.max_storage_writes {
+        return Err(HostError::TooMany {
+            what: "storage writes and removes".into(),
+            limit: limits.max_storage_writes,
+        });
     }
-    let previous = storage_value(state, &key, private);
+    state.written_bytes += key.len() as u64 + value_size;
+    check_size(
+        "the bytes written or removed by this call",
+        state.written_bytes,
+        limits.max_storage_write_bytes,
+    )?;
+    let previous = storage_value(state, &key, private)?;
     let staged = if private {
         &mut state.private_staged
     } else {
@@ -220,8 +333,11 @@ fn record_event(env: &mut Env<'_>, event: u64, handler: Option<u64>) -> HostResu
         let limits = state.limits.clone();
         check_size("an event kind", kind_len, limits.max_event_kind_size)?;
         check_size("an event's data", data_len, limits.max_event_data_size)?;
-        let kind = utf8(read_bytes(view, kind_ptr, kind_len)?, "an event kind")?;
-        let data = read_bytes(view, data_ptr, data_len)?;
+        let kind = utf8(
+            read_bytes(state, view, kind_ptr, kind_len)?,
+            "an event kind",
+        )?;
+        let data = read_bytes(state, view, data_ptr, data_len)?;
         let handler = match handler {
             Some(ptr) if ptr != 0 => {
                 let [name_ptr, name_len] = read_u64s::<2>(view, ptr)?;
@@ -231,7 +347,7 @@ fn record_event(env: &mut Env<'_>, event: u64, handler: Option<u64>) -> HostResu
                     limits.max_method_name_length,
                 )?;
                 Some(utf8(
-                    read_bytes(view, name_ptr, name_len)?,
+                    read_bytes(state, view, name_ptr, name_len)?,
                     "an event handler name",
                 )?)
             }
@@ -266,8 +382,8 @@ pub(crate) fn imports(store: &mut Store, env: &FunctionEnv<HostState>) -> Import
     define(
         "panic",
         Function::new_typed_with_env(store, env, |mut env: Env, loc: u64| -> HostResult<()> {
-            with_view(&mut env, |_, view| {
-                let location = location(view, loc)?;
+            with_view(&mut env, |state, view| {
+                let location = location(state, view, loc)?;
                 Err(HostError::Panic {
                     context: PanicContext::Guest,
                     message: "explicit panic".into(),
@@ -282,9 +398,11 @@ pub(crate) fn imports(store: &mut Store, env: &FunctionEnv<HostState>) -> Import
             store,
             env,
             |mut env: Env, msg: u64, loc: u64| -> HostResult<()> {
-                with_view(&mut env, |_, view| {
-                    let message = String::from_utf8_lossy(&read_buffer(view, msg)?).into_owned();
-                    let location = location(view, loc)?;
+                with_view(&mut env, |state, view| {
+                    let limit = state.limits.max_log_size;
+                    let message = read_buffer(state, view, msg, "a panic message", limit)?;
+                    let message = String::from_utf8_lossy(&message).into_owned();
+                    let location = location(state, view, loc)?;
                     Err(HostError::Panic {
                         context: PanicContext::Guest,
                         message,
@@ -296,12 +414,18 @@ pub(crate) fn imports(store: &mut Store, env: &FunctionEnv<HostState>) -> Import
     );
     define(
         "register_len",
-        Function::new_typed_with_env(store, env, |env: Env, register: u64| -> u64 {
-            env.data()
-                .registers
-                .get(&register)
-                .map_or(u64::MAX, |r| r.len() as u64)
-        }),
+        Function::new_typed_with_env(
+            store,
+            env,
+            |mut env: Env, register: u64| -> HostResult<u64> {
+                with_view(&mut env, |state, _| {
+                    Ok(state
+                        .registers
+                        .get(&register)
+                        .map_or(u64::MAX, |r| r.len() as u64))
+                })
+            },
+        ),
     );
     define(
         "read_register",
@@ -309,23 +433,18 @@ pub(crate) fn imports(store: &mut Store, env: &FunctionEnv<HostState>) -> Import
             store,
             env,
             |mut env: Env, register: u64, buffer: u64| -> HostResult<u32> {
-                let (state, mut store) = env.data_and_store_mut();
-                let result = (|| {
+                with_view(&mut env, |state, view| {
                     let value = state
                         .registers
                         .get(&register)
                         .ok_or(HostError::InvalidRegisterId { id: register })?;
-                    let view = view(state, &store)?;
-                    let (ptr, len) = buffer_mut(&view, buffer)?;
+                    let (ptr, len) = buffer_mut(view, buffer)?;
                     if len != value.len() as u64 {
                         return Ok(0);
                     }
-                    view.write(ptr, value)
-                        .map_err(|_| HostError::InvalidMemoryAccess)?;
+                    write_bytes(state, view, ptr, value)?;
                     Ok(1)
-                })();
-                let _ = &mut store;
-                result.map_err(|error| trap(state, error))
+                })
             },
         ),
     );
@@ -348,7 +467,7 @@ pub(crate) fn imports(store: &mut Store, env: &FunctionEnv<HostState>) -> Import
             with_view(&mut env, |state, view| {
                 let [tag, ptr, len] = read_u64s::<3>(view, value)?;
                 check_size("the return value", len, state.limits.max_return_value_size)?;
-                let bytes = read_bytes(view, ptr, len)?;
+                let bytes = read_bytes(state, view, ptr, len)?;
                 state.returns = Some(match tag {
                     0 => Ok(bytes),
                     1 => Err(bytes),
@@ -362,15 +481,15 @@ pub(crate) fn imports(store: &mut Store, env: &FunctionEnv<HostState>) -> Import
         "log_utf8",
         Function::new_typed_with_env(store, env, |mut env: Env, message: u64| -> HostResult<()> {
             with_view(&mut env, |state, view| {
-                let [ptr, len] = read_u64s::<2>(view, message)?;
-                check_size("a log line", len, state.limits.max_log_size)?;
-                let line = utf8(read_bytes(view, ptr, len)?, "a log line")?;
                 if state.logs.len() as u64 >= state.limits.max_logs {
                     return Err(HostError::TooMany {
                         what: "log lines".into(),
                         limit: state.limits.max_logs,
                     });
                 }
+                let limit = state.limits.max_log_size;
+                let line = read_buffer(state, view, message, "a log line", limit)?;
+                let line = utf8(line, "a log line")?;
                 state.logs.push(line);
                 Ok(())
             })
@@ -402,16 +521,15 @@ pub(crate) fn imports(store: &mut Store, env: &FunctionEnv<HostState>) -> Import
                     if state.commit.is_some() {
                         return Err(HostError::CommitCalledTwice);
                     }
-                    let root = read_buffer(view, root)?;
-                    let root: [u8; 32] =
-                        root.as_slice()
-                            .try_into()
-                            .map_err(|_| HostError::InvalidRootHash {
-                                size: root.len() as u64,
-                            })?;
-                    let [ptr, len] = read_u64s::<2>(view, artifact)?;
-                    check_size("the delta artifact", len, state.limits.max_artifact_size)?;
-                    let artifact = read_bytes(view, ptr, len)?;
+                    let [root_ptr, root_len] = read_u64s::<2>(view, root)?;
+                    if root_len != 32 {
+                        return Err(HostError::InvalidRootHash { size: root_len });
+                    }
+                    let root: [u8; 32] = read_bytes(state, view, root_ptr, 32)?
+                        .try_into()
+                        .expect("32 bytes");
+                    let limit = state.limits.max_artifact_size;
+                    let artifact = read_buffer(state, view, artifact, "the delta artifact", limit)?;
                     state.commit = Some((root, artifact));
                     Ok(())
                 })
@@ -426,13 +544,9 @@ pub(crate) fn imports(store: &mut Store, env: &FunctionEnv<HostState>) -> Import
                 env,
                 move |mut env: Env, key: u64, register: u64| -> HostResult<u32> {
                     with_view(&mut env, |state, view| {
-                        let key = read_buffer(view, key)?;
-                        check_size(
-                            "a storage key",
-                            key.len() as u64,
-                            state.limits.max_storage_key_size,
-                        )?;
-                        match storage_value(state, &key, private) {
+                        let limit = state.limits.max_storage_key_size;
+                        let key = read_buffer(state, view, key, "a storage key", limit)?;
+                        match storage_value(state, &key, private)? {
                             Some(value) => {
                                 set_register(state, register, value)?;
                                 Ok(1)
@@ -451,10 +565,9 @@ pub(crate) fn imports(store: &mut Store, env: &FunctionEnv<HostState>) -> Import
             env,
             |mut env: Env, key: u64, value: u64, register: u64| -> HostResult<u32> {
                 with_view(&mut env, |state, view| {
-                    let key = read_buffer(view, key)?;
-                    let [ptr, len] = read_u64s::<2>(view, value)?;
-                    check_size("a storage value", len, state.limits.max_storage_value_size)?;
-                    let value = read_bytes(view, ptr, len)?;
+                    let key = read_key(state, view, key, false)?;
+                    let limit = state.limits.max_storage_value_size;
+                    let value = read_buffer(state, view, value, "a storage value", limit)?;
                     match write_value(state, key, Some(value), false)? {
                         Some(old) => {
                             set_register(state, register, old)?;
@@ -473,8 +586,9 @@ pub(crate) fn imports(store: &mut Store, env: &FunctionEnv<HostState>) -> Import
             env,
             |mut env: Env, key: u64, value: u64| -> HostResult<u32> {
                 with_view(&mut env, |state, view| {
-                    let key = read_buffer(view, key)?;
-                    let value = read_buffer(view, value)?;
+                    let key = read_key(state, view, key, true)?;
+                    let limit = state.limits.max_storage_value_size;
+                    let value = read_buffer(state, view, value, "a storage value", limit)?;
                     write_value(state, key, Some(value), true)?;
                     Ok(1)
                 })
@@ -489,7 +603,7 @@ pub(crate) fn imports(store: &mut Store, env: &FunctionEnv<HostState>) -> Import
                 env,
                 move |mut env: Env, key: u64, register: u64| -> HostResult<u32> {
                     with_view(&mut env, |state, view| {
-                        let key = read_buffer(view, key)?;
+                        let key = read_key(state, view, key, private)?;
                         match write_value(state, key, None, private)? {
                             Some(old) => {
                                 set_register(state, register, old)?;
@@ -504,7 +618,9 @@ pub(crate) fn imports(store: &mut Store, env: &FunctionEnv<HostState>) -> Import
     }
     define(
         "storage_index_meta_clear",
-        Function::new_typed_with_env(store, env, |_env: Env, _key: u64| -> u32 { 1 }),
+        Function::new_typed_with_env(store, env, |mut env: Env, _key: u64| -> HostResult<u32> {
+            with_view(&mut env, |_, _| Ok(1))
+        }),
     );
     define(
         "context_id",
@@ -568,10 +684,14 @@ pub(crate) fn imports(store: &mut Store, env: &FunctionEnv<HostState>) -> Import
                         limit: limits.max_xcalls,
                     });
                 }
-                let context_id: [u8; 32] =
-                    read_bytes(view, ctx_ptr, 32)?.try_into().expect("32 bytes");
-                let function = utf8(read_bytes(view, fn_ptr, fn_len)?, "an xcall function name")?;
-                let params = read_bytes(view, params_ptr, params_len)?;
+                let context_id: [u8; 32] = read_bytes(state, view, ctx_ptr, 32)?
+                    .try_into()
+                    .expect("32 bytes");
+                let function = utf8(
+                    read_bytes(state, view, fn_ptr, fn_len)?,
+                    "an xcall function name",
+                )?;
+                let params = read_bytes(state, view, params_ptr, params_len)?;
                 state.xcalls.push(XCall {
                     context_id,
                     function,
@@ -584,13 +704,12 @@ pub(crate) fn imports(store: &mut Store, env: &FunctionEnv<HostState>) -> Import
     define(
         "time_now",
         Function::new_typed_with_env(store, env, |mut env: Env, buffer: u64| -> HostResult<()> {
-            with_view(&mut env, |_, view| {
+            with_view(&mut env, |state, view| {
                 let (ptr, len) = buffer_mut(view, buffer)?;
                 if len != 8 {
                     return Err(HostError::InvalidTimeBuffer { size: len });
                 }
-                view.write(ptr, &now_nanos().to_le_bytes())
-                    .map_err(|_| HostError::InvalidMemoryAccess)
+                write_bytes(state, view, ptr, &now_nanos().to_le_bytes())
             })
         }),
     );
@@ -600,10 +719,10 @@ pub(crate) fn imports(store: &mut Store, env: &FunctionEnv<HostState>) -> Import
             with_view(&mut env, |state, view| {
                 let (ptr, len) = buffer_mut(view, buffer)?;
                 check_size("a random_bytes buffer", len, state.limits.max_register_size)?;
+                state.charge(len.saturating_mul(gas::PER_RANDOM_BYTE))?;
                 let mut bytes = vec![0u8; len as usize];
                 rand::thread_rng().fill_bytes(&mut bytes);
-                view.write(ptr, &bytes)
-                    .map_err(|_| HostError::InvalidMemoryAccess)
+                write_bytes(state, view, ptr, &bytes)
             })
         }),
     );
@@ -613,10 +732,14 @@ pub(crate) fn imports(store: &mut Store, env: &FunctionEnv<HostState>) -> Import
             store,
             env,
             |mut env: Env, sig: u64, pk: u64, msg: u64| -> HostResult<u32> {
-                with_view(&mut env, |_, view| {
-                    let signature = read_buffer(view, sig)?;
-                    let public_key = read_buffer(view, pk)?;
-                    let message = read_buffer(view, msg)?;
+                with_view(&mut env, |state, view| {
+                    let signature = read_buffer(state, view, sig, "a signature", 64)?;
+                    let public_key = read_buffer(state, view, pk, "a public key", 32)?;
+                    let limit = state.limits.max_register_size;
+                    let message = read_buffer(state, view, msg, "a signed message", limit)?;
+                    state.charge(gas::ED25519_VERIFY.saturating_add(
+                        (message.len() as u64).saturating_mul(gas::PER_HASHED_BYTE),
+                    ))?;
                     let key: [u8; 32] = public_key
                         .as_slice()
                         .try_into()

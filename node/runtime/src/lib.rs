@@ -7,30 +7,65 @@
 //! writes only if the call returned Ok and committed.
 
 mod cache;
+mod deadline;
 mod errors;
 mod host;
 mod limits;
 mod tunables;
 
 use std::collections::{BTreeMap, HashMap};
+use std::ptr::NonNull;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use wasmer::{ExternType, FunctionEnv, Instance, Store};
+use wasmer::{AsStoreMut, ExternType, FunctionEnv, Instance, Store};
 use wasmer_middlewares::metering::{MeteringPoints, get_remaining_points, set_remaining_points};
 
 pub use cache::{ModuleCache, ModuleId};
 pub use errors::{FunctionCallError, HostError, Location, MethodResolutionError, PanicContext};
 pub use limits::Limits;
 
+use deadline::{GasCell, Watchdog};
 use host::HostState;
+
+/// Gas the host charges for its own work, on top of one unit per wasm operator. Every host
+/// function costs [`HOST_CALL`](gas::HOST_CALL) plus [`PER_BYTE`](gas::PER_BYTE) for each byte
+/// it copies between guest memory and the host, charged before the copy.
+pub mod gas {
+    /// Any host function call.
+    pub const HOST_CALL: u64 = 100;
+    /// Each byte copied into or out of guest memory or a register.
+    pub const PER_BYTE: u64 = 1;
+    /// A read of committed storage (a RocksDB lookup), on top of the bytes.
+    pub const STORAGE_ACCESS: u64 = 2_000;
+    /// Each byte `random_bytes` draws, on top of the copy.
+    pub const PER_RANDOM_BYTE: u64 = 4;
+    /// An Ed25519 signature check (about 50 µs), on top of hashing the message.
+    pub const ED25519_VERIFY: u64 = 50_000;
+    /// Each byte of a message hashed for a signature check.
+    pub const PER_HASHED_BYTE: u64 = 4;
+}
+
+/// Committed storage could not be read; the call is aborted (never read as "absent").
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StorageError(pub String);
 
 /// Committed storage as one call sees it (the runtime stages its own writes on top).
 pub trait Storage: Send + Sync {
     /// The committed value of a state key.
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>>;
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
     /// The committed value of a node-local private key.
-    fn get_private(&self, key: &[u8]) -> Option<Vec<u8>>;
+    fn get_private(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
 }
+
+/// The export the node calls to apply a delta's artifact (`HOST-ABI.md` §4).
+pub const SYNC_NEXT: &str = "__calimero_sync_next";
+/// The export the runtime calls before every method to register merge functions.
+const REGISTER_MERGE: &str = "__calimero_register_merge";
+/// Exports starting with this are the node's, never callable as methods.
+const RESERVED_PREFIX: &str = "__calimero_";
 
 /// An event the app emitted.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,8 +130,17 @@ impl Outcome {
     }
 }
 
-/// Checks a method name: 1–256 bytes of `[A-Za-z0-9_]`.
+/// Checks a method name a client may call: 1–256 bytes of `[A-Za-z0-9_]`, not reserved.
 pub fn validate_method_name(name: &str, limits: &Limits) -> Result<(), MethodResolutionError> {
+    if name.starts_with(RESERVED_PREFIX) {
+        return Err(MethodResolutionError::ReservedMethod {
+            name: name.to_owned(),
+        });
+    }
+    validate_export_name(name, limits)
+}
+
+fn validate_export_name(name: &str, limits: &Limits) -> Result<(), MethodResolutionError> {
     if name.is_empty() {
         return Err(MethodResolutionError::EmptyMethodName);
     }
@@ -221,13 +265,35 @@ fn check_module(module: &wasmer::Module) -> Result<HashMap<String, bool>, Functi
 pub struct Runtime {
     limits: Limits,
     cache: ModuleCache,
+    watchdog: Watchdog,
+}
+
+/// The remaining-gas global of a metered instance, as a cell the host and watchdog share.
+fn gas_cell(store: &mut Store, instance: &Instance) -> Option<GasCell> {
+    use wasmer::sys::vm::VMExtern;
+    let global = instance
+        .exports
+        .get_extern("wasmer_metering_remaining_points")?;
+    // Only the `sys` backend is compiled in, so the conversion cannot fail.
+    let VMExtern::Global(handle) = global.to_vm_extern().into_sys() else {
+        return None;
+    };
+    let wasmer::StoreObjects::Sys(objects) = store.objects_mut();
+    let definition = handle.get(objects).vmglobal();
+    // SAFETY: the definition of an `i64` global starts with its value, 16-byte aligned, and is
+    // boxed by the store, which outlives every use of the cell (see `deadline::GasCell`).
+    Some(unsafe { GasCell::new(NonNull::new(definition.as_ptr().cast::<u64>())?) })
 }
 
 impl Runtime {
     /// A runtime with `limits`, caching compiled modules in memory and, if given, in `cache_dir`.
     pub fn new(limits: Limits, cache_dir: Option<std::path::PathBuf>) -> Self {
         let cache = ModuleCache::new(64, cache_dir, limits.clone());
-        Self { limits, cache }
+        Self {
+            limits,
+            cache,
+            watchdog: Watchdog::start(),
+        }
     }
 
     /// The limits calls run under.
@@ -259,7 +325,7 @@ impl Runtime {
         self.cache.in_memory(id)
     }
 
-    /// Runs `method` of `module` with `input`.
+    /// Runs `method` of `module` with `input`; reserved exports are refused.
     pub fn run(
         &self,
         module: &CompiledModule,
@@ -269,6 +335,31 @@ impl Runtime {
         storage: Arc<dyn Storage>,
     ) -> Outcome {
         if let Err(error) = validate_method_name(method, &self.limits) {
+            return Outcome::failed(FunctionCallError::MethodResolutionError(error));
+        }
+        self.run_export(module, method, input, identity, storage)
+    }
+
+    /// Applies a delta's `artifact` through the module's [`SYNC_NEXT`] export.
+    pub fn apply_artifact(
+        &self,
+        module: &CompiledModule,
+        artifact: Vec<u8>,
+        identity: Identity,
+        storage: Arc<dyn Storage>,
+    ) -> Outcome {
+        self.run_export(module, SYNC_NEXT, artifact, identity, storage)
+    }
+
+    fn run_export(
+        &self,
+        module: &CompiledModule,
+        method: &str,
+        input: Vec<u8>,
+        identity: Identity,
+        storage: Arc<dyn Storage>,
+    ) -> Outcome {
+        if let Err(error) = validate_export_name(method, &self.limits) {
             return Outcome::failed(FunctionCallError::MethodResolutionError(error));
         }
         match module.exports.get(method) {
@@ -311,6 +402,8 @@ impl Runtime {
             xcalls: Vec::new(),
             commit: None,
             error: None,
+            gas: None,
+            deadline_passed: Arc::new(AtomicBool::new(false)),
         };
         let env = FunctionEnv::new(&mut store, state);
         let imports = host::imports(&mut store, &env);
@@ -328,26 +421,43 @@ impl Runtime {
         };
         env.as_mut(&mut store).memory = Some(memory);
         set_remaining_points(&mut store, &instance, self.limits.max_gas);
+        let Some(gas) = gas_cell(&mut store, &instance) else {
+            return Outcome::failed(FunctionCallError::ModuleValidationError {
+                message: "the module was compiled without gas metering".into(),
+            });
+        };
+        let limit = Duration::from_millis(self.limits.max_call_duration_ms);
+        let armed = self.watchdog.arm(gas, limit);
+        {
+            let state = env.as_mut(&mut store);
+            state.gas = Some(gas);
+            state.deadline_passed = armed.flag();
+        }
 
         let mut result = Ok(());
-        if module.exports.get("__calimero_register_merge") == Some(&true)
-            && let Ok(merge) = instance.exports.get_function("__calimero_register_merge")
+        if module.exports.get(REGISTER_MERGE) == Some(&true)
+            && let Ok(merge) = instance.exports.get_function(REGISTER_MERGE)
+            && merge.call(&mut store, &[]).is_err()
+            && !armed.flag().load(Ordering::SeqCst)
         {
-            // Failure here is not fatal (HOST-ABI §4): the method still runs.
-            let _ = merge.call(&mut store, &[]);
-            env.as_mut(&mut store).error = None;
+            // A failed registration is not fatal (HOST-ABI §4), but nothing it did may reach the
+            // method: not its writes, events or logs, nor the gas it burnt.
+            env.as_mut(&mut store).discard_staged();
+            set_remaining_points(&mut store, &instance, self.limits.max_gas);
         }
         if let Ok(function) = instance.exports.get_function(method) {
             result = function.call(&mut store, &[]).map(|_| ());
         }
-        let gas_used = match get_remaining_points(&mut store, &instance) {
+        // Stop watching before anything else: the watchdog must not touch the store after this.
+        let deadline_passed = armed.flag().load(Ordering::SeqCst);
+        drop(armed);
+        let remaining = get_remaining_points(&mut store, &instance);
+        let gas_used = match remaining {
             MeteringPoints::Remaining(left) => self.limits.max_gas - left,
             MeteringPoints::Exhausted => self.limits.max_gas,
         };
-        let exhausted = matches!(
-            get_remaining_points(&mut store, &instance),
-            MeteringPoints::Exhausted
-        );
+        let exhausted = matches!(remaining, MeteringPoints::Exhausted)
+            || matches!(env.as_ref(&store).error, Some(HostError::GasExhausted));
         let state = env.as_mut(&mut store);
         let returns = match result {
             Ok(()) => match state.returns.take() {
@@ -359,6 +469,9 @@ impl Runtime {
                     }),
                 )),
             },
+            Err(_) if deadline_passed => Err(FunctionCallError::DeadlineExceeded {
+                limit_ms: self.limits.max_call_duration_ms,
+            }),
             Err(_) if exhausted => Err(FunctionCallError::GasExhausted {
                 limit: self.limits.max_gas,
             }),

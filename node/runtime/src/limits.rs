@@ -28,6 +28,8 @@ pub struct Limits {
     pub max_return_value_size: u64,
     pub max_method_name_length: u64,
     pub max_artifact_size: u64,
+    /// Wall-clock time one call may run, in milliseconds (`DeadlineExceeded` past it).
+    pub max_call_duration_ms: u64,
 }
 
 impl Default for Limits {
@@ -57,6 +59,7 @@ impl Default for Limits {
             max_return_value_size: 16 * MIB,
             max_method_name_length: 256,
             max_artifact_size: 16 * MIB,
+            max_call_duration_ms: 5_000,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use calimero_runtime::{
     FunctionCallError, HostError, Identity, Limits, MethodResolutionError, Outcome, Runtime,
-    Storage,
+    Storage, StorageError,
 };
 use serde_json::json;
 
@@ -14,11 +14,11 @@ use serde_json::json;
 struct Memory(Mutex<BTreeMap<Vec<u8>, Vec<u8>>>);
 
 impl Storage for Memory {
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.0.lock().unwrap().get(key).cloned()
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.0.lock().unwrap().get(key).cloned())
     }
-    fn get_private(&self, _key: &[u8]) -> Option<Vec<u8>> {
-        None
+    fn get_private(&self, _key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(None)
     }
 }
 

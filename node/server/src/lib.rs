@@ -268,17 +268,48 @@ async fn install_dev(State(state): State<AppState>, body: Bytes) -> Response {
 }
 
 async fn install_from_path(state: AppState, path: String) -> Response {
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            return admin_error(
-                StatusCode::BAD_REQUEST,
-                format!("cannot read `{path}` on the node: {e}"),
-            );
-        }
+    let limit = state.node.limits().max_module_size;
+    let read = {
+        let path = path.clone();
+        blocking(move || read_module_file(&path, limit)).await
+    };
+    let bytes = match read {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(message)) => return admin_error(StatusCode::BAD_REQUEST, message),
+        Err(response) => return response,
     };
     let source = format!("file://{path}");
     install_bytes(state, bytes, source).await
+}
+
+/// Reads a module file of at most `limit` bytes (checked before and while reading, so neither a
+/// huge file nor a device that never ends is read into memory).
+fn read_module_file(path: &str, limit: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| format!("cannot read `{path}` on the node: {e}");
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let metadata = file.metadata().map_err(cannot)?;
+    if !metadata.is_file() {
+        return Err(format!(
+            "`{path}` is not a regular file; give the path of a .wasm module"
+        ));
+    }
+    let too_large = |size: u64| {
+        format!(
+            "`{path}` is {size} bytes; modules may be at most {limit} bytes (`max_module_size`)"
+        )
+    };
+    if metadata.len() > limit {
+        return Err(too_large(metadata.len()));
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 async fn install_bytes(state: AppState, bytes: Vec<u8>, source: String) -> Response {

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
-use calimero_runtime::{FunctionCallError, HostError, Identity, Limits, Outcome, Runtime, Storage};
+use calimero_runtime::{
+    FunctionCallError, HostError, Identity, Limits, Outcome, Runtime, Storage, StorageError,
+};
 use sha2::{Digest, Sha256};
 use walrus::{DataKind, ExportItem, FunctionBuilder, ImportKind, Module};
 
@@ -142,11 +144,11 @@ pub fn link(engine: &[u8], payload: &[u8], methods: Option<&[String]>) -> anyhow
 struct NoState;
 
 impl Storage for NoState {
-    fn get(&self, _key: &[u8]) -> Option<Vec<u8>> {
-        None
+    fn get(&self, _key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(None)
     }
-    fn get_private(&self, _key: &[u8]) -> Option<Vec<u8>> {
-        None
+    fn get_private(&self, _key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(None)
     }
 }
 
@@ -155,6 +157,8 @@ impl Storage for NoState {
 pub fn run_tool(engine: &[u8], export: &str, input: &[u8]) -> anyhow::Result<Outcome> {
     let limits = Limits {
         max_module_size: 64 << 20,
+        // A build step, not an app call: a large bundle may take longer than a method may.
+        max_call_duration_ms: 600_000,
         ..Limits::default()
     };
     let runtime = Runtime::new(limits, Some(cache_dir().join("wasmer")));
