@@ -206,9 +206,13 @@ impl Harness {
             device_id: self.device,
             xcall_origin: None,
         };
-        let outcome = self
-            .runtime
-            .run(&self.module, method, input, identity, self.store.clone());
+        let outcome = if method == calimero_runtime::SYNC_NEXT {
+            self.runtime
+                .apply_artifact(&self.module, input, identity, self.store.clone())
+        } else {
+            self.runtime
+                .run(&self.module, method, input, identity, self.store.clone())
+        };
         if outcome.should_persist() {
             let mut store = self.store.0.lock().unwrap();
             for (key, value) in &outcome.writes {
@@ -402,12 +406,12 @@ fn counter_ts_increments_from_two_members_converge_through_sync() {
 
     // Each applies the other's deltas, in causal order, natively (`__calimero_sync_next`).
     assert!(
-        b.raw("__calimero_sync_next", first.artifact.clone())
+        b.raw(calimero_runtime::SYNC_NEXT, first.artifact.clone())
             .should_persist()
     );
-    let synced_b = b.raw("__calimero_sync_next", from_a.artifact.clone());
+    let synced_b = b.raw(calimero_runtime::SYNC_NEXT, from_a.artifact.clone());
     assert!(synced_b.should_persist(), "{:?}", synced_b.returns);
-    let synced_a = a.raw("__calimero_sync_next", from_b.artifact.clone());
+    let synced_a = a.raw(calimero_runtime::SYNC_NEXT, from_b.artifact.clone());
     assert!(synced_a.should_persist(), "{:?}", synced_a.returns);
     assert_eq!(synced_a.root_hash, synced_b.root_hash);
     assert_eq!(result(&a.call("value", &json!({}))), Ok(json!("12")));
