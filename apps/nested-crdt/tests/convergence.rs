@@ -329,6 +329,10 @@ fn a_concurrent_removal_and_nested_insert_agree_in_both_orders() {
         .unwrap();
     let insert = b.last().artifact;
 
+    // The receivers' clocks are within the 5 s drift bound of the writers'.
+    for replica in [&c, &d] {
+        replica.host().set_clock(1_800_000_000_001_000_000, 1);
+    }
     a.sync(&insert).unwrap();
     b.sync(&removal).unwrap();
     c.sync(&removal).unwrap();
@@ -407,6 +411,8 @@ fn a_write_under_a_recreated_parent_outlives_the_old_deletion_on_every_replica()
         json!({"outer": "k3", "inner": "k1", "value": 0}),
     );
     let removed = run(&a, base + 4_000_000, "drop_nested", json!({"outer": "k3"}));
+    // B's wall clock is behind A's, but within the 5 s drift bound.
+    b.host().set_clock(base + 10, 1);
     b.sync(&created).unwrap();
     b.sync(&removed).unwrap();
     let recreated = run(

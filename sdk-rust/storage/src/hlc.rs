@@ -8,6 +8,8 @@ use crate::address::hash;
 
 /// How far ahead of the local clock a remote timestamp may be (5 s in NTP64 units).
 const MAX_DRIFT: u64 = 5 << 32;
+/// The same bound for the Unix-nanosecond times in entity metadata.
+pub const MAX_DRIFT_NS: u64 = 5_000_000_000;
 
 /// `u64 time ‖ u128 id`, ordered by `(time, id)`. `time` is NTP64 whose low 16 bits count events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize)]
@@ -31,10 +33,11 @@ impl BorshDeserialize for HybridTimestamp {
 }
 
 impl HybridTimestamp {
-    /// The smallest timestamp greater than `self` carrying `id`.
+    /// The smallest timestamp after `self` carrying `id`. At the end of time it stays there
+    /// (saturates) rather than wrapping to zero, which would make every later write lose.
     pub fn successor(self, id: u128) -> Self {
         Self {
-            time: self.time + 1,
+            time: self.time.saturating_add(1),
             id,
         }
     }
@@ -48,6 +51,15 @@ pub fn ntp64_from_unix_ns(ns: u64) -> u64 {
     (seconds << 32) | fraction
 }
 
+/// Converts NTP64 back to Unix nanoseconds (rounded down; saturates past `u64::MAX` ns).
+pub fn unix_ns_from_ntp64(ntp: u64) -> u64 {
+    let seconds = ntp >> 32;
+    let fraction = ntp & 0xFFFF_FFFF;
+    seconds
+        .saturating_mul(1_000_000_000)
+        .saturating_add((fraction * 1_000_000_000) >> 32)
+}
+
 /// The HLC id of a device: the first 16 bytes of `H(device_id)`, little-endian.
 pub fn clock_id(device_id: &[u8; 32]) -> u128 {
     let digest = hash(&[device_id]);
@@ -56,7 +68,8 @@ pub fn clock_id(device_id: &[u8; 32]) -> u128 {
     u128::from_le_bytes(bytes)
 }
 
-/// One device's clock for the duration of an execution.
+/// One device's clock in one context. The node keeps `last` between executions (see
+/// `store::timestamp`), so the clock never runs backwards when the wall clock does.
 #[derive(Clone, Debug)]
 pub struct Clock {
     id: u128,
@@ -64,12 +77,27 @@ pub struct Clock {
 }
 
 impl Clock {
-    /// A clock for `device_id`.
+    /// A clock for `device_id` that has not issued or seen anything.
     pub fn new(device_id: &[u8; 32]) -> Self {
+        Self::resume(device_id, 0)
+    }
+
+    /// A clock for `device_id` that last issued or saw NTP64 time `last`.
+    pub fn resume(device_id: &[u8; 32], last: u64) -> Self {
         Self {
             id: clock_id(device_id).max(1),
-            last: 0,
+            last,
         }
+    }
+
+    /// The newest NTP64 time this clock issued or saw.
+    pub fn last(&self) -> u64 {
+        self.last
+    }
+
+    /// Records that NTP64 time `time` was issued locally (it never moves the clock back).
+    pub fn advance_to(&mut self, time: u64) {
+        self.last = self.last.max(time);
     }
 
     /// This clock's id.
@@ -83,7 +111,7 @@ impl Clock {
         self.last = if physical > self.last {
             physical
         } else {
-            self.last + 1
+            self.last.saturating_add(1)
         };
         HybridTimestamp {
             time: self.last,
@@ -101,6 +129,19 @@ impl Clock {
             });
         }
         self.last = self.last.max(remote.time);
+        Ok(())
+    }
+
+    /// Advances past a remote Unix-nanosecond time (entity metadata); refuses one more than 5 s
+    /// ahead of `unix_ns`.
+    pub fn observe_ns(&mut self, remote_ns: u64, unix_ns: u64) -> Result<(), ClockDrift> {
+        if remote_ns > unix_ns.saturating_add(MAX_DRIFT_NS) {
+            return Err(ClockDrift {
+                remote: ntp64_from_unix_ns(remote_ns),
+                local: ntp64_from_unix_ns(unix_ns),
+            });
+        }
+        self.last = self.last.max(ntp64_from_unix_ns(remote_ns));
         Ok(())
     }
 }

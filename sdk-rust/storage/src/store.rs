@@ -52,6 +52,8 @@ struct Store {
     device: Option<[u8; 32]>,
     now: Option<u64>,
     clock: Option<Clock>,
+    /// The clock's time when this execution resumed it.
+    clock_resumed_at: u64,
     indexes: BTreeMap<Id, Option<EntityIndex>>,
     dirty: BTreeSet<Id>,
     rehash: BTreeSet<Id>,
@@ -91,38 +93,72 @@ pub fn device_id() -> [u8; 32] {
     with(|store| *store.device.get_or_insert_with(env::device_id))
 }
 
-/// Unix ns, read once per execution.
+/// Where the node keeps this device's clock for the context: a node-local private key, never
+/// replicated, written whenever a call that moved the clock commits.
+pub const CLOCK_KEY: &[u8] = b"__calimero/clock";
+
+/// This device's clock, resumed from where the last committed call left it.
+fn clock<'s>(store: &'s mut Store, device: &[u8; 32]) -> &'s mut Clock {
+    if store.clock.is_none() {
+        let last = env::private_storage_read(CLOCK_KEY)
+            .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
+            .map_or(0, u64::from_le_bytes);
+        store.clock_resumed_at = last;
+        store.clock = Some(Clock::resume(device, last));
+    }
+    store.clock.get_or_insert_with(|| Clock::new(device))
+}
+
+/// The time of this execution in Unix ns, read once: the wall clock, but never before a time
+/// this device's clock already issued or saw (so writes stay ordered when the wall clock jumps
+/// back, and come after the remote writes this node has applied).
 pub fn now() -> u64 {
-    with(|store| *store.now.get_or_insert_with(env::time_now))
+    let device = device_id();
+    with(|store| {
+        if let Some(now) = store.now {
+            return now;
+        }
+        let floor = crate::hlc::unix_ns_from_ntp64(clock(store, &device).last());
+        let now = env::time_now().max(floor);
+        store.now = Some(now);
+        now
+    })
 }
 
 /// A fresh HLC timestamp of this device.
 pub fn timestamp() -> HybridTimestamp {
     let (device, now) = (device_id(), now());
-    with(|store| {
-        store
-            .clock
-            .get_or_insert_with(|| Clock::new(&device))
-            .now(now)
-    })
+    with(|store| clock(store, &device).now(now))
 }
 
 /// This device's HLC id.
 pub fn clock_id() -> u128 {
     let device = device_id();
-    with(|store| store.clock.get_or_insert_with(|| Clock::new(&device)).id())
+    with(|store| clock(store, &device).id())
 }
 
 /// Advances the clock past a remote timestamp.
 pub fn observe(remote: HybridTimestamp) -> Result<(), StoreError> {
     let (device, now) = (device_id(), now());
+    with(|store| clock(store, &device).observe(remote, now)).map_err(|_| StoreError::ClockDrift)
+}
+
+/// Advances the clock past the times of a remote entity's metadata, refusing any more than 5 s
+/// ahead of the local clock.
+fn observe_metadata(metadata: &Metadata, deleted_at: Option<u64>) -> Result<(), StoreError> {
+    let (device, now) = (device_id(), now());
     with(|store| {
-        store
-            .clock
-            .get_or_insert_with(|| Clock::new(&device))
-            .observe(remote, now)
+        let clock = clock(store, &device);
+        for time in [metadata.created_at, metadata.updated_at]
+            .into_iter()
+            .chain(deleted_at)
+        {
+            clock
+                .observe_ns(time, now)
+                .map_err(|_| StoreError::ClockDrift)?;
+        }
+        Ok(())
     })
-    .map_err(|_| StoreError::ClockDrift)
 }
 
 /// A random id (for vector elements).
@@ -481,7 +517,7 @@ pub fn save(id: Id, parent: Option<Id>, data: Vec<u8>, kind: EntityKind) -> Resu
                 if index.own_hash == own_hash {
                     return Ok(());
                 }
-                index.metadata.updated_at = now.max(index.metadata.updated_at + 1);
+                index.metadata.updated_at = now.max(index.metadata.updated_at.saturating_add(1));
                 index.own_hash = own_hash;
                 env::storage_write(&Key::Entry(id).to_bytes(), &data);
                 let ancestors = store.ancestors(index.parent_id)?;
@@ -508,7 +544,7 @@ pub fn save(id: Id, parent: Option<Id>, data: Vec<u8>, kind: EntityKind) -> Resu
                     floor = floor.max(last.metadata.created_at);
                 }
                 floor = floor.max(store.last_created);
-                let updated_at = now.max(floor + 1);
+                let updated_at = now.max(floor.saturating_add(1));
                 store.last_created = updated_at;
                 let created_at = previous
                     .as_ref()
@@ -583,6 +619,16 @@ pub fn delete(id: Id) -> Result<bool, StoreError> {
 /// Applies one remote action with the merge rules of this module.
 pub fn apply_action(action: Action, merge_root: RootMerge<'_>) -> Result<(), StoreError> {
     let root = root_id();
+    match &action {
+        Action::Add { metadata, .. } | Action::Update { metadata, .. } => {
+            observe_metadata(metadata, None)?
+        }
+        Action::DeleteRef {
+            metadata,
+            deleted_at,
+            ..
+        } => observe_metadata(metadata, Some(*deleted_at))?,
+    }
     match action {
         Action::Add {
             id,
@@ -728,7 +774,26 @@ fn apply_put(
 /// Recomputes hashes and writes back index records; returns the state root.
 pub fn flush() -> Result<[u8; 32], StoreError> {
     root_id();
-    with(|store| store.flush())
+    let root = with(|store| store.flush())?;
+    persist_clock();
+    Ok(root)
+}
+
+/// Writes the clock back if this execution moved it (its own time counts as issued).
+fn persist_clock() {
+    let device = device_id();
+    let moved = with(|store| {
+        let issued = store.now.map(crate::hlc::ntp64_from_unix_ns);
+        let resumed_at = store.clock_resumed_at;
+        let clock = clock(store, &device);
+        if let Some(time) = issued {
+            clock.advance_to(time);
+        }
+        (clock.last() != resumed_at).then_some(clock.last())
+    });
+    if let Some(last) = moved {
+        env::private_storage_write(CLOCK_KEY, &last.to_le_bytes());
+    }
 }
 
 /// The actions recorded so far, encoded as the commit artifact (empty if none), and forgets them.

@@ -706,7 +706,7 @@ pub mod raw {
         }
         let now = with_state(|state| {
             let now = state.clock_ns;
-            state.clock_ns += state.clock_step_ns;
+            state.clock_ns = state.clock_ns.saturating_add(state.clock_step_ns);
             now
         });
         target.copy_from_slice(&now.to_le_bytes());
