@@ -38,6 +38,12 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Clients send it as `Authorization: Bearer <token>`.
     pub auth_token: String,
+    /// How long JWT access tokens are valid, in seconds (default 3600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_lifetime_secs: Option<u64>,
+    /// How long JWT refresh tokens are valid, in seconds (default 30 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token_lifetime_secs: Option<u64>,
 }
 
 /// Peer-to-peer networking.
@@ -111,6 +117,8 @@ impl NodeConfig {
             server: ServerConfig {
                 listen: server,
                 auth_token: crate::ids::hex(&token),
+                access_token_lifetime_secs: None,
+                refresh_token_lifetime_secs: None,
             },
             swarm: SwarmConfig {
                 listen: vec![match swarm_host {

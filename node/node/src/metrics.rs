@@ -33,6 +33,8 @@ counters! {
     DeltasBuffered = "deltas_buffered",
     DeltasEvicted = "deltas_evicted",
     DeltasApplyFailed = "deltas_apply_failed",
+    /// Deferred: a delta stamped more than 5 s ahead of this node's clock (retried by sync).
+    DeltasDeferredClockDrift = "deltas_deferred_clock_drift",
     DuplicateDeltas = "duplicate_deltas",
     SnapshotsInstalled = "snapshots_installed",
     SnapshotsServed = "snapshots_served",

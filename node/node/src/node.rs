@@ -55,6 +55,10 @@ pub enum NodeError {
          can receive them: split the change into smaller calls"
     )]
     DeltaTooLarge { size: usize, limit: usize },
+    /// A peer's delta carries a time more than 5 s ahead of this node's clock; it is not applied
+    /// now, and a later sync delivers it again.
+    #[error("delta {0} is stamped more than 5 s ahead of this node's clock; it will be retried")]
+    ClockDrift(DeltaId),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -81,6 +85,10 @@ impl NodeError {
             NodeError::DeltaTooLarge { size, limit } => json!({
                 "type": "DeltaTooLarge",
                 "data": {"size": size, "limit": limit, "message": self.to_string()}
+            }),
+            NodeError::ClockDrift(delta) => json!({
+                "type": "ClockDrift",
+                "data": {"deltaId": delta, "message": self.to_string()}
             }),
             NodeError::Internal(message) => json!({"type": "InternalError", "data": message}),
         }
@@ -276,18 +284,7 @@ impl Node {
             return Ok(state.clone());
         }
         let record = self.context(id)?;
-        let mut dag = Dag::new(DeltaId::GENESIS, MAX_PENDING_DELTAS);
-        let mut via_snapshot = Vec::new();
-        for (key, value) in self.store.scan(Column::Deltas, id.as_bytes())? {
-            let delta_id = delta_id_of_key(&key)?;
-            match decode::<StoredDelta>(&value, "stored delta")? {
-                StoredDelta::Applied(delta) => dag.record_applied(delta.id, delta.parents),
-                StoredDelta::ViaSnapshot => via_snapshot.push(delta_id),
-            }
-        }
-        // Sets the heads to exactly what was persisted with the last commit.
-        let released = dag.install_snapshot(via_snapshot, record.heads.clone());
-        debug_assert!(released.is_empty());
+        let dag = self.load_dag(id, &record)?;
         let mut buffered = Vec::new();
         if record.is_initialized() {
             for (_, value) in self.store.scan(Column::Pending, id.as_bytes())? {
@@ -313,6 +310,28 @@ impl Node {
             tracing::warn!(context = %id, %error, "buffered deltas could not be re-offered");
         }
         Ok(state)
+    }
+
+    /// The DAG of what the store holds as applied for context `id`, with the heads persisted in
+    /// its `record` (buffered deltas are not included).
+    pub(crate) fn load_dag(
+        &self,
+        id: &ContextId,
+        record: &ContextRecord,
+    ) -> Result<Dag<DeltaId, DeltaEnvelope>, NodeError> {
+        let mut dag = Dag::new(DeltaId::GENESIS, MAX_PENDING_DELTAS);
+        let mut via_snapshot = Vec::new();
+        for (key, value) in self.store.scan(Column::Deltas, id.as_bytes())? {
+            let delta_id = delta_id_of_key(&key)?;
+            match decode::<StoredDelta>(&value, "stored delta")? {
+                StoredDelta::Applied(delta) => dag.record_applied(delta.id, delta.parents),
+                StoredDelta::ViaSnapshot => via_snapshot.push(delta_id),
+            }
+        }
+        // Sets the heads to exactly what was persisted with the last commit.
+        let released = dag.install_snapshot(via_snapshot, record.heads.clone());
+        debug_assert!(released.is_empty());
+        Ok(dag)
     }
 
     fn forget_context(&self, id: &ContextId) {
@@ -358,6 +377,12 @@ impl Node {
         batch.put(Column::Applications, module_key(&id), bytes.to_vec());
         self.store.commit(batch)?;
         Ok(id)
+    }
+
+    /// Skews the clock this node's apps read by `ns` (tests and simulations of a peer whose
+    /// clock is wrong).
+    pub fn skew_clock(&self, ns: i64) {
+        self.runtime.skew_clock(ns);
     }
 
     /// The limits calls run under.

@@ -315,6 +315,27 @@ impl Node {
         if ready.is_empty() {
             return Ok(());
         }
+        match self.apply_released(context, record, ready) {
+            Err(NodeError::ClockDrift(delta)) => {
+                // The DAG marked the released deltas applied; only some were. Reload it from
+                // what the store holds: the rest are asked for again by the next sync.
+                self.metrics.count(Counter::DeltasDeferredClockDrift);
+                tracing::warn!(%context, %delta, "a delta is stamped more than 5 s ahead of this node's clock; deferred");
+                *record = self.context(context)?;
+                let dag = self.load_dag(context, record)?;
+                *self.context_state(context)?.dag() = dag;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    fn apply_released(
+        &self,
+        context: &ContextId,
+        record: &mut ContextRecord,
+        ready: Vec<Ready<DeltaId, DeltaEnvelope>>,
+    ) -> Result<(), NodeError> {
         let mut run: Vec<(DeltaEnvelope, Vec<u8>)> = Vec::new();
         let mut run_bytes = 0;
         for Ready { payload: delta, .. } in ready {
@@ -415,6 +436,10 @@ impl Node {
         match body {
             Ok(DeltaBody::State { artifact, .. }) => {
                 let outcome = self.run_sync_next(context, record, artifact)?;
+                if is_clock_drift(&outcome) {
+                    // Unlike other failures this one is local and temporary: not recorded.
+                    return Err(NodeError::ClockDrift(id));
+                }
                 if outcome.should_persist() {
                     stage_writes(&mut batch, context, &outcome);
                     if let Some(root) = outcome.root_hash {
@@ -994,4 +1019,12 @@ fn admits(
         return Err(format!("the invitation is for {invitee}, not for {member}"));
     }
     Ok(())
+}
+
+/// Whether an apply failed because a stamp in the delta is more than 5 s ahead of the local clock
+/// (the storage crate's `ClockDrift` error, which Rust and TypeScript apps report with the same
+/// text): a local, temporary condition, unlike every other apply failure.
+fn is_clock_drift(outcome: &calimero_runtime::Outcome) -> bool {
+    matches!(&outcome.returns, Err(error)
+        if error.to_string().contains("remote timestamp is more than 5 s ahead of the local clock"))
 }

@@ -178,3 +178,31 @@ fn a_refused_join_is_counted_and_admits_no_one() {
     assert_eq!(node.metrics.get(Counter::JoinsAccepted), 0);
     assert_eq!(node.members(&context).unwrap().len(), 1);
 }
+
+#[test]
+fn a_delta_stamped_too_far_ahead_is_deferred_not_lost() {
+    let (nodes, context) = context_with(1);
+    let (author, receiver) = (&nodes[0].0, &nodes[1].0);
+    // The author's clock runs 30 s fast: its delta is stamped 30 s in the receiver's future.
+    author.skew_clock(30_000_000_000);
+    set(author, &context, "fast", "clock");
+    let before = root(receiver, &context);
+    sync_in_process(author, receiver, &context, "peer-0").unwrap();
+    assert_eq!(
+        receiver.metrics.get(Counter::DeltasDeferredClockDrift),
+        1,
+        "the delta was deferred"
+    );
+    assert_eq!(
+        root(receiver, &context),
+        before,
+        "nothing of it was applied"
+    );
+    assert_eq!(entries(receiver, &context), json!({}));
+    // Once the receiver's clock is within 5 s of the stamp, the next sync applies it: the
+    // deferred delta was not recorded as applied.
+    receiver.skew_clock(28_000_000_000);
+    sync_in_process(author, receiver, &context, "peer-0").unwrap();
+    assert_eq!(entries(receiver, &context), json!({"fast": "clock"}));
+    assert_eq!(root(receiver, &context), root(author, &context));
+}

@@ -44,6 +44,8 @@ pub(crate) struct HostState {
     pub gas: Option<GasCell>,
     /// Set by the watchdog when the call's deadline has passed.
     pub deadline_passed: Arc<AtomicBool>,
+    /// Added to the wall clock `time_now` reports (see `Runtime::skew_clock`).
+    pub clock_skew_ns: i64,
 }
 
 impl HostState {
@@ -709,7 +711,8 @@ pub(crate) fn imports(store: &mut Store, env: &FunctionEnv<HostState>) -> Import
                 if len != 8 {
                     return Err(HostError::InvalidTimeBuffer { size: len });
                 }
-                write_bytes(state, view, ptr, &now_nanos().to_le_bytes())
+                let now = now_nanos().saturating_add_signed(state.clock_skew_ns);
+                write_bytes(state, view, ptr, &now.to_le_bytes())
             })
         }),
     );

@@ -266,6 +266,9 @@ pub struct Runtime {
     limits: Limits,
     cache: ModuleCache,
     watchdog: Watchdog,
+    /// Added to the wall clock apps read (`time_now`): zero except in tests and simulations of
+    /// skewed clocks.
+    clock_skew_ns: std::sync::atomic::AtomicI64,
 }
 
 /// The remaining-gas global of a metered instance, as a cell the host and watchdog share.
@@ -293,7 +296,13 @@ impl Runtime {
             limits,
             cache,
             watchdog: Watchdog::start(),
+            clock_skew_ns: std::sync::atomic::AtomicI64::new(0),
         }
+    }
+
+    /// Skews the clock apps read by `ns` (tests and simulations of peers with wrong clocks).
+    pub fn skew_clock(&self, ns: i64) {
+        self.clock_skew_ns.store(ns, Ordering::Relaxed);
     }
 
     /// The limits calls run under.
@@ -404,6 +413,7 @@ impl Runtime {
             error: None,
             gas: None,
             deadline_passed: Arc::new(AtomicBool::new(false)),
+            clock_skew_ns: self.clock_skew_ns.load(Ordering::Relaxed),
         };
         let env = FunctionEnv::new(&mut store, state);
         let imports = host::imports(&mut store, &env);

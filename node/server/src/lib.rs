@@ -123,6 +123,7 @@ fn node_error(error: NodeError) -> Response {
         NodeError::Conflict(_) | NodeError::Uninitialized(_) => StatusCode::CONFLICT,
         NodeError::DeltaTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         NodeError::Network(_) => StatusCode::BAD_GATEWAY,
+        NodeError::ClockDrift(_) => StatusCode::SERVICE_UNAVAILABLE,
         NodeError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     admin_error(status, error.to_string())
