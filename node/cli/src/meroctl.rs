@@ -30,7 +30,7 @@ pub struct Cli {
     /// The node's URL, instead of reading it from the node's config
     #[arg(long, global = true)]
     pub api: Option<String>,
-    /// The admin token, instead of reading it from the node's config
+    /// The admin token (or a JWT access token), instead of reading it from the node's config
     #[arg(long, global = true, env = "MEROCTL_TOKEN")]
     pub token: Option<String>,
     /// How to print results
@@ -74,6 +74,9 @@ pub enum Command {
     /// The node itself.
     #[command(subcommand)]
     Node(NodeCommand),
+    /// JWT access tokens: mint (needs the admin token or an admin JWT) and refresh.
+    #[command(subcommand)]
+    Token(TokenCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -146,6 +149,21 @@ pub enum IdentityCommand {
     /// Create an identity for a context this node will join: give its public key to a member,
     /// who runs `context invite <CTX> --invitee <KEY>`; joining with that invitation uses it.
     New,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Mint an access token (valid an hour by default) and its refresh token, and print both.
+    Create {
+        /// Only reads: GET routes, `sync_status` and methods the app marks read-only.
+        #[arg(long)]
+        read_only: bool,
+    },
+    /// Exchange a refresh token (each works once) for a new pair, and print it.
+    Refresh {
+        /// The refresh token.
+        refresh_token: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -527,6 +545,28 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
                 format!(
                     "{}\n",
                     serde_json::to_string_pretty(output).unwrap_or_default()
+                ),
+            );
+        }
+        Command::Token(command) => {
+            let data = match command {
+                TokenCommand::Create { read_only } => {
+                    let permission = if *read_only { "read" } else { "admin" };
+                    let body = json!({"permissions": [permission]});
+                    client.admin("POST", "/admin-api/token", Some(&body), None)?
+                }
+                TokenCommand::Refresh { refresh_token } => {
+                    let body = json!({"refreshToken": refresh_token});
+                    client.admin("POST", "/admin-api/refresh-jwt-token", Some(&body), None)?
+                }
+            };
+            print(
+                &data,
+                format!(
+                    "access_token   {}\nrefresh_token  {}\nexpires_in     {} s\n",
+                    text(&data["access_token"]),
+                    text(&data["refresh_token"]),
+                    text(&data["expires_in"])
                 ),
             );
         }

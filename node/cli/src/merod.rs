@@ -43,7 +43,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Create the node's home: config.toml, identity, admin token, data/ and blobs/.
+    /// Create the node's home: config.toml, identity, admin token, JWT secret, data/ and blobs/.
     Init {
         /// Address the HTTP server listens on.
         #[arg(long, default_value = "127.0.0.1")]
@@ -66,13 +66,13 @@ pub enum Command {
         /// Announce every context's root and heads this often (milliseconds).
         #[arg(long, default_value_t = 30_000)]
         heartbeat_ms: u64,
-        /// Replace an existing node's config (its data is kept).
+        /// Replace an existing node's config and JWT secret (its data is kept).
         #[arg(long)]
         force: bool,
     },
     /// Start the node and serve until SIGINT or SIGTERM.
     Run {
-        /// Serve without the bearer token (only allowed on a loopback address).
+        /// Serve without the bearer token or JWTs (only allowed on a loopback address).
         #[arg(long)]
         no_auth: bool,
         /// Listen for peers on this address instead of the configured one.
@@ -128,6 +128,9 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
             config.sync.interval_ms = sync_interval_ms;
             config.sync.heartbeat_ms = heartbeat_ms;
             config.save(&node_home).map_err(anyhow::Error::msg)?;
+            // A new secret: tokens signed for a previous incarnation of the node stop working,
+            // as its admin token does.
+            server::auth::Secret::create(&node_home).map_err(anyhow::Error::msg)?;
             println!("initialised node `{}` in {}", cli.node, node_home.display());
             println!("  server   http://{}", config.server.listen);
             println!("  swarm    {}", config.swarm.listen.join(", "));
@@ -208,6 +211,20 @@ fn run(
         );
     }
     let node = Arc::new(open(&node_home, &config)?);
+    let auth = if no_auth {
+        None
+    } else {
+        let jwt = server::auth::Jwt::for_node(
+            &node_home,
+            config.server.access_token_lifetime_secs,
+            config.server.refresh_token_lifetime_secs,
+        )
+        .map_err(anyhow::Error::msg)?;
+        Some(server::auth::Authenticator::new(
+            config.server.auth_token.clone(),
+            Some(jwt),
+        ))
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -221,7 +238,6 @@ fn run(
                 )
             })?;
         let address = listener.local_addr()?;
-        let token = (!no_auth).then(|| config.server.auth_token.clone());
 
         let secret_key = config.secret_key().map_err(anyhow::Error::msg)?;
         let mut network_config = calimero_network::NetworkConfig::new(secret_key);
@@ -247,7 +263,7 @@ fn run(
             node_home.display()
         );
         tracing::info!(%address, "listening");
-        let router = server::router(node.clone(), token, Some(replicator));
+        let router = server::router_with_auth(node.clone(), auth, Some(replicator));
         server::serve(listener, router, shutdown_signal()).await?;
         anyhow::Ok(())
     })?;

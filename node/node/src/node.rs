@@ -515,6 +515,12 @@ impl Node {
             .map_err(NodeError::FunctionCall)
     }
 
+    /// Whether `method` of `context`'s application is marked read-only in its ABI.
+    pub fn is_read_only(&self, context: &ContextId, method: &str) -> Result<bool, NodeError> {
+        let application = self.context(context)?.application;
+        Ok(self.read_only_methods(&application)?.contains(method))
+    }
+
     fn read_only_methods(&self, id: &ApplicationId) -> Result<Arc<HashSet<String>>, NodeError> {
         if let Some(set) = self
             .read_only

@@ -6,12 +6,13 @@
 // Handlers return `Result<_, Response>` so an error is already the HTTP answer; its size is axum's.
 #![allow(clippy::result_large_err)]
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,6 +24,10 @@ use calimero_wire::{ApplicationId, ContextId, PublicKey};
 use calimero_node::sync::Replicator;
 use calimero_node::{Node, NodeError};
 
+pub mod auth;
+
+use auth::{AuthError, Authenticator, Grant, Permission};
+
 /// The largest `argsJson` accepted, serialized.
 pub const MAX_ARGS_SIZE: usize = 10 * 1024 * 1024;
 const MAX_RPC_BODY: usize = 16 * 1024 * 1024;
@@ -31,16 +36,31 @@ const MAX_MODULE_BODY: usize = 24 * 1024 * 1024;
 #[derive(Clone)]
 struct AppState {
     node: Arc<Node>,
-    token: Option<Arc<str>>,
+    auth: Option<Arc<Authenticator>>,
     replicator: Option<Replicator>,
 }
 
-/// The router for a node; `token` is the admin bearer token (`None` disables auth);
-/// `replicator` serves the peer-to-peer routes (without it they answer 503).
+/// The router for a node; `token` is the admin bearer token (`None` disables auth), with JWTs
+/// off; `replicator` serves the peer-to-peer routes (without it they answer 503).
 pub fn router(node: Arc<Node>, token: Option<String>, replicator: Option<Replicator>) -> Router {
+    router_with_auth(
+        node,
+        token.map(|token| Authenticator::new(token, None)),
+        replicator,
+    )
+}
+
+/// The router for a node that authenticates with `auth` (`None` disables auth): the static
+/// admin token and, if the authenticator has a JWT issuer, JWT access tokens with the token
+/// routes `POST /admin-api/token` and `POST /admin-api/refresh-jwt-token`.
+pub fn router_with_auth(
+    node: Arc<Node>,
+    auth: Option<Authenticator>,
+    replicator: Option<Replicator>,
+) -> Router {
     let state = AppState {
         node,
-        token: token.map(Into::into),
+        auth: auth.map(Arc::new),
         replicator,
     };
     let protected = Router::new()
@@ -74,12 +94,15 @@ pub fn router(node: Arc<Node>, token: Option<String>, replicator: Option<Replica
         .route("/admin-api/peers", get(peers))
         .route("/admin-api/identity", post(new_identity))
         .route("/admin-api/node", get(node_status))
+        .route("/admin-api/token", post(issue_token))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route(
             "/admin-api/health",
             get(|| async { Json(json!({"data": {"status": "alive"}})) }),
         )
+        // Open: the refresh token in the body is the credential.
+        .route("/admin-api/refresh-jwt-token", post(refresh_token))
         .merge(protected)
         .fallback(|| async {
             admin_error(
@@ -90,24 +113,80 @@ pub fn router(node: Arc<Node>, token: Option<String>, replicator: Option<Replica
         .with_state(state)
 }
 
-async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(expected) = &state.token else {
+/// Checks the credential (the static token or a JWT access token, from `Authorization: Bearer`
+/// or, only when the request has no `Authorization` header, from `?token=`), refuses a read-only
+/// grant on routes that change something, and hands the grant to the handler.
+async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let Some(auth) = &state.auth else {
+        request.extensions_mut().insert(Grant::admin("no-auth"));
         return next.run(request).await;
     };
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(token) if constant_time_eq(token.as_bytes(), expected.as_bytes()) => next.run(request).await,
-        Some(_) => admin_error(StatusCode::UNAUTHORIZED, "the bearer token is wrong; use the token in the node's config.toml (server.auth_token)".into()),
-        None => admin_error(StatusCode::UNAUTHORIZED, "missing `Authorization: Bearer <token>`; the token is in the node's config.toml (server.auth_token)".into()),
+    let grant = match credential(&request).and_then(|token| auth.check(&token)) {
+        Ok(grant) => grant,
+        Err(error) => return unauthorized(&error),
+    };
+    let reads = matches!(*request.method(), Method::GET | Method::HEAD);
+    // `/jsonrpc` decides per call (read-only methods); every other non-GET route changes state.
+    let allowed = grant.is_admin() || (reads && grant.can_read());
+    if !allowed && request.uri().path() != "/jsonrpc" {
+        let needed = if reads { "read" } else { "admin" };
+        return admin_error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{} {} needs the `{needed}` permission; this token has: {}",
+                request.method(),
+                request.uri().path(),
+                grant.describe()
+            ),
+        );
+    }
+    request.extensions_mut().insert(grant);
+    next.run(request).await
+}
+
+/// The token a request presents: the bearer header, else (no `Authorization` header at all)
+/// the `token` query parameter, which browsers' WebSocket and EventSource need.
+fn credential(request: &Request) -> Result<String, AuthError> {
+    if let Some(value) = request.headers().get(header::AUTHORIZATION) {
+        let value = value.to_str().unwrap_or_default();
+        return match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+                Ok(token.trim().to_owned())
+            }
+            _ => Err(AuthError::Invalid(
+                "the Authorization header must be `Bearer <token>`".into(),
+            )),
+        };
+    }
+    let query: Query<HashMap<String, String>> =
+        Query::try_from_uri(request.uri()).unwrap_or_else(|_| Query(HashMap::new()));
+    match query.0.get("token") {
+        Some(token) => Ok(token.clone()),
+        None => Err(AuthError::Missing),
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The 401 for a refused credential: `X-Auth-Error` says whether refreshing would help.
+fn unauthorized(error: &AuthError) -> Response {
+    let (kind, message) = match error {
+        AuthError::Missing => (
+            "missing_token",
+            "missing `Authorization: Bearer <token>`; the token is in the node's config.toml (server.auth_token), or use an access token from POST /admin-api/token (browsers may pass `?token=<token>` instead of the header)".to_owned(),
+        ),
+        AuthError::Expired => (
+            "token_expired",
+            "the access token expired; get a new pair from POST /admin-api/refresh-jwt-token with {\"refreshToken\": \"<your refresh token>\"}".to_owned(),
+        ),
+        AuthError::Invalid(message) => ("invalid_token", message.clone()),
+        AuthError::Internal(message) => {
+            return admin_error(StatusCode::INTERNAL_SERVER_ERROR, message.clone());
+        }
+    };
+    let mut response = admin_error(StatusCode::UNAUTHORIZED, message);
+    let headers = response.headers_mut();
+    headers.insert("x-auth-error", HeaderValue::from_static(kind));
+    headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
 }
 
 fn admin_error(status: StatusCode, message: String) -> Response {
@@ -183,28 +262,47 @@ fn parse_error(id: Value, message: impl Into<String>) -> Json<Value> {
     rpc_error(id, json!({"type": "ParseError", "data": message.into()}))
 }
 
-async fn jsonrpc(State(state): State<AppState>, body: Bytes) -> Json<Value> {
+/// A JSON-RPC error the caller's permissions caused: HTTP 403 with the usual envelope.
+fn forbidden(id: Value, message: String) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        rpc_error(id, json!({"type": "Forbidden", "data": message})),
+    )
+        .into_response()
+}
+
+async fn jsonrpc(
+    State(state): State<AppState>,
+    Extension(grant): Extension<Grant>,
+    body: Bytes,
+) -> Response {
     let request: Value = match serde_json::from_slice(&body) {
         Ok(request) => request,
-        Err(e) => return parse_error(Value::Null, format!("the request is not valid JSON: {e}")),
+        Err(e) => {
+            return parse_error(Value::Null, format!("the request is not valid JSON: {e}"))
+                .into_response();
+        }
     };
     let id = request.get("id").cloned().unwrap_or(Value::Null);
     if !(id.is_null() || id.is_string() || id.is_u64()) {
         return parse_error(
             Value::Null,
             "`id` must be a string, an unsigned integer or null",
-        );
+        )
+        .into_response();
     }
     let Some(method) = request.get("method").and_then(Value::as_str) else {
-        return parse_error(id, "missing `method`: use \"execute\" or \"sync_status\"");
+        return parse_error(id, "missing `method`: use \"execute\" or \"sync_status\"")
+            .into_response();
     };
     let params = request.get("params").cloned().unwrap_or(Value::Null);
     let Some(context) = params.get("contextId").and_then(Value::as_str) else {
-        return parse_error(id, "`params.contextId` (a base58 context id) is required");
+        return parse_error(id, "`params.contextId` (a base58 context id) is required")
+            .into_response();
     };
     let context: ContextId = match context.parse() {
         Ok(context) => context,
-        Err(error) => return parse_error(id, format!("{error}")),
+        Err(error) => return parse_error(id, format!("{error}")).into_response(),
     };
     let node = state.node.clone();
     let result = match method {
@@ -214,7 +312,8 @@ async fn jsonrpc(State(state): State<AppState>, body: Bytes) -> Json<Value> {
                 .and_then(Value::as_str)
                 .map(str::to_owned)
             else {
-                return parse_error(id, "`params.method` (the app method to call) is required");
+                return parse_error(id, "`params.method` (the app method to call) is required")
+                    .into_response();
             };
             let args = match params.get("argsJson") {
                 None | Some(Value::Null) => Vec::new(),
@@ -227,24 +326,50 @@ async fn jsonrpc(State(state): State<AppState>, body: Bytes) -> Json<Value> {
                         "`argsJson` is {} bytes; the limit is {MAX_ARGS_SIZE}",
                         args.len()
                     ),
-                );
+                )
+                .into_response();
+            }
+            if !grant.is_admin() {
+                let allowed = match state.node.is_read_only(&context, &name) {
+                    Ok(read_only) => grant.can_read() && read_only,
+                    Err(error) => return rpc_error(id, error.to_json()).into_response(),
+                };
+                if !allowed {
+                    return forbidden(
+                        id,
+                        format!(
+                            "`{name}` is not a read-only method of this context's application; calling it needs the `admin` permission (this token has: {})",
+                            grant.describe()
+                        ),
+                    );
+                }
             }
             match blocking(move || node.execute(&context, &name, args)).await {
                 Ok(result) => result.map(|execution| json!({"output": execution.output})),
                 Err(_) => Err(NodeError::Internal("the call crashed".into())),
             }
         }
+        "sync_status" if !grant.can_read() => {
+            return forbidden(
+                id,
+                format!(
+                    "`sync_status` needs the `read` permission (this token has: {})",
+                    grant.describe()
+                ),
+            );
+        }
         "sync_status" => node.sync_status(&context),
         other => {
             return parse_error(
                 id,
                 format!("unknown JSON-RPC method `{other}`; use \"execute\" or \"sync_status\""),
-            );
+            )
+            .into_response();
         }
     };
     match result {
-        Ok(result) => Json(json!({"jsonrpc": "2.0", "id": id, "result": result})),
-        Err(error) => rpc_error(id, error.to_json()),
+        Ok(result) => Json(json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response(),
+        Err(error) => rpc_error(id, error.to_json()).into_response(),
     }
 }
 
@@ -562,6 +687,111 @@ async fn node_status(State(state): State<AppState>) -> Response {
     status["contexts"] = json!(contexts);
     status["applications"] = json!(applications);
     data(status)
+}
+
+// ---- admin: tokens ----
+
+/// The JWT issuer, or the 503 that says this node issues none.
+fn jwt_issuer(state: &AppState) -> Result<Arc<auth::Jwt>, Response> {
+    state
+        .auth
+        .as_ref()
+        .and_then(|auth| auth.jwt().cloned())
+        .ok_or_else(|| {
+            admin_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "this node issues no JWTs: it runs without authentication (--no-auth) or with the static token only".into(),
+            )
+        })
+}
+
+/// `POST /admin-api/token` `{"permissions": ["read"] | ["admin"]}` → `{"data": {access_token,
+/// refresh_token, expires_in}}`. Only an admin may mint (the middleware refuses other grants on
+/// every POST but `/jsonrpc`); the check below keeps a token from ever exceeding its minter.
+async fn issue_token(
+    State(state): State<AppState>,
+    Extension(grant): Extension<Grant>,
+    body: Bytes,
+) -> Response {
+    let jwt = match jwt_issuer(&state) {
+        Ok(jwt) => jwt,
+        Err(response) => return response,
+    };
+    let request = match json_body(&body) {
+        Ok(value) => value,
+        Err(response) => return response,
+    };
+    let usage = || {
+        format!(
+            "expected {{\"permissions\": [...]}} with one or more of {}",
+            Permission::ALL.map(|p| format!("\"{p}\"")).join(", ")
+        )
+    };
+    let Some(requested) = request.get("permissions").and_then(Value::as_array) else {
+        return admin_error(StatusCode::BAD_REQUEST, usage());
+    };
+    let mut permissions = Vec::new();
+    for value in requested {
+        match value.as_str().and_then(Permission::parse) {
+            Some(permission) if !permissions.contains(&permission) => permissions.push(permission),
+            Some(_) => {}
+            None => {
+                return admin_error(
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown permission {value}; {}", usage()),
+                );
+            }
+        }
+    }
+    if permissions.is_empty() {
+        return admin_error(StatusCode::BAD_REQUEST, usage());
+    }
+    if !grant.is_admin() {
+        return admin_error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "minting tokens needs the `admin` permission; this token has: {}",
+                grant.describe()
+            ),
+        );
+    }
+    data(jwt.issue(&grant.subject, &permissions))
+}
+
+/// `POST /admin-api/refresh-jwt-token`: a new pair for a refresh token, which is spent.
+///
+/// The request and answer follow the Calimero JS client (`calimero-client-js`, `NodeApi.
+/// refreshToken`): it posts `{"refreshToken": "<refresh token>"}` and reads `data.access_token`
+/// and `data.refresh_token`. The snake-case `refresh_token` and an optional `access_token` (or
+/// `accessToken`), which the newer auth client sends, are accepted too; an access token given
+/// must be one of this node's (expired is fine) with the refresh token's subject.
+async fn refresh_token(State(state): State<AppState>, body: Bytes) -> Response {
+    let jwt = match jwt_issuer(&state) {
+        Ok(jwt) => jwt,
+        Err(response) => return response,
+    };
+    let request = match json_body(&body) {
+        Ok(value) => value,
+        Err(response) => return response,
+    };
+    let field = |names: [&str; 2]| {
+        names
+            .iter()
+            .find_map(|name| request.get(*name).and_then(Value::as_str))
+            .map(str::to_owned)
+    };
+    let Some(refresh) = field(["refreshToken", "refresh_token"]) else {
+        return admin_error(
+            StatusCode::BAD_REQUEST,
+            "expected {\"refreshToken\": \"<the refresh token from POST /admin-api/token or the last refresh>\"}".into(),
+        );
+    };
+    let access = field(["accessToken", "access_token"]);
+    match blocking(move || jwt.refresh(&refresh, access.as_deref())).await {
+        Ok(Ok(pair)) => data(pair),
+        Ok(Err(error)) => unauthorized(&error),
+        Err(response) => response,
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves.
