@@ -1,0 +1,1 @@
+export class A { @View() get(x: string): string { return x; } }
