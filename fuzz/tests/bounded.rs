@@ -1,6 +1,6 @@
-//! The fuzz targets for a bounded budget inside the test suite: every input of each target's
-//! corpus (`fuzz/corpus/<target>/`, seeds plus what coverage-guided runs kept) and every saved
-//! regression (`fuzz/regressions/<target>/`), then deterministic mutations of them.
+//! The fuzz targets for a bounded budget inside the test suite: up to 150 inputs of each
+//! target's corpus (`fuzz/corpus/<target>/`, seeds plus what coverage-guided runs kept), every
+//! saved regression (`fuzz/regressions/<target>/`), then deterministic mutations of them.
 //!
 //! This is not coverage-guided (that is `scripts/fuzz.sh`, with libFuzzer); it replays what the
 //! guided runs found and keeps exploring near it on every test run, with a fixed seed so that a
@@ -14,6 +14,9 @@ use calimero_fuzz::TARGETS;
 
 /// Mutated inputs per target (on top of the corpus); `FUZZ_ITERATIONS` overrides it.
 const ITERATIONS: usize = 1000;
+/// Corpus inputs replayed per target, evenly spread over the sorted corpus (regressions are
+/// always all replayed); `FUZZ_CORPUS_SAMPLE` overrides it.
+const CORPUS_SAMPLE: usize = 150;
 
 struct Rng(u64);
 
@@ -113,9 +116,15 @@ fn every_target_survives_its_corpus_its_regressions_and_mutations_of_them() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(ITERATIONS);
+    let sample = std::env::var("FUZZ_CORPUS_SAMPLE")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(CORPUS_SAMPLE);
     let mut failures = Vec::new();
     for (name, target) in TARGETS {
-        let mut seeds = inputs(&root.join("corpus").join(name));
+        let corpus = inputs(&root.join("corpus").join(name));
+        let step = corpus.len().div_ceil(sample.max(1)).max(1);
+        let mut seeds: Vec<Vec<u8>> = corpus.into_iter().step_by(step).collect();
         seeds.extend(inputs(&root.join("regressions").join(name)));
         assert!(
             !seeds.is_empty(),

@@ -27,24 +27,6 @@ pub fn storage_remove(key: &[u8; 32]) {
     unsafe { calimero_sys::storage_remove(key.as_arg(), DATA_REGISTER) };
 }
 
-/// Reads a node-local private key (never replicated).
-pub fn private_storage_read(key: &[u8]) -> Option<Vec<u8>> {
-    let key = Buffer::new(key);
-    // SAFETY: `key` describes a live slice.
-    if unsafe { calimero_sys::private_storage_read(key.as_arg(), DATA_REGISTER) } == 1 {
-        calimero_sys::register_bytes(DATA_REGISTER)
-    } else {
-        None
-    }
-}
-
-/// Writes a node-local private key (never replicated; kept only if the call commits).
-pub fn private_storage_write(key: &[u8], value: &[u8]) {
-    let (key, value) = (Buffer::new(key), Buffer::new(value));
-    // SAFETY: both descriptors describe live slices.
-    unsafe { calimero_sys::private_storage_write(key.as_arg(), value.as_arg()) };
-}
-
 /// Unix time in nanoseconds.
 pub fn time_now() -> u64 {
     let mut bytes = [0u8; 8];

@@ -68,8 +68,7 @@ pub fn clock_id(device_id: &[u8; 32]) -> u128 {
     u128::from_le_bytes(bytes)
 }
 
-/// One device's clock in one context. The node keeps `last` between executions (see
-/// `store::timestamp`), so the clock never runs backwards when the wall clock does.
+/// One device's clock for one execution (`resume` starts it from a time kept elsewhere).
 #[derive(Clone, Debug)]
 pub struct Clock {
     id: u128,
@@ -93,11 +92,6 @@ impl Clock {
     /// The newest NTP64 time this clock issued or saw.
     pub fn last(&self) -> u64 {
         self.last
-    }
-
-    /// Records that NTP64 time `time` was issued locally (it never moves the clock back).
-    pub fn advance_to(&mut self, time: u64) {
-        self.last = self.last.max(time);
     }
 
     /// This clock's id.

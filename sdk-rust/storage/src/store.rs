@@ -52,8 +52,6 @@ struct Store {
     device: Option<[u8; 32]>,
     now: Option<u64>,
     clock: Option<Clock>,
-    /// The clock's time when this execution resumed it.
-    clock_resumed_at: u64,
     indexes: BTreeMap<Id, Option<EntityIndex>>,
     dirty: BTreeSet<Id>,
     rehash: BTreeSet<Id>,
@@ -93,25 +91,14 @@ pub fn device_id() -> [u8; 32] {
     with(|store| *store.device.get_or_insert_with(env::device_id))
 }
 
-/// Where the node keeps this device's clock for the context: a node-local private key, never
-/// replicated, written whenever a call that moved the clock commits.
-pub const CLOCK_KEY: &[u8] = b"__calimero/clock";
-
-/// This device's clock, resumed from where the last committed call left it.
+/// This device's clock for this execution.
 fn clock<'s>(store: &'s mut Store, device: &[u8; 32]) -> &'s mut Clock {
-    if store.clock.is_none() {
-        let last = env::private_storage_read(CLOCK_KEY)
-            .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
-            .map_or(0, u64::from_le_bytes);
-        store.clock_resumed_at = last;
-        store.clock = Some(Clock::resume(device, last));
-    }
     store.clock.get_or_insert_with(|| Clock::new(device))
 }
 
 /// The time of this execution in Unix ns, read once: the wall clock, but never before a time
-/// this device's clock already issued or saw (so writes stay ordered when the wall clock jumps
-/// back, and come after the remote writes this node has applied).
+/// this execution's clock already saw in an applied delta (so a write made after applying a
+/// peer's delta comes after it).
 pub fn now() -> u64 {
     let device = device_id();
     with(|store| {
@@ -774,26 +761,7 @@ fn apply_put(
 /// Recomputes hashes and writes back index records; returns the state root.
 pub fn flush() -> Result<[u8; 32], StoreError> {
     root_id();
-    let root = with(|store| store.flush())?;
-    persist_clock();
-    Ok(root)
-}
-
-/// Writes the clock back if this execution moved it (its own time counts as issued).
-fn persist_clock() {
-    let device = device_id();
-    let moved = with(|store| {
-        let issued = store.now.map(crate::hlc::ntp64_from_unix_ns);
-        let resumed_at = store.clock_resumed_at;
-        let clock = clock(store, &device);
-        if let Some(time) = issued {
-            clock.advance_to(time);
-        }
-        (clock.last() != resumed_at).then_some(clock.last())
-    });
-    if let Some(last) = moved {
-        env::private_storage_write(CLOCK_KEY, &last.to_le_bytes());
-    }
+    with(|store| store.flush())
 }
 
 /// The actions recorded so far, encoded as the commit artifact (empty if none), and forgets them.
