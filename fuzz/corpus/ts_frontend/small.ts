@@ -1,1 +1,0 @@
-export class A { @View() get(x: string): string { return x; } }
