@@ -1,48 +1,17 @@
 //! Modules that try to take the node down: unbounded host memory, unmetered host work, calls that
 //! never end, failing storage, reserved exports, and merge registrations that trap.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use calimero_runtime::{
-    FunctionCallError, HostError, Identity, Limits, MethodResolutionError, Outcome, Runtime,
-    SYNC_NEXT, Storage, StorageError, gas,
+    FunctionCallError, HostError, Limits, MethodResolutionError, Outcome, Runtime, SYNC_NEXT,
+    Storage, StorageError, gas,
 };
 use serde_json::json;
 
-const ID: Identity = Identity {
-    context_id: [7; 32],
-    account_id: [1; 32],
-    device_id: [1; 32],
-    xcall_origin: None,
-};
-
-#[derive(Default)]
-struct Memory(Mutex<BTreeMap<Vec<u8>, Vec<u8>>>);
-
-impl Storage for Memory {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.0.lock().unwrap().get(key).cloned())
-    }
-    fn get_private(&self, _key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(None)
-    }
-}
-
-impl Memory {
-    fn apply(&self, outcome: &Outcome) {
-        if outcome.should_persist() {
-            let mut map = self.0.lock().unwrap();
-            for (key, value) in &outcome.writes {
-                match value {
-                    Some(value) => map.insert(key.clone(), value.clone()),
-                    None => map.remove(key),
-                };
-            }
-        }
-    }
-}
+mod common;
+use common::{ID, Memory, kv_store};
 
 /// Storage whose disk has gone bad: every read fails.
 struct Broken;
@@ -54,11 +23,6 @@ impl Storage for Broken {
     fn get_private(&self, _key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         Err(StorageError("IO error: input/output error".into()))
     }
-}
-
-fn kv_store() -> &'static [u8] {
-    static MODULE: OnceLock<Vec<u8>> = OnceLock::new();
-    MODULE.get_or_init(|| calimero_tests::build_app("kv-store"))
 }
 
 fn run(runtime: &Runtime, module: &[u8], method: &str, storage: Arc<dyn Storage>) -> Outcome {
