@@ -134,6 +134,7 @@ fn state_impl(args: StateArgs, item: ItemStruct) -> TokenStream2 {
     let mut errors = TokenStream2::new();
     let mut merges = TokenStream2::new();
     let mut attaches = TokenStream2::new();
+    let mut registers = TokenStream2::new();
     let mut abi_fields = Vec::new();
     let self_name = name.to_string();
     for field in &fields.named {
@@ -152,6 +153,9 @@ fn state_impl(args: StateArgs, item: ItemStruct) -> TokenStream2 {
         });
         attaches.extend(quote_spanned! {ty.span()=>
             ::calimero_sdk::storage::Mergeable::attach_field(&self.#ident, #field_name)?;
+        });
+        registers.extend(quote_spanned! {ty.span()=>
+            <#ty as ::calimero_sdk::storage::Mergeable>::register_merges();
         });
         abi_fields.push(abi::field(&field_name, ty, &self_name));
     }
@@ -191,6 +195,10 @@ fn state_impl(args: StateArgs, item: ItemStruct) -> TokenStream2 {
                 #merges
                 Ok(())
             }
+
+            fn register_merges() {
+                #registers
+            }
         }
 
         impl ::calimero_sdk::storage::AppState for #name {
@@ -211,6 +219,111 @@ fn state_impl(args: StateArgs, item: ItemStruct) -> TokenStream2 {
         #event_check
         #section
     }
+}
+
+/// `#[derive(Mergeable)]` on a struct whose fields are all CRDTs (`LwwRegister<T>`, counters,
+/// collections, other such structs): a *record*. Stored as a map value or a vector element, it
+/// is tagged with its name (`#[mergeable(name = "...")]` to choose another, for example to match
+/// a TypeScript twin's class), and two concurrent versions of one element merge field by field,
+/// each field by its own rule, instead of the later version replacing the earlier.
+///
+/// `#[mergeable(plain)]` instead makes a struct of plain fields a plain value: an element holding
+/// it is last-writer-wins as a whole, like a `String` (see `calimero_storage::merge`).
+#[proc_macro_derive(Mergeable, attributes(mergeable))]
+pub fn derive_mergeable(item: TokenStream) -> TokenStream {
+    let item = parse_macro_input!(item as syn::DeriveInput);
+    mergeable_impl(item)
+        .unwrap_or_else(|e| e.to_compile_error())
+        .into()
+}
+
+fn mergeable_impl(item: syn::DeriveInput) -> syn::Result<TokenStream2> {
+    let name = &item.ident;
+    let mut record = name.to_string();
+    let mut plain = false;
+    for attr in item.attrs.iter().filter(|a| a.path().is_ident("mergeable")) {
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("name") {
+                let value: syn::LitStr = meta.value()?.parse()?;
+                record = value.value();
+                Ok(())
+            } else if meta.path.is_ident("plain") {
+                plain = true;
+                Ok(())
+            } else {
+                Err(meta
+                    .error("unknown #[mergeable] argument; expected `name = \"...\"` or `plain`"))
+            }
+        })?;
+    }
+    let (impl_generics, ty_generics, where_clause) = item.generics.split_for_impl();
+    if plain {
+        return Ok(quote! {
+            impl #impl_generics ::calimero_sdk::storage::Mergeable for #name #ty_generics #where_clause {
+                fn merge(&mut self, other: &Self) -> ::core::result::Result<(), ::calimero_sdk::storage::StoreError> {
+                    ::calimero_sdk::storage::merge::merge_plain(self, other)
+                }
+            }
+        });
+    }
+    let syn::Data::Struct(data) = &item.data else {
+        return Err(syn::Error::new(
+            item.span(),
+            "#[derive(Mergeable)] needs a struct whose fields are CRDTs; for an enum or another \
+             plain value, store it in an `LwwRegister<T>`",
+        ));
+    };
+    let mut errors = TokenStream2::new();
+    let mut merges = TokenStream2::new();
+    let mut registers = TokenStream2::new();
+    for (index, field) in data.fields.iter().enumerate() {
+        let ty = &field.ty;
+        let member = match &field.ident {
+            Some(ident) => quote!(#ident),
+            None => {
+                let index = syn::Index::from(index);
+                quote!(#index)
+            }
+        };
+        let shown = field
+            .ident
+            .as_ref()
+            .map_or_else(|| index.to_string(), ToString::to_string);
+        if let Some(advice) = non_crdt_advice(ty) {
+            errors.extend(spanned_error(
+                ty.span(),
+                format!(
+                    "field `{shown}` of record `{name}` is not a CRDT, so it has no field merge: \
+                     {advice}; or, to store `{name}` as one plain value (last-writer-wins as a \
+                     whole element), mark it `#[mergeable(plain)]`"
+                ),
+            ));
+            continue;
+        }
+        merges.extend(quote_spanned! {ty.span()=>
+            ::calimero_sdk::storage::Mergeable::merge(&mut self.#member, &other.#member)?;
+        });
+        registers.extend(quote_spanned! {ty.span()=>
+            <#ty as ::calimero_sdk::storage::Mergeable>::register_merges();
+        });
+    }
+    // With field errors the impl is still emitted (over the valid fields), so that the only
+    // errors shown are the ones above, not every use of the struct.
+    Ok(quote! {
+        #errors
+        impl #impl_generics ::calimero_sdk::storage::Mergeable for #name #ty_generics #where_clause {
+            const RECORD: ::core::option::Option<&'static str> = ::core::option::Option::Some(#record);
+
+            fn merge(&mut self, other: &Self) -> ::core::result::Result<(), ::calimero_sdk::storage::StoreError> {
+                #merges
+                Ok(())
+            }
+
+            fn register_merges() {
+                #registers
+            }
+        }
+    })
 }
 
 /// Marks an enum as the app's events: `kind` is the variant name, `data` the JSON content.

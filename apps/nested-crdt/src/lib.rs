@@ -4,8 +4,12 @@
 use std::collections::BTreeMap;
 
 use calimero_sdk::app;
+use calimero_sdk::borsh::{BorshDeserialize, BorshSerialize};
 use calimero_sdk::serde::Serialize;
-use calimero_storage::collections::{Counter, LwwRegister, UnorderedMap, UnorderedSet, Vector};
+use calimero_storage::collections::{
+    Counter, LwwRegister, Mergeable, UnorderedMap, UnorderedSet, Vector,
+};
+use calimero_storage::hlc::HybridTimestamp;
 
 #[app::state]
 pub struct Collections {
@@ -18,6 +22,56 @@ pub struct Collections {
     groups: UnorderedMap<String, UnorderedSet<String>>,
     scores: UnorderedMap<String, Counter>,
     nested: UnorderedMap<String, UnorderedMap<String, LwwRegister<u64>>>,
+    profiles: UnorderedMap<String, Profile>,
+}
+
+/// A record stored as a map value: concurrent updates of different fields of one profile
+/// merge field by field.
+#[derive(BorshSerialize, BorshDeserialize, Mergeable)]
+#[borsh(crate = "calimero_sdk::borsh")]
+pub struct Profile {
+    name: LwwRegister<String>,
+    age: LwwRegister<u64>,
+    visits: Counter,
+    badges: UnorderedSet<String>,
+}
+
+impl Profile {
+    fn new() -> Self {
+        Self {
+            name: LwwRegister::new(String::new()),
+            age: LwwRegister::new(0),
+            visits: Counter::new(),
+            badges: UnorderedSet::new(),
+        }
+    }
+
+    fn version(&self) -> ProfileVersion {
+        let stamp = |t: HybridTimestamp| (t.time, t.id.to_string());
+        ProfileVersion {
+            name: (self.name.get().clone(), stamp(self.name.timestamp())),
+            age: (*self.age.get(), stamp(self.age.timestamp())),
+        }
+    }
+}
+
+/// The registers of a profile as one write left them, with their stamps `(time, id)`: what the
+/// property tests' model joins.
+#[derive(Serialize)]
+#[serde(crate = "calimero_sdk::serde")]
+pub struct ProfileVersion {
+    name: (String, (u64, String)),
+    age: (u64, (u64, String)),
+}
+
+/// A profile as the snapshot shows it.
+#[derive(Serialize)]
+#[serde(crate = "calimero_sdk::serde")]
+pub struct ProfileView {
+    name: String,
+    age: u64,
+    visits: u64,
+    badges: Vec<String>,
 }
 
 /// Everything the app holds, in the order the collections keep it.
@@ -33,6 +87,7 @@ pub struct Snapshot {
     groups: Vec<(String, Vec<String>)>,
     scores: Vec<(String, u64)>,
     nested: Vec<(String, BTreeMap<String, u64>)>,
+    profiles: BTreeMap<String, ProfileView>,
 }
 
 #[app::logic]
@@ -49,7 +104,32 @@ impl Collections {
             groups: UnorderedMap::new(),
             scores: UnorderedMap::new(),
             nested: UnorderedMap::new(),
+            profiles: UnorderedMap::new(),
         }
+    }
+
+    pub fn rename(&mut self, who: String, name: String) -> app::Result<ProfileVersion> {
+        let mut profile = self.profiles.entry(who)?.or_insert_with(Profile::new)?;
+        profile.name.set(name);
+        Ok(profile.version())
+    }
+
+    pub fn set_age(&mut self, who: String, age: u64) -> app::Result<ProfileVersion> {
+        let mut profile = self.profiles.entry(who)?.or_insert_with(Profile::new)?;
+        profile.age.set(age);
+        Ok(profile.version())
+    }
+
+    pub fn visit(&mut self, who: String) -> app::Result<ProfileVersion> {
+        let mut profile = self.profiles.entry(who)?.or_insert_with(Profile::new)?;
+        profile.visits.increment()?;
+        Ok(profile.version())
+    }
+
+    pub fn award(&mut self, who: String, badge: String) -> app::Result<ProfileVersion> {
+        let mut profile = self.profiles.entry(who)?.or_insert_with(Profile::new)?;
+        profile.badges.insert(badge)?;
+        Ok(profile.version())
     }
 
     pub fn put(&mut self, key: String, value: String) -> app::Result<()> {
@@ -165,6 +245,16 @@ impl Collections {
         for (name, map) in self.nested.entries()? {
             nested.push((name, map.entries()?.map(|(k, v)| (k, *v.get())).collect()));
         }
+        let mut profiles = BTreeMap::new();
+        for (who, profile) in self.profiles.entries()? {
+            let view = ProfileView {
+                name: profile.name.get().clone(),
+                age: *profile.age.get(),
+                visits: profile.visits.value()?,
+                badges: profile.badges.iter()?.collect(),
+            };
+            profiles.insert(who, view);
+        }
         Ok(Snapshot {
             registers: self
                 .registers
@@ -179,6 +269,7 @@ impl Collections {
             groups,
             scores,
             nested,
+            profiles,
         })
     }
 }

@@ -1,8 +1,11 @@
 //! Convergence: replicas run random concurrent operations on every collection (nested ones
 //! included), exchange their artifacts through `__calimero_sync_next` in random causal orders,
-//! and must end with identical state roots and identical query results.
+//! and must end with identical state roots and identical query results, and, for the counters
+//! and the profile records, with the value a model of each computes from every operation run
+//! anywhere (sums for counters; for a record, each register field's write with the greatest
+//! stamp, every visit and every badge).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use calimero_sdk::testing::TestApp;
 use calimero_storage::address::{Id, Key};
@@ -32,6 +35,10 @@ enum Op {
     SetNested(u8, u8, u8),
     UnsetNested(u8, u8),
     DropNested(u8),
+    Rename(u8, u8),
+    SetAge(u8, u8),
+    Visit(u8),
+    Award(u8, u8),
 }
 
 impl Op {
@@ -61,6 +68,10 @@ impl Op {
             ),
             Op::UnsetNested(o, i) => ("unset_nested", json!({"outer": k(o), "inner": k(i)})),
             Op::DropNested(o) => ("drop_nested", json!({"outer": k(o)})),
+            Op::Rename(w, n) => ("rename", json!({"who": k(w), "name": format!("name {n}")})),
+            Op::SetAge(w, a) => ("set_age", json!({"who": k(w), "age": a})),
+            Op::Visit(w) => ("visit", json!({"who": k(w)})),
+            Op::Award(w, b) => ("award", json!({"who": k(w), "badge": k(b)})),
         }
     }
 }
@@ -84,7 +95,122 @@ fn op() -> impl Strategy<Value = Op> {
         (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(a, b, c)| Op::SetNested(a, b, c)),
         (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::UnsetNested(a, b)),
         any::<u8>().prop_map(Op::DropNested),
+        (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::Rename(a, b)),
+        (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::SetAge(a, b)),
+        any::<u8>().prop_map(Op::Visit),
+        (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::Award(a, b)),
     ]
+}
+
+/// A register value with its stamp `(time, id)`.
+type Stamped = ((u64, u128), Value);
+
+/// What the replicas must agree on, computed from the operations alone.
+#[derive(Default)]
+struct Model {
+    hits: u64,
+    balance: i64,
+    scores: BTreeMap<String, u64>,
+    profiles: BTreeMap<String, ProfileModel>,
+}
+
+#[derive(Default)]
+struct ProfileModel {
+    name: Option<Stamped>,
+    age: Option<Stamped>,
+    visits: u64,
+    badges: BTreeSet<String>,
+}
+
+/// Keeps the version with the greater stamp: the register's merge, as a model.
+fn join(field: &mut Option<Stamped>, version: &Value) {
+    let time = version[1][0].as_u64().expect("stamp time");
+    let id: u128 = version[1][1]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("stamp id");
+    let candidate = ((time, id), version[0].clone());
+    if field.as_ref().is_none_or(|(stamp, _)| *stamp < candidate.0) {
+        *field = Some(candidate);
+    }
+}
+
+impl Model {
+    /// Records an operation that ran, with what it returned.
+    fn record(&mut self, op: &Op, args: &Value, result: &Value) {
+        let text = |name: &str| args[name].as_str().expect("string argument").to_owned();
+        match op {
+            Op::Hit(_) => self.hits += args["by"].as_u64().expect("by"),
+            Op::Adjust(_) => self.balance += args["by"].as_i64().expect("by"),
+            Op::Score(..) => {
+                *self.scores.entry(text("player")).or_default() +=
+                    args["points"].as_u64().expect("points")
+            }
+            Op::Rename(..) | Op::SetAge(..) | Op::Visit(_) | Op::Award(..) => {
+                let profile = self.profiles.entry(text("who")).or_default();
+                join(&mut profile.name, &result["name"]);
+                join(&mut profile.age, &result["age"]);
+                match op {
+                    Op::Visit(_) => profile.visits += 1,
+                    Op::Award(..) => {
+                        profile.badges.insert(text("badge"));
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Checks a replica's snapshot against the model.
+    fn check(&self, view: &Value) -> Result<(), TestCaseError> {
+        prop_assert_eq!(view["hits"].as_u64(), Some(self.hits), "hits");
+        prop_assert_eq!(view["balance"].as_i64(), Some(self.balance), "balance");
+        let scores: BTreeMap<String, u64> = view["scores"]
+            .as_array()
+            .expect("scores")
+            .iter()
+            .map(|pair| {
+                (
+                    pair[0].as_str().unwrap().to_owned(),
+                    pair[1].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        prop_assert_eq!(&scores, &self.scores, "scores");
+        let profiles = view["profiles"].as_object().expect("profiles");
+        prop_assert_eq!(profiles.len(), self.profiles.len(), "number of profiles");
+        for (who, model) in &self.profiles {
+            let actual = &profiles[who];
+            let value = |field: &Option<Stamped>| field.as_ref().map(|(_, v)| v.clone());
+            prop_assert_eq!(
+                Some(actual["name"].clone()),
+                value(&model.name),
+                "name of {}",
+                who
+            );
+            prop_assert_eq!(
+                Some(actual["age"].clone()),
+                value(&model.age),
+                "age of {}",
+                who
+            );
+            prop_assert_eq!(
+                actual["visits"].as_u64(),
+                Some(model.visits),
+                "visits of {}",
+                who
+            );
+            let badges: BTreeSet<String> = actual["badges"]
+                .as_array()
+                .expect("badges")
+                .iter()
+                .map(|b| b.as_str().unwrap().to_owned())
+                .collect();
+            prop_assert_eq!(&badges, &model.badges, "badges of {}", who);
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -204,6 +330,7 @@ fn converge(
     }
 
     let mut deltas: Vec<Delta> = Vec::new();
+    let mut model = Model::default();
     for step in steps {
         match step {
             Step::Run {
@@ -217,6 +344,7 @@ fn converge(
                 let (method, args) = op.call();
                 let result = replica.app.call(method, args.clone());
                 prop_assert!(result.is_ok(), "{method}({args}) failed: {:?}", result);
+                model.record(op, &args, &result.unwrap_or_default());
                 let outcome = replica.app.last();
                 if outcome.persisted && !outcome.artifact.is_empty() {
                     let id = deltas.len();
@@ -255,6 +383,7 @@ fn converge(
         .app
         .call("snapshot", json!({}))
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    model.check(&view)?;
     for (i, replica) in replicas.iter().enumerate().skip(1) {
         let other = replica
             .app
@@ -425,6 +554,61 @@ fn a_write_under_a_recreated_parent_outlives_the_old_deletion_on_every_replica()
     let expected = json!([["k3", {"k2": 0}]]);
     assert_eq!(a.call("snapshot", json!({})).unwrap()["nested"], expected);
     assert_eq!(b.call("snapshot", json!({})).unwrap()["nested"], expected);
+}
+
+#[test]
+fn concurrent_updates_of_different_fields_of_one_record_both_survive() {
+    // A renames profile "p" while B, concurrently and later by the clock, sets its age, awards
+    // it a badge and visits it; each then receives the other's deltas. A whole-entry merge
+    // keeps only the later version, so A's rename would be lost on both.
+    let base = 1_750_000_000_000_000_000u64;
+    let a = TestApp::<Collections>::with_member(CONTEXT, [1; 32]);
+    a.host().set_clock(base, 1);
+    a.init(json!({})).unwrap();
+    a.call("visit", json!({"who": "p"})).unwrap();
+    let b = TestApp::<Collections>::with_member(CONTEXT, [2; 32]);
+    b.host().load_snapshot(a.host().storage());
+    let run = |app: &TestApp<Collections>, at: u64, method: &str, args: Value| {
+        app.host().set_clock(at, 1);
+        app.call(method, args).unwrap();
+        app.last().artifact
+    };
+
+    let from_a = vec![run(
+        &a,
+        base + 1_000_000,
+        "rename",
+        json!({"who": "p", "name": "Ada"}),
+    )];
+    let from_b = vec![
+        run(
+            &b,
+            base + 2_000_000,
+            "set_age",
+            json!({"who": "p", "age": 36}),
+        ),
+        run(
+            &b,
+            base + 2_000_001,
+            "award",
+            json!({"who": "p", "badge": "first"}),
+        ),
+        run(&b, base + 2_000_002, "visit", json!({"who": "p"})),
+    ];
+    a.host().set_clock(base + 3_000_000, 1);
+    b.host().set_clock(base + 3_000_000, 1);
+    for artifact in &from_b {
+        a.sync(artifact).unwrap();
+    }
+    for artifact in &from_a {
+        b.sync(artifact).unwrap();
+    }
+    let expected = json!({"name": "Ada", "age": 36, "visits": 2, "badges": ["first"]});
+    for (who, app) in [("A", &a), ("B", &b)] {
+        let view = app.call("snapshot", json!({})).unwrap();
+        assert_eq!(view["profiles"]["p"], expected, "profile on {who}");
+    }
+    assert_eq!(a.last_root(), b.last_root());
 }
 
 /// Shrunk inputs the property tests once failed on, kept as fixed cases.

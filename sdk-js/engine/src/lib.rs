@@ -284,7 +284,11 @@ pub extern "C" fn __calimero_sync_next() {
     store::reset();
     let artifact = host::input();
     let merge = |existing: &[u8], incoming: &[u8]| Ok(existing.max(incoming).to_vec());
-    if let Err(error) = root::sync_with(&artifact, &merge) {
+    let merges = store::Merges {
+        root: &merge,
+        records: None,
+    };
+    if let Err(error) = root::sync_with(&artifact, &merges) {
         panic_with(
             &format!("__calimero_sync_next: {error}"),
             "engine",

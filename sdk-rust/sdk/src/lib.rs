@@ -42,7 +42,10 @@ pub use serde_json;
 
 /// The app-facing macros and types: `use calimero_sdk::app;`.
 pub mod app {
-    pub use calimero_sdk_macros::{destroy, error, event, init, logic, private, state, view};
+    pub use calimero_sdk_macros::{
+        Mergeable, destroy, error, event, init, logic, private, state, view,
+    };
+    pub use calimero_storage::Mergeable;
 
     pub use crate::{bail, emit, err, log};
 

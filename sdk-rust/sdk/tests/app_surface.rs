@@ -20,9 +20,11 @@ pub struct Board {
     Deserialize,
     calimero_sdk::borsh::BorshSerialize,
     calimero_sdk::borsh::BorshDeserialize,
+    app::Mergeable,
 )]
 #[serde(crate = "calimero_sdk::serde")]
 #[borsh(crate = "calimero_sdk::borsh")]
+#[mergeable(plain)]
 pub struct Post {
     author: String,
     text: String,

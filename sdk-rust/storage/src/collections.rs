@@ -20,6 +20,9 @@ use std::io;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 
+pub use crate::merge::Mergeable;
+/// `#[derive(Mergeable)]`: see [`Mergeable`] and the `calimero_sdk::app` docs.
+pub use calimero_sdk_macros::Mergeable;
 pub use counter::{Counter, GCounter, PNCounter};
 pub use lww_register::LwwRegister;
 pub use unordered_map::{Entry, UnorderedMap, ValueMut};
@@ -207,16 +210,22 @@ fn count(collection: Id) -> Result<usize, StoreError> {
     Ok(count)
 }
 
-/// Writes `value ‖ element id` as element `id` of `collection`, then creates any collection
-/// the value carried that was not attached yet.
+/// Writes `value ‖ element id` as element `id` of `collection`, tagged as `record` if the value
+/// is one (see [`Mergeable::RECORD`](crate::Mergeable::RECORD)), then creates any collection the
+/// value carried that was not attached yet.
 fn save_value<T: BorshSerialize + ?Sized>(
     collection: Id,
     id: Id,
     value: &T,
+    record: Option<&'static str>,
 ) -> Result<(), StoreError> {
     let (bytes, bound) = store::serialize_attached(id, &(value, id))?;
     let parent = element_parent(collection, id)?;
-    store::save(id, Some(parent), bytes, EntityKind::default())?;
+    let kind = EntityKind {
+        crdt_type: record.map(|name| CrdtType::Custom(name.to_owned())),
+        field_name: None,
+    };
+    store::save(id, Some(parent), bytes, kind)?;
     store::create_bound(id, bound)
 }
 

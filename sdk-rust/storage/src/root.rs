@@ -22,6 +22,7 @@ pub fn is_initialized() -> Result<bool, StoreError> {
 
 /// Creates the context root and the root state; fails if the state exists.
 pub fn init<T: AppState>(mut state: T) -> Result<T, StoreError> {
+    T::register_merges();
     begin_init()?;
     state.attach_fields()?;
     save(&state)?;
@@ -68,6 +69,7 @@ fn decode<T: AppState>(data: &[u8]) -> Result<T, StoreError> {
 
 /// Loads the root state.
 pub fn load<T: AppState>() -> Result<T, StoreError> {
+    T::register_merges();
     let data = store::data(Id::ROOT_ENTRY)?.ok_or(StoreError::Uninitialized)?;
     decode(&data)
 }
@@ -105,14 +107,18 @@ pub fn merge_state<T: AppState>(existing: &[u8], incoming: &[u8]) -> Result<Vec<
 
 /// Applies a peer's artifact (`__calimero_sync_next`) and commits the new root, with no actions.
 pub fn sync<T: AppState>(artifact: &[u8]) -> Result<[u8; 32], StoreError> {
-    sync_with(artifact, &merge_state::<T>)
+    T::register_merges();
+    sync_with(
+        artifact,
+        &store::Merges {
+            root: &merge_state::<T>,
+            records: None,
+        },
+    )
 }
 
-/// [`sync`] with the root state merged by `merge_root` (for dynamically typed states).
-pub fn sync_with(
-    artifact: &[u8],
-    merge_root: store::RootMerge<'_>,
-) -> Result<[u8; 32], StoreError> {
+/// [`sync`] with the merges of a dynamically typed app.
+pub fn sync_with(artifact: &[u8], merges: &store::Merges<'_>) -> Result<[u8; 32], StoreError> {
     let delta = decode_delta(artifact).map_err(|source| StoreError::Decode {
         what: "the delta artifact",
         source,
@@ -127,7 +133,7 @@ pub fn sync_with(
         }
     };
     for action in actions {
-        store::apply_action(action, merge_root)?;
+        store::apply_action(action, merges)?;
     }
     let root = store::flush()?;
     let _ = store::take_artifact();

@@ -40,6 +40,25 @@ pub type BoundCollections = Vec<(Id, CrdtType)>;
 /// Merges the app's root state entry: `(existing data, incoming data) -> merged data`.
 pub type RootMerge<'a> = &'a dyn Fn(&[u8], &[u8]) -> Result<Vec<u8>, StoreError>;
 
+/// Merges two versions of a record element's data (`value ‖ element id`): the merged data, or
+/// `None` if the data does not decode with the layout this merge was registered for.
+pub type ValueMergeFn = fn(&[u8], &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+/// Merges two versions of the data of an element tagged as record `name`, for hosts of
+/// dynamically typed code: `(name, existing data, incoming data) -> merged data`, or `None` to
+/// keep the later version.
+pub type RecordMerge<'a> = &'a dyn Fn(&str, &[u8], &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+/// How applied actions merge with what is stored, beyond the built-in rules.
+#[derive(Clone, Copy)]
+pub struct Merges<'a> {
+    /// The app's root state entry.
+    pub root: RootMerge<'a>,
+    /// Record elements no registered merge decodes (the JavaScript engine's, which runs the
+    /// app's own merge); `None` for typed apps, whose records register [`ValueMergeFn`]s.
+    pub records: Option<RecordMerge<'a>>,
+}
+
 struct AttachScope {
     parent: Id,
     next: u32,
@@ -62,6 +81,8 @@ struct Store {
     dirty_watermarks: BTreeSet<Id>,
     /// The newest stamp this execution gave a new entity: creation order within one call.
     last_created: u64,
+    /// Record name → element layout → merge, registered for this execution.
+    value_merges: BTreeMap<String, BTreeMap<&'static str, ValueMergeFn>>,
 }
 
 thread_local! {
@@ -146,6 +167,54 @@ fn observe_metadata(metadata: &Metadata, deleted_at: Option<u64>) -> Result<(), 
         }
         Ok(())
     })
+}
+
+/// Registers how elements tagged as record `name` with element layout `layout` merge; false if
+/// it was registered already. Layouts are tried in the order of their names, so the first that
+/// decodes both versions is the same on every replica whatever the registration order.
+pub fn register_value_merge(name: &str, layout: &'static str, merge: ValueMergeFn) -> bool {
+    with(|store| {
+        store
+            .value_merges
+            .entry(name.to_owned())
+            .or_default()
+            .insert(layout, merge)
+            .is_none()
+    })
+}
+
+/// Merges two versions of a record element: the registered merges in layout order, then the
+/// dynamic one; `None` if none applies (the later version is then kept).
+fn merge_record(
+    name: &str,
+    mine: &[u8],
+    theirs: &[u8],
+    dynamic: Option<RecordMerge<'_>>,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let candidates: Vec<ValueMergeFn> = with(|store| {
+        store
+            .value_merges
+            .get(name)
+            .map(|layouts| layouts.values().copied().collect())
+            .unwrap_or_default()
+    });
+    for merge in candidates {
+        if let Some(merged) = merge(mine, theirs)? {
+            return Ok(Some(merged));
+        }
+    }
+    match dynamic {
+        Some(merge) => merge(name, mine, theirs),
+        None => Ok(None),
+    }
+}
+
+/// The record name an element is tagged with, if any.
+fn record_name(metadata: &Metadata) -> Option<&str> {
+    match &metadata.crdt_type {
+        Some(CrdtType::Custom(name)) if name != BUCKET && name != COUNTER_SLOT => Some(name),
+        _ => None,
+    }
 }
 
 /// A random id (for vector elements).
@@ -604,7 +673,7 @@ pub fn delete(id: Id) -> Result<bool, StoreError> {
 }
 
 /// Applies one remote action with the merge rules of this module.
-pub fn apply_action(action: Action, merge_root: RootMerge<'_>) -> Result<(), StoreError> {
+pub fn apply_action(action: Action, merges: &Merges<'_>) -> Result<(), StoreError> {
     let root = root_id();
     match &action {
         Action::Add { metadata, .. } | Action::Update { metadata, .. } => {
@@ -630,7 +699,7 @@ pub fn apply_action(action: Action, merge_root: RootMerge<'_>) -> Result<(), Sto
             metadata,
         } => {
             let parent = (id != root).then(|| ancestors.first().map_or(root, |a| a.id));
-            apply_put(id, parent, data, metadata, merge_root)
+            apply_put(id, parent, data, metadata, merges)
         }
         Action::DeleteRef {
             id,
@@ -668,13 +737,16 @@ fn apply_put(
     parent: Option<Id>,
     data: Vec<u8>,
     metadata: Metadata,
-    merge_root: RootMerge<'_>,
+    merges: &Merges<'_>,
 ) -> Result<(), StoreError> {
     let existing = index(id)?;
     if let Some(index) = existing.as_ref().filter(|i| i.is_live()) {
         let current = env::storage_read(&Key::Entry(id).to_bytes()).unwrap_or_default();
+        let later =
+            (metadata.updated_at, hash(&[&data])) > (index.metadata.updated_at, index.own_hash);
+        let record = record_name(&index.metadata).or_else(|| record_name(&metadata));
         let merged = if id == Id::ROOT_ENTRY {
-            Some(merge_root(&current, &data)?)
+            Some((merges.root)(&current, &data)?)
         } else if is_counter_slot(&index.metadata) {
             let mine = u64::try_from_slice(&current).unwrap_or(0);
             let theirs = u64::try_from_slice(&data).map_err(|source| StoreError::Decode {
@@ -682,9 +754,12 @@ fn apply_put(
                 source,
             })?;
             Some(borsh::to_vec(&mine.max(theirs)).unwrap_or_default())
-        } else if (metadata.updated_at, hash(&[&data]))
-            > (index.metadata.updated_at, index.own_hash)
-        {
+        } else if let Some(merged) = match record {
+            Some(name) => merge_record(name, &current, &data, merges.records)?,
+            None => None,
+        } {
+            Some(merged)
+        } else if later {
             Some(data)
         } else {
             None

@@ -11,7 +11,7 @@ use super::{Handle, StorageKey, clear_children, save_value};
 use crate::address::Id;
 use crate::entities::CrdtType;
 use crate::error::StoreError;
-use crate::merge::Mergeable;
+use crate::merge::{Mergeable, merge_encoded, register_element};
 use crate::store;
 
 /// An add-wins map. Concurrent writes to one key keep the later write; a removal is a
@@ -24,7 +24,7 @@ pub struct UnorderedMap<K, V> {
 impl<K, V> UnorderedMap<K, V>
 where
     K: BorshSerialize + BorshDeserialize + StorageKey,
-    V: BorshSerialize + BorshDeserialize,
+    V: BorshSerialize + BorshDeserialize + Mergeable,
 {
     /// A new, detached map; it is attached when put into the state or another collection.
     pub fn new() -> Self {
@@ -53,7 +53,7 @@ where
     pub fn insert(&mut self, key: K, value: V) -> Result<Option<V>, StoreError> {
         let id = self.entry_id(&key)?;
         let previous = Self::load(id)?.map(|(_, v)| v);
-        save_value(self.handle.id()?, id, &(&key, &value))?;
+        save_value(self.handle.id()?, id, &(&key, &value), V::RECORD)?;
         Ok(previous)
     }
 
@@ -79,6 +79,7 @@ where
             id,
             key,
             value,
+            record: V::RECORD,
             _map: PhantomData,
         }))
     }
@@ -158,7 +159,7 @@ where
 impl<K, V> Default for UnorderedMap<K, V>
 where
     K: BorshSerialize + BorshDeserialize + StorageKey,
-    V: BorshSerialize + BorshDeserialize,
+    V: BorshSerialize + BorshDeserialize + Mergeable,
 {
     fn default() -> Self {
         Self::new()
@@ -185,7 +186,7 @@ impl<K, V> std::fmt::Debug for UnorderedMap<K, V> {
 impl<K, V> BorshSerialize for UnorderedMap<K, V>
 where
     K: BorshSerialize + BorshDeserialize + StorageKey,
-    V: BorshSerialize + BorshDeserialize,
+    V: BorshSerialize + BorshDeserialize + Mergeable,
 {
     fn serialize<W: io::Write>(&self, writer: &mut W) -> io::Result<()> {
         self.handle.serialize(Self::crdt_type, writer)
@@ -204,7 +205,7 @@ impl<K, V> BorshDeserialize for UnorderedMap<K, V> {
 impl<K, V> Mergeable for UnorderedMap<K, V>
 where
     K: BorshSerialize + BorshDeserialize + StorageKey,
-    V: BorshSerialize + BorshDeserialize,
+    V: BorshSerialize + BorshDeserialize + Mergeable,
 {
     fn merge(&mut self, _other: &Self) -> Result<(), StoreError> {
         // Entries merge one by one as entities; the handles of one field are the same id.
@@ -214,6 +215,19 @@ where
     fn attach_field(&self, name: &str) -> Result<(), StoreError> {
         self.handle.attach_field(name, Self::crdt_type())
     }
+
+    fn register_merges() {
+        register_element::<V>(std::any::type_name::<Self>(), merge_entry::<K, V>);
+    }
+}
+
+/// Merges two versions of an entry whose value is a record: `(key, value, entry id)`.
+fn merge_entry<K, V>(mine: &[u8], theirs: &[u8]) -> Result<Option<Vec<u8>>, StoreError>
+where
+    K: BorshSerialize + BorshDeserialize,
+    V: BorshSerialize + BorshDeserialize + Mergeable,
+{
+    merge_encoded::<(K, V, Id)>(mine, theirs, |mine, theirs| mine.1.merge(&theirs.1))
 }
 
 /// A value borrowed from a map; changes are written back when the guard is dropped.
@@ -228,6 +242,7 @@ where
     id: Id,
     key: K,
     value: V,
+    record: Option<&'static str>,
     _map: PhantomData<&'a mut ()>,
 }
 
@@ -246,7 +261,7 @@ impl<K: BorshSerialize, V: BorshSerialize> DerefMut for ValueMut<'_, K, V> {
 
 impl<K: BorshSerialize, V: BorshSerialize> Drop for ValueMut<'_, K, V> {
     fn drop(&mut self) {
-        if let Err(error) = save_value(self.map, self.id, &(&self.key, &self.value)) {
+        if let Err(error) = save_value(self.map, self.id, &(&self.key, &self.value), self.record) {
             panic!("failed to write back a map entry: {error}");
         }
     }
@@ -267,7 +282,7 @@ where
 impl<'a, K, V> Entry<'a, K, V>
 where
     K: BorshSerialize + BorshDeserialize + StorageKey,
-    V: BorshSerialize + BorshDeserialize,
+    V: BorshSerialize + BorshDeserialize + Mergeable,
 {
     /// True if the key was present.
     pub fn is_occupied(&self) -> bool {
@@ -289,7 +304,7 @@ where
             Some((_, value)) => value,
             None => {
                 let value = make();
-                save_value(map, self.id, &(&self.key, &value))?;
+                save_value(map, self.id, &(&self.key, &value), V::RECORD)?;
                 value
             }
         };
@@ -298,6 +313,7 @@ where
             id: self.id,
             key: self.key,
             value,
+            record: V::RECORD,
             _map: PhantomData,
         })
     }

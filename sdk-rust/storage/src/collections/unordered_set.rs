@@ -47,7 +47,7 @@ where
         if store::index(id)?.is_some_and(|i| i.is_live()) {
             return Ok(false);
         }
-        save_value(self.handle.id()?, id, &value)?;
+        save_value(self.handle.id()?, id, &value, None)?;
         Ok(true)
     }
 

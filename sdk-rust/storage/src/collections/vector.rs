@@ -6,9 +6,10 @@ use std::marker::PhantomData;
 use borsh::{BorshDeserialize, BorshSerialize};
 
 use super::{Handle, clear_children, load_value, save_value};
+use crate::address::Id;
 use crate::entities::CrdtType;
 use crate::error::StoreError;
-use crate::merge::Mergeable;
+use crate::merge::{Mergeable, merge_encoded, register_element};
 use crate::store;
 
 /// A grow-and-update list. Concurrent pushes both survive, ordered by creation time then id;
@@ -18,7 +19,7 @@ pub struct Vector<T> {
     _types: PhantomData<fn() -> T>,
 }
 
-impl<T: BorshSerialize + BorshDeserialize> Vector<T> {
+impl<T: BorshSerialize + BorshDeserialize + Mergeable> Vector<T> {
     /// A new, detached vector.
     pub fn new() -> Self {
         Self {
@@ -35,7 +36,7 @@ impl<T: BorshSerialize + BorshDeserialize> Vector<T> {
 
     /// Appends `value`.
     pub fn push(&mut self, value: T) -> Result<(), StoreError> {
-        save_value(self.handle.id()?, store::random_id(), &value)
+        save_value(self.handle.id()?, store::random_id(), &value, T::RECORD)
     }
 
     /// The element at `index`.
@@ -61,7 +62,7 @@ impl<T: BorshSerialize + BorshDeserialize> Vector<T> {
                 index,
                 len: children.len(),
             })?;
-        save_value(collection, child.id, &value)?;
+        save_value(collection, child.id, &value, T::RECORD)?;
         Ok(old)
     }
 
@@ -102,7 +103,7 @@ impl<T: BorshSerialize + BorshDeserialize> Vector<T> {
     }
 }
 
-impl<T: BorshSerialize + BorshDeserialize> Default for Vector<T> {
+impl<T: BorshSerialize + BorshDeserialize + Mergeable> Default for Vector<T> {
     fn default() -> Self {
         Self::new()
     }
@@ -125,7 +126,7 @@ impl<T> std::fmt::Debug for Vector<T> {
     }
 }
 
-impl<T: BorshSerialize + BorshDeserialize> BorshSerialize for Vector<T> {
+impl<T: BorshSerialize + BorshDeserialize + Mergeable> BorshSerialize for Vector<T> {
     fn serialize<W: io::Write>(&self, writer: &mut W) -> io::Result<()> {
         self.handle.serialize(Self::crdt_type, writer)
     }
@@ -140,7 +141,7 @@ impl<T> BorshDeserialize for Vector<T> {
     }
 }
 
-impl<T: BorshSerialize + BorshDeserialize> Mergeable for Vector<T> {
+impl<T: BorshSerialize + BorshDeserialize + Mergeable> Mergeable for Vector<T> {
     fn merge(&mut self, _other: &Self) -> Result<(), StoreError> {
         Ok(())
     }
@@ -148,4 +149,16 @@ impl<T: BorshSerialize + BorshDeserialize> Mergeable for Vector<T> {
     fn attach_field(&self, name: &str) -> Result<(), StoreError> {
         self.handle.attach_field(name, Self::crdt_type())
     }
+
+    fn register_merges() {
+        register_element::<T>(std::any::type_name::<Self>(), merge_element::<T>);
+    }
+}
+
+/// Merges two versions of an element that is a record: `(value, element id)`.
+fn merge_element<T>(mine: &[u8], theirs: &[u8]) -> Result<Option<Vec<u8>>, StoreError>
+where
+    T: BorshSerialize + BorshDeserialize + Mergeable,
+{
+    merge_encoded::<(T, Id)>(mine, theirs, |mine, theirs| mine.0.merge(&theirs.0))
 }
