@@ -15,7 +15,9 @@ fn main() {
         "sdk-js/engine/Cargo.toml",
         "sdk-js/engine/Cargo.lock",
         "sdk-rust/storage/src",
+        "sdk-rust/storage/Cargo.toml",
         "sdk-rust/sys/src",
+        "macros/src",
         "scripts/wasi-sdk-shim.sh",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());

@@ -29,6 +29,21 @@ export declare function View(): (target: object, key: string, descriptor?: Prope
 /** Marks an event class; its fields, in declaration order, are the event's payload. */
 export declare function Event<T extends new (...args: any[]) => object>(target: T): T;
 
+/** Options of `@Mergeable`. */
+export interface MergeableOptions {
+  /** The name elements are tagged with (default: the class name; a Rust twin uses its struct name). */
+  type?: string;
+  /** The app's own merge of two versions: deterministic, commutative, associative, idempotent. */
+  merge?: (mine: any, theirs: any) => any;
+}
+/**
+ * Marks a class stored as map values or vector elements as a record: when two members update
+ * one element concurrently, the versions merge field by field (registers by stamp, collections
+ * entity by entity, nested `@Mergeable` classes recursively), or by `options.merge`, instead of
+ * the later version replacing the earlier. The Rust twin is `#[derive(Mergeable)]`.
+ */
+export declare function Mergeable(options?: MergeableOptions): <T extends new (...args: any[]) => object>(target: T) => T;
+
 /** Thrown from a method, the caller receives `{"kind": kind, "data": data}`; state is unchanged. */
 export declare class AppError extends Error {
   kind: string;

@@ -430,3 +430,99 @@ fn counter_ts_increments_from_two_members_converge_through_sync() {
     );
     assert!(message.contains(r#"{ "amount": u64 }"#), "{message}");
 }
+
+/// A TypeScript app with a `@Mergeable` record as map values and a register in its root state.
+const PROFILES_TS: &str = r#"import { State, Logic, View, Mergeable, u64 } from "@calimero/sdk";
+import { Counter, LwwRegister, UnorderedMap } from "@calimero/sdk/collections";
+
+@Mergeable()
+export class Profile {
+  name: LwwRegister<string> = new LwwRegister("");
+  age: LwwRegister<u64> = new LwwRegister(0n);
+  visits: Counter = new Counter();
+}
+
+@State
+export class Directory {
+  title: LwwRegister<string> = new LwwRegister("");
+  motto: LwwRegister<string> = new LwwRegister("");
+  people: UnorderedMap<string, Profile> = new UnorderedMap();
+}
+
+@Logic(Directory)
+export class DirectoryLogic extends Directory {
+  rename(who: string, name: string): void {
+    const profile = this.people.get(who) ?? new Profile();
+    profile.name.set(name);
+    this.people.set(who, profile);
+  }
+
+  set_age(who: string, age: u64): void {
+    const profile = this.people.get(who) ?? new Profile();
+    profile.age.set(age);
+    this.people.set(who, profile);
+  }
+
+  visit(who: string): void {
+    const profile = this.people.get(who) ?? new Profile();
+    this.people.set(who, profile);
+    profile.visits.increment();
+  }
+
+  retitle(title: string): void {
+    this.title.set(title);
+  }
+
+  set_motto(motto: string): void {
+    this.motto.set(motto);
+  }
+
+  @View()
+  show(who: string): string {
+    const profile = this.people.get(who);
+    if (profile === null) return "none";
+    return `${this.title.get()} (${this.motto.get()}): ${profile.name.get()}, ${profile.age.get()}, ${profile.visits.value()}`;
+  }
+}
+"#;
+
+#[test]
+fn ts_records_and_root_registers_merge_field_by_field_through_sync() {
+    let app = app_with(PROFILES_TS);
+    let built = build_ts(app.path(), &app.path().join("res"));
+    assert!(built.status.success(), "{}", text(&built));
+    let module = std::fs::read(app.path().join("res/broken_app.wasm")).unwrap();
+
+    let a = Harness::new(&module);
+    assert_eq!(result(&a.call("init", &json!({}))), Ok(Value::Null));
+    assert_eq!(
+        result(&a.call("visit", &json!({"who": "p"}))),
+        Ok(Value::Null)
+    );
+    let b = a.replica(2);
+
+    // Concurrently: A renames p and sets the title; B, later, sets p's age, visits it and sets
+    // the motto. A whole-value merge would keep only one version of p, and of the root state.
+    let renamed = a.call("rename", &json!({"who": "p", "name": "Ada"}));
+    let titled = a.call("retitle", &json!({"title": "first"}));
+    let aged = b.call("set_age", &json!({"who": "p", "age": 36}));
+    let visited = b.call("visit", &json!({"who": "p"}));
+    let motto = b.call("set_motto", &json!({"motto": "hi"}));
+    for outcome in [&renamed, &titled, &aged, &visited, &motto] {
+        assert!(outcome.should_persist(), "{:?}", outcome.returns);
+    }
+    for artifact in [&aged.artifact, &visited.artifact, &motto.artifact] {
+        let synced = a.raw(calimero_runtime::SYNC_NEXT, artifact.clone());
+        assert!(synced.should_persist(), "{:?}", synced.returns);
+    }
+    for artifact in [&renamed.artifact, &titled.artifact] {
+        let synced = b.raw(calimero_runtime::SYNC_NEXT, artifact.clone());
+        assert!(synced.should_persist(), "{:?}", synced.returns);
+    }
+    let expected = Ok(json!("first (hi): Ada, 36, 2"));
+    assert_eq!(result(&a.call("show", &json!({"who": "p"}))), expected);
+    assert_eq!(result(&b.call("show", &json!({"who": "p"}))), expected);
+    assert_eq!(a.keys(), b.keys());
+    let state = |h: &Harness| h.store.0.lock().unwrap().clone();
+    assert_eq!(state(&a), state(&b), "both replicas hold the same bytes");
+}

@@ -17,7 +17,7 @@ use rquickjs::{Array, Ctx, Exception, Function, Object, Result, TypedArray, Valu
 
 use crate::host;
 
-fn bytes(ctx: &Ctx<'_>, value: &Value<'_>) -> Result<Vec<u8>> {
+pub(crate) fn bytes(ctx: &Ctx<'_>, value: &Value<'_>) -> Result<Vec<u8>> {
     let array = TypedArray::<u8>::from_value(value.clone())
         .map_err(|_| Exception::throw_type(ctx, "expected a Uint8Array"))?;
     // SAFETY: the bytes are copied out before any JavaScript runs again.
@@ -34,7 +34,7 @@ fn id(ctx: &Ctx<'_>, value: &Value<'_>) -> Result<Id> {
     Ok(Id::new(array))
 }
 
-fn to_js<'js>(ctx: &Ctx<'js>, bytes: &[u8]) -> Result<Value<'js>> {
+pub(crate) fn to_js<'js>(ctx: &Ctx<'js>, bytes: &[u8]) -> Result<Value<'js>> {
     Ok(TypedArray::<u8>::new_copy(ctx.clone(), bytes)?.into_value())
 }
 
@@ -142,6 +142,10 @@ pub fn install<'js>(ctx: &Ctx<'js>) -> Result<()> {
         to_js(&ctx, Id::collection(Some(parent), &name).as_bytes())
     });
     define!(h, ctx, "randomId", |ctx: Ctx<'js>| to_js(&ctx, raw::random_id().as_bytes()));
+    define!(h, ctx, "hash", |ctx: Ctx<'js>, value: Value<'js>| {
+        let value = bytes(&ctx, &value)?;
+        to_js(&ctx, &calimero_storage::address::hash(&[&value]))
+    });
 
     // Elements.
     define!(h, ctx, "value", |ctx: Ctx<'js>, element: Value<'js>| {
@@ -163,12 +167,18 @@ pub fn install<'js>(ctx: &Ctx<'js>) -> Result<()> {
          collection: Value<'js>,
          element: Value<'js>,
          value: Value<'js>,
-         list: Opt<Array<'js>>| {
+         list: Opt<Array<'js>>,
+         record: Opt<Value<'js>>| {
             let collection = id(&ctx, &collection)?;
             let element = id(&ctx, &element)?;
             let value = bytes(&ctx, &value)?;
             let bound = bound(&ctx, list)?;
-            storage(&ctx, raw::save(collection, element, &value, bound))
+            let record = match record.0.and_then(|name| name.into_string()) {
+                Some(name) => Some(name.to_string()?),
+                None => None,
+            };
+            let record = record.as_deref();
+            storage(&ctx, raw::save(collection, element, &value, bound, record))
         }
     );
     define!(h, ctx, "remove", |ctx: Ctx<'js>, element: Value<'js>| {

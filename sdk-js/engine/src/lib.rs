@@ -5,7 +5,8 @@
 //! `calimero_app` imports, adds one `() -> ()` export per method that calls
 //! [`calimero_js_dispatch`] with the method's index, and removes the exports an app must not
 //! show. What stays from here: the dispatcher, `__calimero_sync_next` (applied natively by the
-//! storage crate, no JavaScript runs) and a no-op `__calimero_register_merge`.
+//! storage crate; JavaScript runs only for the app's own merges) and a no-op
+//! `__calimero_register_merge`.
 //!
 //! Each call creates a runtime and context, installs the host bindings and the web globals
 //! (`TextEncoder`, `TextDecoder`, `console`, `crypto.getRandomValues`; `Date.now` comes through
@@ -21,9 +22,11 @@ mod bindings;
 mod host;
 mod wasi;
 
-use calimero_storage::{root, store};
+use std::cell::RefCell;
+
+use calimero_storage::{StoreError, root, store};
 use rquickjs::module::WriteOptions;
-use rquickjs::{Context, Ctx, Function, Module, Runtime};
+use rquickjs::{Context, Ctx, Function, Module, Runtime, Value};
 
 use crate::host::panic_with;
 
@@ -93,7 +96,10 @@ impl LineTable {
         if let Some(files) = between(&text, "\"files\":[", "]") {
             table.files = files
                 .split("\",")
-                .map(|f| f.trim_matches(|c| c == '"' || c == ' ').replace("\\\\", "\\"))
+                .map(|f| {
+                    f.trim_matches(|c| c == '"' || c == ' ')
+                        .replace("\\\\", "\\")
+                })
                 .filter(|f| !f.is_empty())
                 .collect();
         }
@@ -277,24 +283,108 @@ pub extern "C" fn calimero_js_dispatch(method: u32) {
     });
 }
 
-/// Applies a peer's delta artifact: all CRDT work is the storage crate's, no JavaScript runs.
-/// Root states of dynamically typed apps merge as a whole: the greater encoding wins.
+/// The app's own merges, run in JavaScript: a context with the app's bundle evaluated, made the
+/// first time a sync needs one. Most syncs never do: only two versions of the root state entry
+/// that differ, or of an element tagged as a `@Mergeable` record, call into the app.
+#[derive(Default)]
+struct AppMerges {
+    engine: RefCell<Option<(Runtime, Context, LineTable)>>,
+}
+
+impl AppMerges {
+    fn start(&self) -> Result<(), String> {
+        if self.engine.borrow().is_some() {
+            return Ok(());
+        }
+        let payload = Payload::load().ok_or("this engine has no app linked in")?;
+        let lines = payload.lines();
+        let runtime =
+            Runtime::new().map_err(|e| format!("cannot create the JavaScript runtime: {e}"))?;
+        let context = Context::full(&runtime)
+            .map_err(|e| format!("cannot create the JavaScript context: {e}"))?;
+        context.with(|ctx| {
+            let evaluate = || -> rquickjs::Result<()> {
+                bindings::install(&ctx)?;
+                ctx.eval::<(), _>(PRELUDE)?;
+                // SAFETY: as in `calimero_js_dispatch`, bytecode made by this engine build.
+                let module = unsafe { Module::load(ctx.clone(), payload.bytecode()) }?;
+                let (_, promise) = module.eval()?;
+                promise.finish::<()>()
+            };
+            evaluate().map_err(|e| describe(&ctx, e, &lines).0)
+        })?;
+        *self.engine.borrow_mut() = Some((runtime, context, lines));
+        Ok(())
+    }
+
+    /// Calls the SDK's `function(...names, mine, theirs)`: the merged bytes, or `None` when the
+    /// app does not define the function or returns null (the built-in rule then applies).
+    fn call(
+        &self,
+        function: &str,
+        name: Option<&str>,
+        mine: &[u8],
+        theirs: &[u8],
+    ) -> Result<Option<Vec<u8>>, String> {
+        self.start()?;
+        let engine = self.engine.borrow();
+        let Some((_, context, lines)) = engine.as_ref() else {
+            return Err("the JavaScript engine did not start".into());
+        };
+        context.with(|ctx| {
+            let run = || -> rquickjs::Result<Option<Vec<u8>>> {
+                let Some(merge) = ctx.globals().get::<_, Value>(function)?.into_function() else {
+                    return Ok(None);
+                };
+                let (mine, theirs) = (bindings::to_js(&ctx, mine)?, bindings::to_js(&ctx, theirs)?);
+                let out: Value = match name {
+                    Some(name) => merge.call((name, mine, theirs))?,
+                    None => merge.call((mine, theirs))?,
+                };
+                if out.is_null() || out.is_undefined() {
+                    return Ok(None);
+                }
+                bindings::bytes(&ctx, &out).map(Some)
+            };
+            run().map_err(|e| describe(&ctx, e, lines).0)
+        })
+    }
+}
+
+/// Applies a peer's delta artifact. The CRDT work is the storage crate's; JavaScript runs only
+/// for the app's own merges (see [`AppMerges`]): the root state merges field by field as the
+/// Rust twin's does, and `@Mergeable` records by their fields or their `merge` option.
 #[unsafe(no_mangle)]
 pub extern "C" fn __calimero_sync_next() {
     store::reset();
     let artifact = host::input();
-    let merge = |existing: &[u8], incoming: &[u8]| Ok(existing.max(incoming).to_vec());
+    let app = AppMerges::default();
+    let root = |existing: &[u8], incoming: &[u8]| {
+        if existing == incoming {
+            return Ok(existing.to_vec());
+        }
+        match app.call("__calimero_merge_root", None, existing, incoming) {
+            Ok(Some(merged)) => Ok(merged),
+            Ok(None) => Ok(existing.max(incoming).to_vec()),
+            Err(message) => Err(StoreError::Merge {
+                what: "the app state".into(),
+                message,
+            }),
+        }
+    };
+    let records = |name: &str, existing: &[u8], incoming: &[u8]| {
+        app.call("__calimero_merge", Some(name), existing, incoming)
+            .map_err(|message| StoreError::Merge {
+                what: format!("record {name}"),
+                message,
+            })
+    };
     let merges = store::Merges {
-        root: &merge,
-        records: None,
+        root: &root,
+        records: Some(&records),
     };
     if let Err(error) = root::sync_with(&artifact, &merges) {
-        panic_with(
-            &format!("__calimero_sync_next: {error}"),
-            "engine",
-            0,
-            0,
-        );
+        panic_with(&format!("__calimero_sync_next: {error}"), "engine", 0, 0);
     }
 }
 

@@ -9,6 +9,22 @@ export function setTypes(types: Record<string, any>, app: string): void {
   APP = app;
 }
 
+/** A class marked `@Mergeable`: the name its elements are tagged with, and its own merge. */
+export interface RecordRule {
+  name: string;
+  merge?: (mine: any, theirs: any) => any;
+}
+
+/** Classes marked `@Mergeable`, by class (type) name. */
+export const RECORDS: Record<string, RecordRule> = {};
+
+/** The record tag of map values or vector elements of type `t`, or null if they are not records. */
+export function recordTag(t: any): string | null {
+  if (!t || t.nullable || t.$ref === undefined) return null;
+  const rule = RECORDS[t.$ref];
+  return rule ? rule.name : null;
+}
+
 /** Follows `$ref`s to the type's definition (keeping nothing of the reference itself). */
 export function resolve(t: any): any {
   let seen = 0;

@@ -2,7 +2,7 @@
 // from the app's declared types by the same storage crate Rust apps use, so a TypeScript app
 // and its Rust twin write the same entities.
 import { host } from "./host";
-import { Reader, Scope, Writer, decode, encode, keyBytes, setFactories } from "./borsh";
+import { Reader, Scope, Writer, decode, encode, keyBytes, recordTag, setFactories } from "./borsh";
 
 const UNTYPED = "this collection's element types are unknown: declare it as a field of the @State class (or inside one) with its type arguments";
 
@@ -20,11 +20,12 @@ abstract class Collection {
   }
 }
 
-function save(collection: Uint8Array, id: Uint8Array, parts: [any, any][]): void {
+/** Writes an element; `record` tags it as a `@Mergeable` record (merged field by field). */
+function save(collection: Uint8Array, id: Uint8Array, parts: [any, any][], record: string | null = null): void {
   const w = new Writer();
   const scope: Scope = { parent: id, next: 0, bound: [] };
   for (const [type, value] of parts) encode(type, value, w, scope);
-  host.save(collection, id, w.finish(), scope.bound);
+  host.save(collection, id, w.finish(), scope.bound, record);
 }
 
 /** The live elements of a set or vector, decoded, in creation order. */
@@ -41,7 +42,8 @@ function elements<T>(collection: Uint8Array, type: any): T[] {
 export class UnorderedMap<K, V> extends Collection {
   set(key: K, value: V): void {
     const map = this._ready();
-    save(map, host.entryId(map, keyBytes(this._type.key, key)), [[this._type.key, key], [this._type.value, value]]);
+    const parts: [any, any][] = [[this._type.key, key], [this._type.value, value]];
+    save(map, host.entryId(map, keyBytes(this._type.key, key)), parts, recordTag(this._type.value));
   }
   get(key: K): V | null {
     const map = this._ready();
@@ -116,7 +118,7 @@ export class UnorderedSet<T> extends Collection {
 export class Vector<T> extends Collection {
   push(value: T): void {
     const vector = this._ready();
-    save(vector, host.randomId(), [[this._type.items, value]]);
+    save(vector, host.randomId(), [[this._type.items, value]], recordTag(this._type.items));
   }
   get(index: number): T | null {
     const vector = this._ready();

@@ -1,6 +1,7 @@
 // @calimero/sdk: decorators, events and errors for Calimero apps in TypeScript.
 import { registry } from "./runtime";
 import { host } from "./host";
+import { RECORDS } from "./borsh";
 
 export { UnorderedMap, UnorderedSet, Vector, Counter, LwwRegister } from "./collections";
 
@@ -47,6 +48,27 @@ export function View(): (target: any, key: string) => void {
 /** Marks an event class; its fields, in declaration order, are the event's payload. */
 export function Event(target: any): any {
   return target;
+}
+
+/** Options of `@Mergeable`. */
+export interface MergeableOptions {
+  /** The name elements are tagged with (default: the class name; a Rust twin uses its struct name). */
+  type?: string;
+  /** The app's own merge of two versions: deterministic, commutative, associative, idempotent. */
+  merge?: (mine: any, theirs: any) => any;
+}
+
+/**
+ * Marks a class stored as map values or vector elements as a record: when two members update
+ * one element concurrently, the versions merge field by field (registers by stamp, collections
+ * entity by entity, nested `@Mergeable` classes recursively), or by `options.merge`, instead of
+ * the later version replacing the earlier. The Rust twin is `#[derive(Mergeable)]`.
+ */
+export function Mergeable(options: MergeableOptions = {}): (target: any) => any {
+  return (target: any) => {
+    RECORDS[target.name] = { name: options.type ?? target.name, merge: options.merge };
+    return target;
+  };
 }
 
 /** An error the caller receives as `{"kind": kind, "data": data}` (state is left unchanged). */

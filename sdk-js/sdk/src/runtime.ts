@@ -3,6 +3,7 @@
 // extracted from the app's types.
 import { ROOT_ENTRY, host } from "./host";
 import { Reader, Scope, Writer, decode, describe, encode, isCollection, resolve, crdtType, setTypes } from "./borsh";
+import { mergeElement, mergeRoot } from "./merge";
 
 export const registry: any = { state: null, logic: null, init: null, abi: { methods: [], events: [], types: {} }, eventData };
 
@@ -195,6 +196,10 @@ function call(m: any): void {
 export function start(abi: any, app: string): void {
   registry.abi = abi;
   setTypes(abi.types, app);
+  const root = { $ref: abi.state_root };
+  // Called by the engine while it applies a peer's delta (see merge.ts).
+  (globalThis as any).__calimero_merge = (name: string, mine: Uint8Array, theirs: Uint8Array) => mergeElement(root, name, mine, theirs);
+  (globalThis as any).__calimero_merge_root = (mine: Uint8Array, theirs: Uint8Array) => mergeRoot(root, mine, theirs);
   (globalThis as any).__calimero_dispatch = (index: number) => {
     const m = abi.methods[index];
     if (!m) throw new Error(`no method number ${index}`);

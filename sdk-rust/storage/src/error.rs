@@ -32,6 +32,8 @@ pub enum StoreError {
     ClockDrift,
     #[error("entity {id} is corrupt: {reason}")]
     Corrupt { id: Id, reason: String },
+    #[error("the app's merge of {what} failed: {message}")]
+    Merge { what: String, message: String },
     #[error("index {index} is out of bounds for a vector of length {len}")]
     IndexOutOfBounds { index: usize, len: usize },
 }

@@ -99,7 +99,7 @@ fn dynamic(host: &TestHost) {
             let mut bytes = string(key);
             bytes.extend(string(value));
             bytes.extend(raw::register_stamp(previous));
-            raw::save(items, id, &bytes, Vec::new()).unwrap();
+            raw::save(items, id, &bytes, Vec::new(), None).unwrap();
         };
         register("k€y", "välue 🌍");
         register("gone", "x");
@@ -112,8 +112,15 @@ fn dynamic(host: &TestHost) {
         let set_type = CrdtType::UnorderedSet {
             element_type: std::any::type_name::<String>().to_owned(),
         };
-        raw::save(tags, entry, &bytes, vec![(set, set_type)]).unwrap();
-        raw::save(set, Id::entry(set, b"red"), &string("red"), Vec::new()).unwrap();
+        raw::save(tags, entry, &bytes, vec![(set, set_type)], None).unwrap();
+        raw::save(
+            set,
+            Id::entry(set, b"red"),
+            &string("red"),
+            Vec::new(),
+            None,
+        )
+        .unwrap();
         raw::counter_add(hits, false, 3).unwrap();
         assert_eq!(raw::counter_totals(hits).unwrap(), (3, 0));
         assert_eq!(raw::len(items).unwrap(), 1);

@@ -44,6 +44,10 @@ pub const SDK: &[(&str, &str)] = &[
         "@calimero/sdk/host.ts",
         include_str!("../../../sdk-js/sdk/src/host.ts"),
     ),
+    (
+        "@calimero/sdk/merge.ts",
+        include_str!("../../../sdk-js/sdk/src/merge.ts"),
+    ),
 ];
 
 const SDK_NAMES: &[&str] = &["@calimero/sdk", "@calimero-network/calimero-sdk-js"];

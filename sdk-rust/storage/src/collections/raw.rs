@@ -37,19 +37,25 @@ pub fn contains(id: Id) -> Result<bool, StoreError> {
     Ok(store::index(id)?.is_some_and(|i| i.is_live()))
 }
 
-/// Writes `value ‖ id` as element `id` of `collection`, then creates the collections in `bound`
-/// under it.
+/// Writes `value ‖ id` as element `id` of `collection`, tagged as record `record` if the value
+/// is one (see [`Mergeable::RECORD`](crate::Mergeable::RECORD)), then creates the collections
+/// in `bound` under it.
 pub fn save(
     collection: Id,
     id: Id,
     value: &[u8],
     bound: BoundCollections,
+    record: Option<&str>,
 ) -> Result<(), StoreError> {
     let mut data = Vec::with_capacity(value.len() + 32);
     data.extend_from_slice(value);
     data.extend_from_slice(id.as_bytes());
     let parent = element_parent(collection, id)?;
-    store::save(id, Some(parent), data, EntityKind::default())?;
+    let kind = EntityKind {
+        crdt_type: record.map(|name| CrdtType::Custom(name.to_owned())),
+        field_name: None,
+    };
+    store::save(id, Some(parent), data, kind)?;
     store::create_bound(id, bound)
 }
 
