@@ -25,7 +25,9 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::metrics::{Counter, Metrics};
-use crate::records::{ApplicationRecord, ContextRecord, StoredDelta, module_key, scoped};
+use crate::records::{
+    ApplicationRecord, ContextRecord, StoredDelta, clock_key, module_key, scoped,
+};
 
 /// How many deltas waiting for their parents a context keeps before evicting the oldest.
 pub const MAX_PENDING_DELTAS: usize = 10_000;
@@ -185,6 +187,40 @@ impl Storage for ContextStorage {
     fn get_private(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         self.read(Column::PrivateState, key)
     }
+
+    fn clock_floor(&self) -> Result<u64, StorageError> {
+        let stored = self
+            .store
+            .get(Column::Meta, &clock_key(self.context.as_bytes()))
+            .map_err(|error| StorageError(error.to_string()))?;
+        Ok(stored
+            .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
+            .map_or(0, u64::from_le_bytes))
+    }
+}
+
+/// How far ahead of the local clock a delta's stamp may be and still advance the context's
+/// clock (the storage crate refuses stamps further ahead inside artifacts).
+const MAX_CLOCK_DRIFT_NS: u64 = 5_000_000_000;
+
+/// A received delta's stamp, if it is plausible enough to advance the context's clock: one far
+/// in the future (a hostile or broken peer) must not drag every later local stamp with it.
+pub(crate) fn received_stamp(hlc: u64) -> u64 {
+    if hlc <= now_ns().saturating_add(MAX_CLOCK_DRIFT_NS) {
+        hlc
+    } else {
+        0
+    }
+}
+
+/// Raises the context's clock to `ns` in `batch` (callers hold the context's exclusive lock and
+/// pass at least the clock they started from, so it never goes back).
+pub(crate) fn stage_clock(batch: &mut Batch, context: &ContextId, ns: u64) {
+    batch.put(
+        Column::Meta,
+        clock_key(context.as_bytes()),
+        ns.to_le_bytes().to_vec(),
+    );
 }
 
 /// What a call runs: an app method a client named, or the apply path of a delta.
@@ -673,6 +709,7 @@ impl Node {
         self.context(id)?;
         let mut batch = Batch::new();
         batch.delete(Column::Meta, id.as_bytes().to_vec());
+        batch.delete(Column::Meta, clock_key(id.as_bytes()));
         for column in [
             Column::State,
             Column::PrivateState,
@@ -800,6 +837,17 @@ impl Node {
             .try_into()
             .map_err(|_| NodeError::Internal("corrupt identity record".into()))?;
         Ok(Some(SigningKey::from_bytes(&secret)))
+    }
+
+    /// The context's clock: the latest time its calls were given or its applied deltas carried.
+    pub fn clock_floor(&self, context: &ContextId) -> Result<u64, NodeError> {
+        let storage = ContextStorage {
+            store: self.store.clone(),
+            context: *context,
+        };
+        storage.clock_floor().map_err(|error| {
+            NodeError::Internal(format!("cannot read the context's clock: {}", error.0))
+        })
     }
 
     /// Runs `entry` of the context's module with `input`, as this node's member, over the
@@ -983,6 +1031,9 @@ fn stage_state_commit(
     stage_writes(batch, context, outcome);
     let root = outcome.root_hash.map_or(record.root_hash, Hash::new);
     record.root_hash = root;
+    // The delta's stamp is never before the stamps the call wrote.
+    let hlc = now_ns().max(outcome.clock_ns);
+    stage_clock(batch, context, hlc);
     let delta = (!outcome.artifact.is_empty()).then(|| {
         stage_delta(
             batch,
@@ -990,6 +1041,7 @@ fn stage_state_commit(
             record,
             parents,
             signer,
+            hlc,
             &state_body(outcome),
         )
     });
@@ -997,20 +1049,22 @@ fn stage_state_commit(
     delta
 }
 
-/// Seals and signs `body` as a new delta on `parents`, stores it, and makes it the only head.
+/// Seals and signs `body` as a new delta on `parents` stamped `hlc`, stores it, and makes it
+/// the only head.
 pub(crate) fn stage_delta(
     batch: &mut Batch,
     context: &ContextId,
     record: &mut ContextRecord,
     parents: Vec<DeltaId>,
     signer: &SigningKey,
+    hlc: u64,
     body: &DeltaBody,
 ) -> DeltaEnvelope {
     let delta = DeltaEnvelope::create(
         *context,
         parents,
         signer,
-        now_ns(),
+        hlc,
         body,
         record.root_hash,
         &record.key,

@@ -73,6 +73,13 @@ pub fn module_key(application: &ApplicationId) -> Vec<u8> {
     key
 }
 
+/// The key of a context's clock in the meta column: the latest time (Unix ns, `u64` LE) any
+/// of its calls was given or any delta applied to it carried. Not 32 bytes, so never taken for
+/// a context record.
+pub fn clock_key(context: &[u8; 32]) -> Vec<u8> {
+    scoped(context, b"/clock")
+}
+
 /// `context ‖ suffix`.
 pub fn scoped(context: &[u8; 32], suffix: &[u8]) -> Vec<u8> {
     let mut key = context.to_vec();

@@ -18,7 +18,8 @@ use ed25519_dalek::SigningKey;
 use crate::metrics::Counter;
 use crate::node::{
     ContextState, Entry, MAX_PENDING_DELTAS, Node, NodeError, Notice, decode, delta_id_of_key,
-    now_ms, parents_of, stage_delta, stage_writes, unbound_identity_key,
+    now_ms, now_ns, parents_of, received_stamp, stage_clock, stage_delta, stage_writes,
+    unbound_identity_key,
 };
 use crate::records::{ContextRecord, StoredDelta, scoped};
 
@@ -413,6 +414,13 @@ impl Node {
             record.root_hash = Hash::new(root);
         }
         let count = run.len() as u64;
+        // The HLC receive rule, kept across calls: later writes here come after these deltas.
+        let newest = run
+            .iter()
+            .map(|(delta, _)| received_stamp(delta.hlc))
+            .max()
+            .unwrap_or(0);
+        stage_clock(&mut batch, context, outcome.clock_ns.max(newest));
         for (delta, _) in run {
             advance_heads(&mut record.heads, delta.id, &delta.parents);
             stage_applied(&mut batch, context, delta);
@@ -433,6 +441,7 @@ impl Node {
     ) -> Result<(), NodeError> {
         let id = delta.id;
         let mut batch = Batch::new();
+        let mut clock = self.clock_floor(context)?.max(received_stamp(delta.hlc));
         match body {
             Ok(DeltaBody::State { artifact, .. }) => {
                 let outcome = self.run_sync_next(context, record, artifact)?;
@@ -440,6 +449,7 @@ impl Node {
                     // Unlike other failures this one is local and temporary: not recorded.
                     return Err(NodeError::ClockDrift(id));
                 }
+                clock = clock.max(outcome.clock_ns);
                 if outcome.should_persist() {
                     stage_writes(&mut batch, context, &outcome);
                     if let Some(root) = outcome.root_hash {
@@ -470,6 +480,7 @@ impl Node {
         }
         advance_heads(&mut record.heads, id, &delta.parents);
         stage_applied(&mut batch, context, delta);
+        stage_clock(&mut batch, context, clock);
         batch.put(Column::Meta, context.as_bytes().to_vec(), encode(&*record));
         self.store.commit(batch)?;
         self.metrics.count(Counter::DeltasApplied);
@@ -856,7 +867,15 @@ impl Node {
         record.add_member(*member);
         let mut batch = Batch::new();
         let parents = parents_of(&state.dag().heads());
-        let delta = stage_delta(&mut batch, context, &mut record, parents, &key, &body);
+        let delta = stage_delta(
+            &mut batch,
+            context,
+            &mut record,
+            parents,
+            &key,
+            now_ns(),
+            &body,
+        );
         batch.put(Column::Meta, context.as_bytes().to_vec(), encode(&record));
         self.store.commit(batch)?;
         state.dag().record_applied(delta.id, delta.parents.clone());

@@ -46,6 +46,10 @@ pub(crate) struct HostState {
     pub deadline_passed: Arc<AtomicBool>,
     /// Added to the wall clock `time_now` reports (see `Runtime::skew_clock`).
     pub clock_skew_ns: i64,
+    /// The context's clock before the call (`Storage::clock_floor`).
+    pub clock_floor: u64,
+    /// The latest time `time_now` reported in this call.
+    pub clock_last: u64,
 }
 
 impl HostState {
@@ -711,7 +715,13 @@ pub(crate) fn imports(store: &mut Store, env: &FunctionEnv<HostState>) -> Import
                 if len != 8 {
                     return Err(HostError::InvalidTimeBuffer { size: len });
                 }
-                let now = now_nanos().saturating_add_signed(state.clock_skew_ns);
+                // At least one clock tick after the context's clock, and never backwards within
+                // the call, whatever the wall clock does.
+                let now = now_nanos()
+                    .saturating_add_signed(state.clock_skew_ns)
+                    .max(state.clock_floor.saturating_add(crate::CLOCK_TICK_NS))
+                    .max(state.clock_last);
+                state.clock_last = now;
                 write_bytes(state, view, ptr, &now.to_le_bytes())
             })
         }),

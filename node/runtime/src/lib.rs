@@ -58,7 +58,18 @@ pub trait Storage: Send + Sync {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
     /// The committed value of a node-local private key.
     fn get_private(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+    /// The context's clock: the latest time (Unix ns) any call was given or any applied delta
+    /// carried. `time_now` reports at least [`CLOCK_TICK_NS`] after it, so a wall clock set
+    /// back cannot stamp a write before one the context already made or saw. 0 if unknown.
+    fn clock_floor(&self) -> Result<u64, StorageError> {
+        Ok(0)
+    }
 }
+
+/// How far after the context's clock `time_now` reports, at least: 16 µs, just over one tick
+/// of the apps' hybrid logical clock (whose NTP64 time keeps its low 16 bits, about 15.3 µs,
+/// for a counter), so a new call's stamps are in a later tick than every earlier stamp.
+pub const CLOCK_TICK_NS: u64 = 16_000;
 
 /// The export the node calls to apply a delta's artifact (`HOST-ABI.md` §4).
 pub const SYNC_NEXT: &str = "__calimero_sync_next";
@@ -107,6 +118,9 @@ pub struct Outcome {
     pub writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     pub private_writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     pub gas_used: u64,
+    /// The context's clock after the call: the greater of [`Storage::clock_floor`] and the
+    /// latest time `time_now` reported. The node keeps it for the context's next calls.
+    pub clock_ns: u64,
 }
 
 impl Outcome {
@@ -126,6 +140,7 @@ impl Outcome {
             writes: BTreeMap::new(),
             private_writes: BTreeMap::new(),
             gas_used: 0,
+            clock_ns: 0,
         }
     }
 }
@@ -389,6 +404,14 @@ impl Runtime {
             Some(true) => {}
         }
 
+        let clock_floor = match storage.clock_floor() {
+            Ok(floor) => floor,
+            Err(error) => {
+                return Outcome::failed(FunctionCallError::HostError(HostError::StorageError {
+                    message: error.0,
+                }));
+            }
+        };
         let mut store = Store::new(module.engine.clone());
         let state = HostState {
             memory: None,
@@ -414,6 +437,8 @@ impl Runtime {
             gas: None,
             deadline_passed: Arc::new(AtomicBool::new(false)),
             clock_skew_ns: self.clock_skew_ns.load(Ordering::Relaxed),
+            clock_floor,
+            clock_last: 0,
         };
         let env = FunctionEnv::new(&mut store, state);
         let imports = host::imports(&mut store, &env);
@@ -506,6 +531,7 @@ impl Runtime {
             writes: std::mem::take(&mut state.staged),
             private_writes: std::mem::take(&mut state.private_staged),
             gas_used,
+            clock_ns: state.clock_floor.max(state.clock_last),
         }
     }
 }

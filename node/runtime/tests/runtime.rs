@@ -340,3 +340,62 @@ fn every_import_of_the_shared_table_links() {
     );
     assert!(outcome.returns.is_ok(), "{:?}", outcome.returns);
 }
+
+/// Storage with nothing in it but a context clock.
+struct Clocked(u64);
+
+impl calimero_runtime::Storage for Clocked {
+    fn get(&self, _key: &[u8]) -> Result<Option<Vec<u8>>, calimero_runtime::StorageError> {
+        Ok(None)
+    }
+    fn get_private(&self, _key: &[u8]) -> Result<Option<Vec<u8>>, calimero_runtime::StorageError> {
+        Ok(None)
+    }
+    fn clock_floor(&self) -> Result<u64, calimero_runtime::StorageError> {
+        Ok(self.0)
+    }
+}
+
+#[test]
+fn time_now_is_never_at_or_before_the_contexts_clock() {
+    // Returns what `time_now` reports (value_return's descriptor at 0, time_now's at 24).
+    let module = wat(r#"(module
+        (import "env" "time_now" (func $now (param i64)))
+        (import "env" "value_return" (func $ret (param i64)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "\00\00\00\00\00\00\00\00\30\00\00\00\00\00\00\00\08\00\00\00\00\00\00\00")
+        (data (i32.const 24) "\30\00\00\00\00\00\00\00\08\00\00\00\00\00\00\00")
+        (func (export "now") (call $now (i64.const 24)) (call $ret (i64.const 0))))"#);
+    let runtime = Runtime::new(Limits::default(), None);
+    let (_, compiled) = runtime.prepare(&module).unwrap();
+    let now = |floor: u64| {
+        let outcome = runtime.run(&compiled, "now", Vec::new(), ID, Arc::new(Clocked(floor)));
+        let bytes = outcome.returns.clone().unwrap().unwrap();
+        (
+            u64::from_le_bytes(bytes.try_into().unwrap()),
+            outcome.clock_ns,
+        )
+    };
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+
+    // No clock yet: the wall clock, reported back as the context's new clock.
+    let (first, clock) = now(0);
+    assert!(first >= wall, "{first} < {wall}");
+    assert_eq!(clock, first);
+    // A context whose clock is an hour ahead (it saw a later time before): one tick after it.
+    let tick = calimero_runtime::CLOCK_TICK_NS;
+    let ahead = wall + 3_600_000_000_000;
+    let (later, clock) = now(ahead);
+    assert_eq!(later, ahead + tick);
+    assert_eq!(clock, later);
+    // The wall clock set back an hour: still after the clock the context kept.
+    runtime.skew_clock(-3_600_000_000_000);
+    let (after_setback, clock) = now(first);
+    assert_eq!(after_setback, first + tick);
+    assert_eq!(clock, after_setback);
+    // At the end of time it stays there instead of wrapping to zero.
+    assert_eq!(now(u64::MAX).0, u64::MAX);
+}
