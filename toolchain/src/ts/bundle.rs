@@ -219,7 +219,7 @@ impl Linker {
                 (text, typescript)
             }
         };
-        let parsed = front::parse(id, &text, typescript).map_err(anyhow::Error::new)?;
+        let parsed = parse_watched(id, &text, typescript)?;
         let is_app = !id.starts_with("@calimero/sdk/") && !id.contains("node_modules/");
         if is_app {
             // The ABI reads the typed tree; lowering consumes its own copy.
@@ -372,4 +372,30 @@ pub fn bundle(
         },
         abi,
     ))
+}
+
+/// How long parsing one file may take before the build gives up.
+const PARSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Parses one module; if the parser is still busy after [`PARSE_LIMIT`] (its speculative
+/// parsing of `<` can backtrack exponentially on some malformed sources), the build stops
+/// with an error naming the file rather than running for hours. The parse cannot be
+/// interrupted, so this ends the process.
+fn parse_watched(id: &str, text: &str, typescript: bool) -> anyhow::Result<Parsed> {
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let file = id.to_owned();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(PARSE_LIMIT)
+        {
+            eprintln!(
+                "error: parsing {file} took more than {} s and was stopped; the file is likely \
+                 malformed (look for unclosed strings, brackets or `<` in expressions)",
+                PARSE_LIMIT.as_secs()
+            );
+            std::process::exit(1);
+        }
+    });
+    let parsed = front::parse(id, text, typescript).map_err(anyhow::Error::new);
+    let _ = done.send(());
+    parsed
 }

@@ -76,6 +76,24 @@ impl Parsed {
 
 /// Parses `source` (TypeScript with decorators, or plain JavaScript when `typescript` is false).
 pub fn parse(file: &str, source: &str, typescript: bool) -> Result<Parsed, SyntaxError> {
+    // swc's parser, speculating over `<` as type arguments, can take exponential time when
+    // unterminated strings follow nested `<{` (found by fuzzing): refuse those first.
+    if let Some(at) = unterminated_string(source) {
+        let line_start = source[..at].rfind('\n').map_or(0, |i| i + 1);
+        return Err(SyntaxError {
+            file: file.to_owned(),
+            line: source[..at].matches('\n').count() + 1,
+            column: source[line_start..at].chars().count() + 1,
+            message: "unterminated string literal: close it on the line it starts (write \\n \
+                      for a line break, or use a `template literal`)"
+                .into(),
+            source_line: source[line_start..]
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        });
+    }
     let map: Lrc<SourceMap> = Default::default();
     let input = map.new_source_file(FileName::Custom(file.to_owned()).into(), source.to_owned());
     let syntax = if typescript {
@@ -114,6 +132,139 @@ pub fn parse(file: &str, source: &str, typescript: bool) -> Result<Parsed, Synta
         map,
         module,
     })
+}
+
+/// The byte offset of the first `'` or `"` string literal that reaches the end of its line (or
+/// of the file) unclosed, outside comments, template text and regular expressions; such a
+/// source never parses. A `/` starts a regular expression unless it follows what ends an
+/// operand (a name, a number, `)`, `]`), the usual rule of thumb.
+pub fn unterminated_string(source: &str) -> Option<usize> {
+    let bytes = source.as_bytes();
+    let at = |i: usize| bytes.get(i).copied().unwrap_or(0);
+    // Skips template text from `i` (just after a backtick or a substitution's `}`): the
+    // position after the closing backtick, or after a `${` (then true).
+    let template = |mut i: usize| -> (usize, bool) {
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' => i += 2,
+                b'`' => return (i + 1, false),
+                b'$' if at(i + 1) == b'{' => return (i + 2, true),
+                _ => i += 1,
+            }
+        }
+        (i, false)
+    };
+    // For each open `${`, the brace depth its closing `}` returns to template text at.
+    let mut substitutions: Vec<usize> = Vec::new();
+    let mut braces = 0usize;
+    let mut operand_ended = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        match c {
+            b'/' if at(i + 1) == b'/' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'/' if at(i + 1) == b'*' => {
+                i = source[i + 2..]
+                    .find("*/")
+                    .map_or(bytes.len(), |end| i + 2 + end + 2);
+                continue;
+            }
+            b'/' if !operand_ended => {
+                // A regular expression: to its unescaped closing `/` outside a class.
+                let mut class = false;
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    match bytes[i] {
+                        b'\\' => i += 1,
+                        b'[' => class = true,
+                        b']' => class = false,
+                        b'/' if !class => break,
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                operand_ended = true;
+            }
+            b'\'' | b'"' => {
+                let start = i;
+                i += 1;
+                loop {
+                    match at(i) {
+                        _ if i >= bytes.len() => return Some(start),
+                        b'\n' | b'\r' => return Some(start),
+                        b'\\' if at(i + 1) == b'\r' && at(i + 2) == b'\n' => i += 3,
+                        b'\\' => i += 2,
+                        q if q == c => break,
+                        _ => i += 1,
+                    }
+                }
+                operand_ended = true;
+            }
+            b'`' | b'}' if c == b'`' || substitutions.last() == Some(&braces) => {
+                if c == b'}' {
+                    substitutions.pop();
+                    braces -= 1;
+                }
+                let (next, substitution) = template(i + 1);
+                if substitution {
+                    braces += 1;
+                    substitutions.push(braces);
+                    operand_ended = false;
+                } else {
+                    operand_ended = true;
+                }
+                i = next;
+                continue;
+            }
+            b'{' => {
+                braces += 1;
+                operand_ended = false;
+            }
+            b'}' => {
+                braces = braces.saturating_sub(1);
+                operand_ended = false;
+            }
+            b')' | b']' => operand_ended = true,
+            c if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80 => {
+                let start = i;
+                while i < bytes.len()
+                    && (bytes[i].is_ascii_alphanumeric()
+                        || matches!(bytes[i], b'_' | b'$')
+                        || bytes[i] >= 0x80)
+                {
+                    i += 1;
+                }
+                // After these keywords an operand starts: a `/` there begins a regex.
+                const BEFORE_OPERAND: &[&str] = &[
+                    "return",
+                    "typeof",
+                    "case",
+                    "do",
+                    "else",
+                    "in",
+                    "of",
+                    "new",
+                    "delete",
+                    "void",
+                    "throw",
+                    "instanceof",
+                    "yield",
+                    "await",
+                ];
+                operand_ended = !BEFORE_OPERAND.contains(&source.get(start..i).unwrap_or(""));
+                continue;
+            }
+            c if c.is_ascii_whitespace() => {}
+            _ => operand_ended = false,
+        }
+        i += 1;
+    }
+    None
 }
 
 /// TypeScript source → JavaScript (an ES module), decorators lowered with TypeScript's
@@ -450,5 +601,40 @@ mod tests {
         let shown = error.to_string();
         assert!(shown.starts_with("src/index.ts:2:"), "{shown}");
         assert!(shown.contains("|") && shown.contains("^"), "{shown}");
+    }
+
+    #[test]
+    fn strings_closed_in_every_context_are_not_unterminated() {
+        for source in [
+            "const a = 'x'; const b = \"it's\";",
+            "const re = /'/g; const q = s.replace(/[\"']/g, '');",
+            "function f(s: string) { return /\"/.test(s); }",
+            "const t = `it's ${\"a\" + `b'${'c'}`} ok`; const u = `${{ a: 1 }.a}'`;",
+            "const d = a / b / 'c'; // it's\n/* don't */ const e = (x) / 2;",
+            "const s = 'abc\\\ndef';",
+            "const n = \"a\\\"b\";",
+            "const π = 1 / 'ü'.length;",
+        ] {
+            assert_eq!(unterminated_string(source), None, "{source}");
+        }
+    }
+
+    #[test]
+    fn an_unterminated_string_is_refused_before_parsing_with_its_position() {
+        assert_eq!(unterminated_string("const s = 'abc\nx;"), Some(10));
+        assert_eq!(unterminated_string("const s = `${'a}`;"), Some(13));
+        assert_eq!(unterminated_string("x = \"abc"), Some(4));
+        let Err(error) = parse("src/index.ts", "const a = 1;\nconst s = 'abc\n", true) else {
+            panic!("an unterminated string parsed");
+        };
+        assert_eq!((error.line, error.column), (2, 11), "{error}");
+        assert!(error.message.contains("unterminated string"), "{error}");
+        // The shape the fuzzer found: nested `<{` with unterminated strings made the parser
+        // backtrack exponentially (three times longer per line); now refused at once.
+        let hostile = format!("'x{}", " <{\"a\\\"b\n".repeat(40));
+        let Err(error) = parse("app.ts", &hostile, true) else {
+            panic!("the hostile source parsed");
+        };
+        assert!(error.message.contains("unterminated string"), "{error}");
     }
 }
