@@ -526,3 +526,47 @@ fn ts_records_and_root_registers_merge_field_by_field_through_sync() {
     let state = |h: &Harness| h.store.0.lock().unwrap().clone();
     assert_eq!(state(&a), state(&b), "both replicas hold the same bytes");
 }
+
+#[test]
+fn ts_handlers_run_on_every_member_but_the_author_on_real_nodes() {
+    let out = tempfile::tempdir().unwrap();
+    let app = calimero_tests::workspace_root().join("apps/kv-store-with-handlers-ts");
+    let built = build_ts(&app, out.path());
+    assert!(built.status.success(), "{}", text(&built));
+    let module = std::fs::read(out.path().join("kv_store_with_handlers_ts.wasm")).unwrap();
+
+    let merod = calimero_tests::merod();
+    let fast = || {
+        TestNode::start_with(
+            &merod,
+            &["--sync-interval-ms", "500", "--heartbeat-ms", "500"],
+            &[],
+        )
+    };
+    let (a, b, c) = (fast(), fast(), fast());
+    let application = a.install(&module);
+    let context = a.create_context(&application);
+    for node in [&b, &c] {
+        let report = node.join(&a.invite(&context));
+        assert!(report["sync"].get("Ok").is_some(), "join failed: {report}");
+    }
+    a.call(&context, "set", json!({"key": "k", "value": "v"}))
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let counts: Vec<Value> = [&a, &b, &c]
+            .iter()
+            .map(|n| n.call(&context, "handler_counts", json!({})).unwrap())
+            .collect();
+        if counts.iter().all(|c| *c == json!({"insert_handler": 2})) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "handler counts did not converge: {counts:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let ran = |node: &TestNode| node.counters()["handlers_run"].as_u64().unwrap_or(0);
+    assert_eq!((ran(&a), ran(&b), ran(&c)), (0, 1, 1));
+}

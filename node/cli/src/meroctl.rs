@@ -142,6 +142,13 @@ pub enum ContextCommand {
         /// The context (base58 id).
         context: String,
     },
+    /// Print the context's changes as they happen (local calls and applied peer deltas), one
+    /// per line, until interrupted: the new root and each event with its data and handler.
+    /// With --output-format json, each line is the node's push as JSON.
+    Watch {
+        /// The context (base58 id).
+        context: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -179,7 +186,103 @@ struct Client {
     agent: ureq::Agent,
 }
 
+/// One event of a push, for a person: `Inserted {"key":"a","value":"b"} -> insert_handler`.
+fn describe_event(event: &Value) -> String {
+    let bytes: Vec<u8> = serde_json::from_value(event["data"].clone()).unwrap_or_default();
+    let data = String::from_utf8_lossy(&bytes);
+    let mut line = text(&event["kind"]);
+    if !data.is_empty() {
+        line.push(' ');
+        line.push_str(&data);
+    }
+    if let Some(handler) = event["handler"].as_str() {
+        line.push_str(" -> ");
+        line.push_str(handler);
+    }
+    line
+}
+
 impl Client {
+    /// Subscribes to `context` over the node's WebSocket and prints every push until the
+    /// connection ends (or the process is interrupted).
+    fn watch(&self, context: &str, json_output: bool) -> anyhow::Result<()> {
+        use tungstenite::client::IntoClientRequest;
+        let url = format!(
+            "{}/ws",
+            self.base
+                .replacen("https://", "wss://", 1)
+                .replacen("http://", "ws://", 1)
+        );
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .with_context(|| format!("{url} is not a WebSocket URL"))?;
+        if let Some(token) = &self.token {
+            request
+                .headers_mut()
+                .insert("Authorization", format!("Bearer {token}").parse()?);
+        }
+        let (mut socket, _) = tungstenite::connect(request).map_err(|error| match error {
+            tungstenite::Error::Http(response) => anyhow!(
+                "the node refused the WebSocket: HTTP {}{}",
+                response.status(),
+                if response.status() == 401 {
+                    " (check the token: --token or the node's config)"
+                } else {
+                    ""
+                }
+            ),
+            other => anyhow!("cannot reach {url}: {other}; is the node running?"),
+        })?;
+        let subscribe =
+            json!({"id": 1, "method": "subscribe", "params": {"contextIds": [context]}});
+        socket.send(tungstenite::Message::text(subscribe.to_string()))?;
+        loop {
+            let message = match socket.read() {
+                Ok(message) => message,
+                Err(tungstenite::Error::ConnectionClosed) => return Ok(()),
+                Err(error) => bail!("the connection to the node broke: {error}"),
+            };
+            let text_frame = match message {
+                tungstenite::Message::Text(text) => text,
+                tungstenite::Message::Close(frame) => {
+                    let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                    bail!("the node closed the connection: {reason}");
+                }
+                _ => continue,
+            };
+            let push: Value = serde_json::from_str(&text_frame)?;
+            if let Some(error) = push.get("error") {
+                bail!("the node refused the subscription: {error}");
+            }
+            if push["id"] == json!(1) {
+                if !json_output {
+                    eprintln!("watching {context} (Ctrl-C to stop)");
+                }
+                continue;
+            }
+            if json_output {
+                println!("{push}");
+            } else {
+                let mutation = &push["result"];
+                let events: Vec<String> = mutation["data"]["events"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(describe_event)
+                    .collect();
+                println!(
+                    "root {}{}{}",
+                    text(&mutation["data"]["newRoot"]),
+                    if events.is_empty() { "" } else { "  " },
+                    events.join("; ")
+                );
+            }
+            use std::io::Write;
+            std::io::stdout().flush()?;
+        }
+    }
+
     fn new(cli: &Cli) -> anyhow::Result<Self> {
         let node_home = crate::home::base(cli.home.clone()).join(&cli.node);
         let config = calimero_node::config::NodeConfig::load(&node_home);
@@ -416,6 +519,9 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
                     text(&data["memberPublicKey"])
                 ),
             );
+        }
+        Command::Context(ContextCommand::Watch { context }) => {
+            client.watch(context, json_output)?;
         }
         Command::Context(ContextCommand::Delete { id }) => {
             let data = client.admin("DELETE", &format!("/admin-api/contexts/{id}"), None, None)?;

@@ -14,6 +14,7 @@
 //! - [`testing`]: several nodes in one process without a network (tests, benchmarks).
 
 pub mod config;
+pub mod events;
 pub mod ids;
 pub mod metrics;
 pub mod node;

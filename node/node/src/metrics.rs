@@ -43,6 +43,10 @@ counters! {
     RequestsServed = "requests_served",
     JoinsAccepted = "joins_accepted",
     HeartbeatsSent = "heartbeats_sent",
+    /// Event handlers run here for remote deltas (each an ordinary call).
+    HandlersRun = "handlers_run",
+    /// Event handlers that failed (the call's error is logged; nothing it did is kept).
+    HandlersFailed = "handlers_failed",
     /// Dropped: gossip that does not decode (garbage, truncated), or a delta on another topic.
     DroppedMalformedGossip = "dropped_malformed_gossip",
     /// Dropped: a sync request that does not decode.

@@ -260,6 +260,10 @@ pub struct Node {
     /// Held while an application is deleted and while a context of one is committed, so that no
     /// context ever refers to a deleted application.
     applications: Mutex<()>,
+    /// Every state change, for subscribers (WebSocket, SSE).
+    pub feed: crate::events::Feed,
+    /// Handler calls that applied remote deltas asked for, run once the context's lock is free.
+    handlers: Mutex<std::collections::VecDeque<(ContextId, String, Vec<u8>)>>,
 }
 
 impl Node {
@@ -276,6 +280,8 @@ impl Node {
             notices: OnceLock::new(),
             metrics: Metrics::default(),
             applications: Mutex::new(()),
+            feed: crate::events::Feed::default(),
+            handlers: Mutex::new(std::collections::VecDeque::new()),
         })
     }
 
@@ -291,6 +297,39 @@ impl Node {
     /// The network handle, once attached.
     pub fn network(&self) -> Option<&NetworkHandle> {
         self.network.get()
+    }
+
+    /// Queues the handlers of `events`, emitted by a remote delta this node applied: each runs
+    /// the named method with the event's data as its arguments, as an ordinary call.
+    pub(crate) fn queue_handlers(&self, context: &ContextId, events: &[Event]) {
+        let mut queue = self.handlers.lock().unwrap_or_else(|e| e.into_inner());
+        for event in events {
+            if let Some(handler) = &event.handler {
+                queue.push_back((*context, handler.clone(), event.data.clone()));
+            }
+        }
+    }
+
+    /// Runs the queued handler calls (the caller holds no context lock). A handler that fails
+    /// is counted and logged; it changes nothing.
+    pub(crate) fn run_handlers(&self) {
+        loop {
+            let next = self
+                .handlers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_front();
+            let Some((context, handler, args)) = next else {
+                return;
+            };
+            match self.execute(&context, &handler, args) {
+                Ok(_) => self.metrics.count(Counter::HandlersRun),
+                Err(error) => {
+                    self.metrics.count(Counter::HandlersFailed);
+                    tracing::warn!(%context, handler, %error, "an event handler failed");
+                }
+            }
+        }
     }
 
     pub(crate) fn notify(&self, notice: Notice) {
@@ -668,6 +707,8 @@ impl Node {
         if delta.is_some() {
             self.metrics.count(Counter::DeltasAuthored);
         }
+        self.feed
+            .publish(context, record.root_hash, wire_events(&outcome));
         self.notify(Notice::ContextAdded(context));
         Ok((context, member))
     }
@@ -785,17 +826,11 @@ impl Node {
                     self.metrics.count(Counter::DeltasAuthored);
                     self.publish(context, &GossipMessage::Delta(delta));
                 }
+                self.feed
+                    .publish(*context, record.root_hash, wire_events(&outcome));
             }
         }
-        let events = outcome
-            .events
-            .iter()
-            .map(|e| Event {
-                kind: e.kind.clone(),
-                data: e.data.clone(),
-                handler: e.handler.clone(),
-            })
-            .collect();
+        let events = wire_events(&outcome);
         let output = match outcome.returns {
             Err(error) => return Err(NodeError::FunctionCall(error)),
             Ok(None) => Value::Null,
@@ -997,19 +1032,24 @@ pub(crate) fn stage_writes(batch: &mut Batch, context: &ContextId, outcome: &Out
     }
 }
 
+/// The events a call emitted, as deltas and subscribers carry them.
+fn wire_events(outcome: &Outcome) -> Vec<Event> {
+    outcome
+        .events
+        .iter()
+        .map(|e| Event {
+            kind: e.kind.clone(),
+            data: e.data.clone(),
+            handler: e.handler.clone(),
+        })
+        .collect()
+}
+
 /// The body of the delta a committed call makes.
 fn state_body(outcome: &Outcome) -> DeltaBody {
     DeltaBody::State {
         artifact: outcome.artifact.clone(),
-        events: outcome
-            .events
-            .iter()
-            .map(|e| Event {
-                kind: e.kind.clone(),
-                data: e.data.clone(),
-                handler: e.handler.clone(),
-            })
-            .collect(),
+        events: wire_events(outcome),
     }
 }
 

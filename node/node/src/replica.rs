@@ -9,9 +9,9 @@ use std::sync::Arc;
 use calimero_dag::{Offer, Ready};
 use calimero_store::{Batch, Column};
 use calimero_wire::{
-    ApplicationId, ContextId, DeltaBody, DeltaEnvelope, DeltaId, GossipMessage, Hash, Invitation,
-    JoinAccepted, MAX_GOSSIP_SIZE, MAX_REQUEST_SIZE, MAX_RESPONSE_SIZE, MemberProof, PublicKey,
-    SnapshotPage, SyncRequest, SyncResponse, WireError, encode,
+    ApplicationId, ContextId, DeltaBody, DeltaEnvelope, DeltaId, Event, GossipMessage, Hash,
+    Invitation, JoinAccepted, MAX_GOSSIP_SIZE, MAX_REQUEST_SIZE, MAX_RESPONSE_SIZE, MemberProof,
+    PublicKey, SnapshotPage, SyncRequest, SyncResponse, WireError, encode,
 };
 use ed25519_dalek::SigningKey;
 
@@ -222,8 +222,20 @@ impl Node {
     }
 
     /// Offers checked deltas to the DAG under the context's write lock, persists the ones that
-    /// must wait, and applies every one that became ready.
+    /// must wait, and applies every one that became ready; then, with the lock released, runs
+    /// the event handlers the applied deltas asked for.
     pub(crate) fn offer_verified(
+        &self,
+        context: &ContextId,
+        state: &Arc<ContextState>,
+        deltas: Vec<DeltaEnvelope>,
+    ) -> Result<Vec<Received>, NodeError> {
+        let received = self.offer_under_lock(context, state, deltas);
+        self.run_handlers();
+        received
+    }
+
+    fn offer_under_lock(
         &self,
         context: &ContextId,
         state: &Arc<ContextState>,
@@ -337,25 +349,25 @@ impl Node {
         record: &mut ContextRecord,
         ready: Vec<Ready<DeltaId, DeltaEnvelope>>,
     ) -> Result<(), NodeError> {
-        let mut run: Vec<(DeltaEnvelope, Vec<u8>)> = Vec::new();
+        let mut run: Vec<(DeltaEnvelope, Vec<u8>, Vec<Event>)> = Vec::new();
         let mut run_bytes = 0;
         for Ready { payload: delta, .. } in ready {
             match delta.open(&record.key) {
-                Ok(DeltaBody::State { artifact, .. })
+                Ok(DeltaBody::State { artifact, events })
                     if batchable(&artifact)
                         && run.len() < MAX_BATCH_DELTAS
                         && run_bytes + artifact.len() <= MAX_BATCH_BYTES =>
                 {
                     run_bytes += artifact.len();
-                    run.push((delta, artifact));
+                    run.push((delta, artifact, events));
                 }
                 body => {
                     self.apply_run(context, record, std::mem::take(&mut run))?;
                     run_bytes = 0;
                     match body {
-                        Ok(DeltaBody::State { artifact, .. }) if batchable(&artifact) => {
+                        Ok(DeltaBody::State { artifact, events }) if batchable(&artifact) => {
                             run_bytes = artifact.len();
-                            run.push((delta, artifact));
+                            run.push((delta, artifact, events));
                         }
                         body => self.apply_one(context, record, delta, body)?,
                     }
@@ -379,31 +391,25 @@ impl Node {
         &self,
         context: &ContextId,
         record: &mut ContextRecord,
-        run: Vec<(DeltaEnvelope, Vec<u8>)>,
+        run: Vec<(DeltaEnvelope, Vec<u8>, Vec<Event>)>,
     ) -> Result<(), NodeError> {
         match run.len() {
             0 => return Ok(()),
             1 => {
-                let Some((delta, artifact)) = run.into_iter().next() else {
+                let Some((delta, artifact, events)) = run.into_iter().next() else {
                     return Ok(());
                 };
-                let body = Ok(DeltaBody::State {
-                    artifact,
-                    events: Vec::new(),
-                });
+                let body = Ok(DeltaBody::State { artifact, events });
                 return self.apply_one(context, record, delta, body);
             }
             _ => {}
         }
-        let artifacts: Vec<&[u8]> = run.iter().map(|(_, a)| a.as_slice()).collect();
+        let artifacts: Vec<&[u8]> = run.iter().map(|(_, a, _)| a.as_slice()).collect();
         let outcome = self.run_sync_next(context, record, concatenate(&artifacts))?;
         if !outcome.should_persist() {
             // Find the delta that fails, and record the others, one by one.
-            for (delta, artifact) in run {
-                let body = Ok(DeltaBody::State {
-                    artifact,
-                    events: Vec::new(),
-                });
+            for (delta, artifact, events) in run {
+                let body = Ok(DeltaBody::State { artifact, events });
                 self.apply_one(context, record, delta, body)?;
             }
             return Ok(());
@@ -417,16 +423,23 @@ impl Node {
         // The HLC receive rule, kept across calls: later writes here come after these deltas.
         let newest = run
             .iter()
-            .map(|(delta, _)| received_stamp(delta.hlc))
+            .map(|(delta, _, _)| received_stamp(delta.hlc))
             .max()
             .unwrap_or(0);
         stage_clock(&mut batch, context, outcome.clock_ns.max(newest));
-        for (delta, _) in run {
+        let mut changes = Vec::with_capacity(run.len());
+        for (delta, _, events) in run {
             advance_heads(&mut record.heads, delta.id, &delta.parents);
             stage_applied(&mut batch, context, delta);
+            changes.push(events);
         }
         batch.put(Column::Meta, context.as_bytes().to_vec(), encode(&*record));
         self.store.commit(batch)?;
+        // One mutation per delta; the batch only knows the root after the last of them.
+        for events in changes {
+            self.queue_handlers(context, &events);
+            self.feed.publish(*context, record.root_hash, events);
+        }
         self.metrics.add(Counter::DeltasApplied, count);
         Ok(())
     }
@@ -442,8 +455,9 @@ impl Node {
         let id = delta.id;
         let mut batch = Batch::new();
         let mut clock = self.clock_floor(context)?.max(received_stamp(delta.hlc));
+        let mut changed = None;
         match body {
-            Ok(DeltaBody::State { artifact, .. }) => {
+            Ok(DeltaBody::State { artifact, events }) => {
                 let outcome = self.run_sync_next(context, record, artifact)?;
                 if is_clock_drift(&outcome) {
                     // Unlike other failures this one is local and temporary: not recorded.
@@ -455,6 +469,7 @@ impl Node {
                     if let Some(root) = outcome.root_hash {
                         record.root_hash = Hash::new(root);
                     }
+                    changed = Some(events);
                 } else {
                     // Every replica runs the same code on the same artifact: a delta that
                     // fails here fails everywhere, so it is recorded (not retried forever).
@@ -484,6 +499,10 @@ impl Node {
         batch.put(Column::Meta, context.as_bytes().to_vec(), encode(&*record));
         self.store.commit(batch)?;
         self.metrics.count(Counter::DeltasApplied);
+        if let Some(events) = changed {
+            self.queue_handlers(context, &events);
+            self.feed.publish(*context, record.root_hash, events);
+        }
         Ok(())
     }
 

@@ -25,6 +25,7 @@ use calimero_node::sync::Replicator;
 use calimero_node::{Node, NodeError};
 
 pub mod auth;
+pub mod events;
 
 use auth::{AuthError, Authenticator, Grant, Permission};
 
@@ -34,10 +35,11 @@ const MAX_RPC_BODY: usize = 16 * 1024 * 1024;
 const MAX_MODULE_BODY: usize = 24 * 1024 * 1024;
 
 #[derive(Clone)]
-struct AppState {
+pub(crate) struct AppState {
     node: Arc<Node>,
     auth: Option<Arc<Authenticator>>,
     replicator: Option<Replicator>,
+    sse: events::SseSessions,
 }
 
 /// The router for a node; `token` is the admin bearer token (`None` disables auth), with JWTs
@@ -62,6 +64,7 @@ pub fn router_with_auth(
         node,
         auth: auth.map(Arc::new),
         replicator,
+        sse: events::SseSessions::default(),
     };
     let protected = Router::new()
         .route(
@@ -95,6 +98,9 @@ pub fn router_with_auth(
         .route("/admin-api/identity", post(new_identity))
         .route("/admin-api/node", get(node_status))
         .route("/admin-api/token", post(issue_token))
+        .route("/ws", get(events::ws))
+        .route("/sse", get(events::sse))
+        .route("/sse/subscription", post(events::sse_subscription))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route(
@@ -111,6 +117,57 @@ pub fn router_with_auth(
             )
         })
         .with_state(state)
+        .layer(middleware::from_fn(cors))
+}
+
+/// CORS, so that a web app served from another origin can call the node: preflight requests
+/// are answered here, before authentication (browsers send them without credentials), and
+/// every answer to a cross-origin request allows that origin to read it. Credentials travel
+/// in the `Authorization` header (or `?token=`), never in cookies, so any origin may be allowed.
+async fn cors(request: Request, next: Next) -> Response {
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    if request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        let allow_headers = request
+            .headers()
+            .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+            .cloned()
+            .unwrap_or(HeaderValue::from_static(
+                "authorization, content-type, last-event-id",
+            ));
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"),
+        );
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, allow_headers);
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        return response;
+    }
+    let mut response = next.run(request).await;
+    if origin.is_some() {
+        let headers = response.headers_mut();
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("x-auth-error, x-sse-session-id, x-sse-reconnect"),
+        );
+    }
+    response
 }
 
 /// Checks the credential (the static token or a JWT access token, from `Authorization: Bearer`
@@ -126,9 +183,11 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
         Err(error) => return unauthorized(&error),
     };
     let reads = matches!(*request.method(), Method::GET | Method::HEAD);
-    // `/jsonrpc` decides per call (read-only methods); every other non-GET route changes state.
+    // `/jsonrpc` decides per call (read-only methods) and `/sse/subscription` only subscribes
+    // (a read); every other non-GET route changes state.
     let allowed = grant.is_admin() || (reads && grant.can_read());
-    if !allowed && request.uri().path() != "/jsonrpc" {
+    let decides_itself = matches!(request.uri().path(), "/jsonrpc" | "/sse/subscription");
+    if !allowed && !decides_itself {
         let needed = if reads { "read" } else { "admin" };
         return admin_error(
             StatusCode::FORBIDDEN,
@@ -189,7 +248,7 @@ fn unauthorized(error: &AuthError) -> Response {
     response
 }
 
-fn admin_error(status: StatusCode, message: String) -> Response {
+pub(crate) fn admin_error(status: StatusCode, message: String) -> Response {
     (status, Json(json!({"error": message}))).into_response()
 }
 
@@ -254,21 +313,24 @@ async fn blocking<T: Send + 'static>(
 
 // ---- JSON-RPC ----
 
-fn rpc_error(id: Value, error: Value) -> Json<Value> {
-    Json(json!({"jsonrpc": "2.0", "id": id, "error": error}))
+/// A JSON-RPC answer: the HTTP status (200 but for permission errors) and the envelope.
+type RpcAnswer = (StatusCode, Value);
+
+fn rpc_error(id: Value, error: Value) -> RpcAnswer {
+    (
+        StatusCode::OK,
+        json!({"jsonrpc": "2.0", "id": id, "error": error}),
+    )
 }
 
-fn parse_error(id: Value, message: impl Into<String>) -> Json<Value> {
+fn parse_error(id: Value, message: impl Into<String>) -> RpcAnswer {
     rpc_error(id, json!({"type": "ParseError", "data": message.into()}))
 }
 
 /// A JSON-RPC error the caller's permissions caused: HTTP 403 with the usual envelope.
-fn forbidden(id: Value, message: String) -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        rpc_error(id, json!({"type": "Forbidden", "data": message})),
-    )
-        .into_response()
+fn forbidden(id: Value, message: String) -> RpcAnswer {
+    let (_, body) = rpc_error(id, json!({"type": "Forbidden", "data": message}));
+    (StatusCode::FORBIDDEN, body)
 }
 
 async fn jsonrpc(
@@ -276,33 +338,32 @@ async fn jsonrpc(
     Extension(grant): Extension<Grant>,
     body: Bytes,
 ) -> Response {
-    let request: Value = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(e) => {
-            return parse_error(Value::Null, format!("the request is not valid JSON: {e}"))
-                .into_response();
-        }
+    let (status, body) = match serde_json::from_slice::<Value>(&body) {
+        Ok(request) => rpc(&state, &grant, request).await,
+        Err(e) => parse_error(Value::Null, format!("the request is not valid JSON: {e}")),
     };
+    (status, Json(body)).into_response()
+}
+
+/// Answers one JSON-RPC request (`POST /jsonrpc`, and `execute` over the WebSocket).
+pub(crate) async fn rpc(state: &AppState, grant: &Grant, request: Value) -> RpcAnswer {
     let id = request.get("id").cloned().unwrap_or(Value::Null);
     if !(id.is_null() || id.is_string() || id.is_u64()) {
         return parse_error(
             Value::Null,
             "`id` must be a string, an unsigned integer or null",
-        )
-        .into_response();
+        );
     }
     let Some(method) = request.get("method").and_then(Value::as_str) else {
-        return parse_error(id, "missing `method`: use \"execute\" or \"sync_status\"")
-            .into_response();
+        return parse_error(id, "missing `method`: use \"execute\" or \"sync_status\"");
     };
     let params = request.get("params").cloned().unwrap_or(Value::Null);
     let Some(context) = params.get("contextId").and_then(Value::as_str) else {
-        return parse_error(id, "`params.contextId` (a base58 context id) is required")
-            .into_response();
+        return parse_error(id, "`params.contextId` (a base58 context id) is required");
     };
     let context: ContextId = match context.parse() {
         Ok(context) => context,
-        Err(error) => return parse_error(id, format!("{error}")).into_response(),
+        Err(error) => return parse_error(id, format!("{error}")),
     };
     let node = state.node.clone();
     let result = match method {
@@ -312,8 +373,7 @@ async fn jsonrpc(
                 .and_then(Value::as_str)
                 .map(str::to_owned)
             else {
-                return parse_error(id, "`params.method` (the app method to call) is required")
-                    .into_response();
+                return parse_error(id, "`params.method` (the app method to call) is required");
             };
             let args = match params.get("argsJson") {
                 None | Some(Value::Null) => Vec::new(),
@@ -326,13 +386,12 @@ async fn jsonrpc(
                         "`argsJson` is {} bytes; the limit is {MAX_ARGS_SIZE}",
                         args.len()
                     ),
-                )
-                .into_response();
+                );
             }
             if !grant.is_admin() {
                 let allowed = match state.node.is_read_only(&context, &name) {
                     Ok(read_only) => grant.can_read() && read_only,
-                    Err(error) => return rpc_error(id, error.to_json()).into_response(),
+                    Err(error) => return rpc_error(id, error.to_json()),
                 };
                 if !allowed {
                     return forbidden(
@@ -363,13 +422,15 @@ async fn jsonrpc(
             return parse_error(
                 id,
                 format!("unknown JSON-RPC method `{other}`; use \"execute\" or \"sync_status\""),
-            )
-            .into_response();
+            );
         }
     };
     match result {
-        Ok(result) => Json(json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response(),
-        Err(error) => rpc_error(id, error.to_json()).into_response(),
+        Ok(result) => (
+            StatusCode::OK,
+            json!({"jsonrpc": "2.0", "id": id, "result": result}),
+        ),
+        Err(error) => rpc_error(id, error.to_json()),
     }
 }
 
