@@ -60,8 +60,9 @@ pub struct Cli {
     #[arg(long)]
     pub ts_module: Option<PathBuf>,
     /// Rows to run: b2 (TS module size), b3, b4 (TS/Rust latency), b5, b5-node (diagnostic: no
-    /// HTTP), b7 (catch-up), b8 (remote apply rate), b9 (memory per context), propagation (2 and
-    /// 5 nodes), b11 (default: b3, b5, b7, b8, b9, propagation, b11, and b2 and b4 when
+    /// HTTP), b6 (a set until a WebSocket subscriber of another node has the event, 2 and 5
+    /// nodes), b7 (catch-up), b8 (remote apply rate), b9 (memory per context), propagation (2 and
+    /// 5 nodes), b11 (default: b3, b5, b6, b7, b8, b9, propagation, b11, and b2 and b4 when
     /// --ts-module is given).
     #[arg(long, value_delimiter = ',')]
     pub rows: Vec<String>,
@@ -324,7 +325,7 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
         None => None,
     };
     let rows: Vec<String> = if cli.rows.is_empty() {
-        let mut rows: Vec<String> = ["b3", "b5", "b7", "b8", "b9", "propagation", "b11"]
+        let mut rows: Vec<String> = ["b3", "b5", "b6", "b7", "b8", "b9", "propagation", "b11"]
             .map(String::from)
             .to_vec();
         if ts_module.is_some() {
@@ -506,6 +507,29 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
                 );
                 results.insert("b9".into(), r);
             }
+            "b6" => {
+                let mut runs = Vec::new();
+                for nodes in [2, 5] {
+                    let r = crate::bench_sync::b6(&module, nodes, cli.samples)?;
+                    for (what, key) in [("p50", "p50_ms"), ("p99", "p99_ms")] {
+                        println!(
+                            "{:<5} {:<52} {:>9.3} ms {:>14}",
+                            "B6",
+                            format!(
+                                "set on A until a WS subscriber of node {nodes} has it, {what}"
+                            ),
+                            r[key].as_f64().unwrap_or(0.0),
+                            if what == "p50" {
+                                "<= 10 ms"
+                            } else {
+                                "<= 50 ms"
+                            }
+                        );
+                    }
+                    runs.push(r);
+                }
+                results.insert("b6".into(), Value::Array(runs));
+            }
             "propagation" => {
                 let mut runs = Vec::new();
                 for nodes in [2, 5] {
@@ -528,7 +552,7 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
                 results.insert("propagation".into(), Value::Array(runs));
             }
             other => bail!(
-                "unknown row `{other}`; use b2, b3, b4, b5, b5-node, b7, b8, b9, propagation or b11"
+                "unknown row `{other}`; use b2, b3, b4, b5, b5-node, b6, b7, b8, b9, propagation or b11"
             ),
         }
     }

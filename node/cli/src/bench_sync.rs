@@ -274,6 +274,75 @@ pub fn propagation(module: &[u8], nodes: usize, samples: usize) -> anyhow::Resul
     })
 }
 
+/// B6: a `set` on the first of `nodes` nodes until a WebSocket subscriber of the last node
+/// receives its `StateMutation` (the last node serves the real HTTP router on loopback; the
+/// subscriber is a real WebSocket client on its own thread).
+pub fn b6(module: &[u8], nodes: usize, samples: usize) -> anyhow::Result<Value> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let (peers, context, _dirs) = network_of(module, nodes).await?;
+        let last = peers[nodes - 1].node.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(calimero_server::serve(
+            listener,
+            calimero_server::router(last, None, None),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+
+        // The subscriber: reports the arrival time of every pushed mutation.
+        let (arrived, arrivals) = std::sync::mpsc::channel::<Instant>();
+        let url = format!("ws://{address}/ws");
+        let subscription =
+            json!({"id": 1, "method": "subscribe", "params": {"contextIds": [context]}});
+        let client = std::thread::spawn(move || -> anyhow::Result<()> {
+            let (mut socket, _) = tungstenite::connect(url.as_str())?;
+            socket.send(tungstenite::Message::text(subscription.to_string()))?;
+            loop {
+                let tungstenite::Message::Text(text) = socket.read()? else {
+                    continue;
+                };
+                let at = Instant::now();
+                let push: Value = serde_json::from_str(&text)?;
+                let counts = push["id"] == json!(1) || push["result"]["type"] == "StateMutation";
+                if counts && arrived.send(at).is_err() {
+                    return Ok(());
+                }
+            }
+        });
+        arrivals
+            .recv_timeout(Duration::from_secs(30))
+            .context("the WebSocket subscription was not acknowledged")?;
+
+        let mut times = Vec::with_capacity(samples);
+        for i in 0..samples {
+            let author = peers[0].node.clone();
+            let started = tokio::task::spawn_blocking(move || -> anyhow::Result<Instant> {
+                let started = Instant::now();
+                set(&author, &context, i)?;
+                Ok(started)
+            })
+            .await??;
+            let at = tokio::task::block_in_place(|| arrivals.recv_timeout(Duration::from_secs(30)))
+                .context("the subscriber of the last node got no event within 30 s")?;
+            times.push(at.saturating_duration_since(started));
+        }
+        times.sort();
+        drop(arrivals);
+        let _ = stop.send(());
+        let _ = server.await;
+        let _ = client.join();
+        for peer in &peers {
+            peer.network.shutdown().await;
+        }
+        Ok(json!({"nodes": nodes, "samples": samples,
+                  "p50_ms": percentile(&times, 0.5), "p99_ms": percentile(&times, 0.99)}))
+    })
+}
+
 /// B7: a node misses `deltas` deltas while stopped, restarts, and catches up.
 pub fn b7(module: &[u8], deltas: usize) -> anyhow::Result<Value> {
     let runtime = tokio::runtime::Runtime::new()?;

@@ -379,3 +379,194 @@ fn cors_preflight_is_answered_without_a_token_and_answers_allow_other_origins() 
     assert_eq!(refused.status(), 401);
     assert_eq!(header(&refused, "access-control-allow-origin"), "*");
 }
+
+/// An SSE stream of `node`, resuming from `last_event_id` if given: its session id, whether
+/// the node calls it a reconnect, and a channel of `(id, data)` for each event.
+fn sse_from(
+    node: &TestNode,
+    last_event_id: Option<&str>,
+) -> (String, bool, mpsc::Receiver<(Option<String>, Value)>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = agent
+        .get(format!("{}/sse", node.url))
+        .header("Authorization", &format!("Bearer {}", node.token));
+    if let Some(id) = last_event_id {
+        request = request.header("Last-Event-ID", id);
+    }
+    let response = request.call().expect("GET /sse answers");
+    assert_eq!(response.status(), 200);
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let (session, reconnect) = (
+        header("x-sse-session-id"),
+        header("x-sse-reconnect") == "true",
+    );
+    let (sender, receiver) = mpsc::channel();
+    let reader = response.into_body().into_reader();
+    std::thread::spawn(move || {
+        // One event per block of fields, ended by an empty line.
+        let (mut id, mut data) = (None, None);
+        for line in BufReader::new(reader).lines().map_while(Result::ok) {
+            if let Some(value) = line.strip_prefix("id: ") {
+                id = Some(value.to_owned());
+            } else if let Some(value) = line.strip_prefix("data: ") {
+                data = serde_json::from_str::<Value>(value).ok();
+            } else if line.is_empty() {
+                if let Some(value) = data.take()
+                    && sender.send((id.take(), value)).is_err()
+                {
+                    return;
+                }
+                id = None;
+            }
+        }
+    });
+    (session, reconnect, receiver)
+}
+
+#[test]
+fn an_sse_client_resumes_with_last_event_id_and_gets_what_it_missed() {
+    let node = fast_node();
+    let application = node.install(&module("kv-store"));
+    let context = node.create_context(&application);
+    let (session, reconnect, events) = sse_from(&node, None);
+    assert!(!reconnect);
+    let (_, connected) = events.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(connected["type"], "connect");
+    node.admin_ok(
+        "POST",
+        "/sse/subscription",
+        Some(json!({"id": session, "method": "subscribe", "params": {"contextIds": [context]}})),
+    );
+    node.call(&context, "set", json!({"key": "a", "value": "1"}))
+        .unwrap();
+    let (id, first) = events.recv_timeout(Duration::from_secs(30)).unwrap();
+    let id = id.expect("mutations carry an id");
+    assert!(id.starts_with(&format!("{session}-")), "{id}");
+    assert_eq!(first["result"]["data"]["events"][0]["kind"], "Inserted");
+    drop(events);
+
+    // Away: two more changes. Back with the last id seen: the same session, and both changes.
+    node.call(&context, "set", json!({"key": "b", "value": "2"}))
+        .unwrap();
+    node.call(&context, "set", json!({"key": "a", "value": "3"}))
+        .unwrap();
+    let (again, reconnect, events) = sse_from(&node, Some(&id));
+    assert_eq!((again.as_str(), reconnect), (session.as_str(), true));
+    let (_, connected) = events.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(connected["reconnect"], true, "{connected}");
+    let kinds: Vec<Value> = (0..2)
+        .map(|_| {
+            let (_, push) = events.recv_timeout(Duration::from_secs(30)).unwrap();
+            let event = &push["result"]["data"]["events"][0];
+            json!([event["kind"], event_data(event)])
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            json!(["Inserted", {"key": "b", "value": "2"}]),
+            json!(["Updated", {"key": "a", "value": "3"}]),
+        ]
+    );
+}
+
+#[test]
+fn a_read_only_token_in_the_query_subscribes_but_cannot_change_state_over_the_socket() {
+    let node = fast_node();
+    let application = node.install(&module("kv-store"));
+    let context = node.create_context(&application);
+    let minted = node.admin_ok(
+        "POST",
+        "/admin-api/token",
+        Some(json!({"permissions": ["read"]})),
+    );
+    let read = minted["access_token"].as_str().unwrap();
+    let base = node.url.replacen("http://", "ws://", 1);
+
+    // As a browser connects: no header, the token in the query.
+    let (mut socket, _) = tungstenite::connect(format!("{base}/ws?token={read}")).unwrap();
+    let unknown = bs58::encode([1u8; 32]).into_string();
+    send(
+        &mut socket,
+        json!({"id": 2, "method": "subscribe", "params": {"contextIds": [unknown]}}),
+    );
+    let refused = next_json(&mut socket, Duration::from_secs(10)).unwrap();
+    assert_eq!(refused["error"]["type"], "ContextNotFound", "{refused}");
+    subscribe(&mut socket, "subscribe", &context);
+    send(
+        &mut socket,
+        json!({"id": 3, "method": "execute", "params": {"contextId": context, "method": "set", "argsJson": {"key": "k", "value": "v"}}}),
+    );
+    let refused = next_json(&mut socket, Duration::from_secs(30)).unwrap();
+    assert_eq!(refused["error"]["type"], "Forbidden", "{refused}");
+    node.call(&context, "set", json!({"key": "k", "value": "v"}))
+        .unwrap();
+    let push = next_json(&mut socket, Duration::from_secs(30)).expect("the admin's change");
+    assert_eq!(push["result"]["data"]["events"][0]["kind"], "Inserted");
+
+    // Without a token, or with a wrong one, the upgrade is refused.
+    for url in [format!("{base}/ws"), format!("{base}/ws?token=nope")] {
+        match tungstenite::connect(url.as_str()) {
+            Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 401),
+            other => panic!(
+                "{url}: expected 401, got {:?}",
+                other.map(|(_, r)| r.status())
+            ),
+        }
+    }
+}
+
+#[test]
+fn meroctl_context_watch_prints_changes_as_they_happen() {
+    let node = fast_node();
+    let application = node.install(&module("kv-store"));
+    let context = node.create_context(&application);
+    for format in ["json", "human"] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_meroctl"))
+            .args(["--api", &node.url, "--token", &node.token])
+            .args(["--output-format", format, "context", "watch", &context])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("meroctl starts");
+        let stdout = child.stdout.take().unwrap();
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        // Write until the watcher (which may still be subscribing) prints a change.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let line = loop {
+            node.call(&context, "set", json!({"key": format, "value": "seen"}))
+                .unwrap();
+            if let Ok(line) = lines.recv_timeout(Duration::from_millis(500)) {
+                break line;
+            }
+            assert!(Instant::now() < deadline, "meroctl printed nothing");
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        if format == "json" {
+            let push: Value = serde_json::from_str(&line).expect("one JSON push per line");
+            assert_eq!(push["result"]["contextId"], context.as_str());
+            assert_eq!(push["result"]["type"], "StateMutation");
+        } else {
+            assert!(line.starts_with("root "), "{line}");
+            assert!(line.contains(r#"{"key":"human","value":"seen"}"#), "{line}");
+        }
+    }
+}

@@ -230,6 +230,20 @@ async fn request(
     let params = request.get("params").cloned().unwrap_or(Value::Null);
     match request.get("method").and_then(Value::as_str) {
         Some(method @ ("subscribe" | "unsubscribe")) => match context_ids(&params) {
+            Ok(ids) if method == "subscribe" => {
+                if let Some(unknown) = ids
+                    .iter()
+                    .find(|context| state.node.get_context(context).is_err())
+                {
+                    return ws_error(
+                        id,
+                        "ContextNotFound",
+                        format!("this node holds no context {unknown}"),
+                    );
+                }
+                subscribed.extend(ids.iter().copied());
+                json!({"id": id, "result": {"contextIds": ids}})
+            }
             Ok(ids) => {
                 for context in &ids {
                     if method == "subscribe" {
@@ -410,7 +424,12 @@ pub(crate) async fn sse(
             }
         }
         while alive {
-            match feed.recv().await {
+            let next = tokio::select! {
+                next = feed.recv() => next,
+                // The client went away: end now, not at the next mutation.
+                _ = events.closed() => break,
+            };
+            match next {
                 Ok(mutation) if mutation.seq <= last => {}
                 Ok(mutation) => {
                     last = mutation.seq;
