@@ -12,8 +12,9 @@ fi
 
 # Debian packages: RocksDB (linked from the system instead of built from C++ source, see
 # .cargo/config.toml), libclang for its bindings, pkg-config; clang-16, LLVM's tools and wasi-libc
-# to compile QuickJS for wasm32-wasip1 (scripts/wasi-sdk-shim.sh arranges them like a WASI SDK).
-APT_PACKAGES=(librocksdb-dev libclang-dev pkg-config clang-16 llvm-16 lld-16 wasi-libc)
+# to compile QuickJS for wasm32-wasip1 (scripts/wasi-sdk-shim.sh arranges them like a WASI SDK);
+# Chromium, which the web page's test drives headless.
+APT_PACKAGES=(librocksdb-dev libclang-dev pkg-config clang-16 llvm-16 lld-16 wasi-libc chromium)
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -332,9 +332,11 @@ pub fn b6(module: &[u8], nodes: usize, samples: usize) -> anyhow::Result<Value> 
         }
         times.sort();
         drop(arrivals);
+        // A graceful stop would wait for the subscriber's connection: end the server outright.
+        // The subscriber's thread ends when the runtime (and with it the connection) is dropped.
         let _ = stop.send(());
-        let _ = server.await;
-        let _ = client.join();
+        server.abort();
+        drop(client);
         for peer in &peers {
             peer.network.shutdown().await;
         }
