@@ -53,6 +53,23 @@ if command -v npm >/dev/null 2>&1; then
         say "installing the TypeScript compiler for type-checking (sdk-js/sdk)"
         npm install --prefix "$(dirname "$0")/../sdk-js/sdk" --no-audit --no-fund --silent
     fi
+    # Calimero's published client library, which a test drives against a node (only its RPC and
+    # subscription modules, which need axios and ws).
+    client_dir="$(dirname "$0")/../tests/js-client"
+    if [ ! -d "$client_dir/node_modules/ws" ]; then
+        say "installing the client-library test's packages (tests/js-client)"
+        npm install --prefix "$client_dir" --no-audit --no-fund --silent
+    fi
+    if [ ! -f "$client_dir/calimero-client/package.json" ]; then
+        say "fetching @calimero-network/calimero-client 1.1.0 (tests/js-client)"
+        packed=$(mktemp -d)
+        (cd "$packed" && npm pack --silent @calimero-network/calimero-client@1.1.0 >/dev/null)
+        mkdir -p "$client_dir/calimero-client"
+        tar -xzf "$packed"/calimero-network-calimero-client-1.1.0.tgz -C "$client_dir/calimero-client" \
+            --strip-components=1
+        rm -rf "$packed"
+    fi
 else
-    echo "npm not found: TypeScript apps will build, but will not be type-checked" >&2
+    echo "npm not found: TypeScript apps will build, but will not be type-checked, and the \
+client-library test cannot run" >&2
 fi

@@ -641,7 +641,18 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
                         serde_json::to_string_pretty(&json!({"error": error})).unwrap_or_default()
                     );
                 } else {
-                    eprintln!("error: {} {}", text(&error["type"]), text(&error["data"]));
+                    // `<category> (<kind>): <method>: <message>`.
+                    let kind = text(&error["data"]["type"]);
+                    let category = text(&error["type"]);
+                    let shown = match error["data"]["data"]["type"].as_str() {
+                        Some(shown) => shown.to_owned(),
+                        None => text(&error["data"]),
+                    };
+                    if kind.is_empty() || kind == category {
+                        eprintln!("error: {category}: {shown}");
+                    } else {
+                        eprintln!("error: {category} ({kind}): {shown}");
+                    }
                 }
                 return Ok(1);
             }

@@ -400,7 +400,9 @@ fn a_read_jwt_reads_but_changes_nothing() {
     );
     assert_eq!(answer.status, 403, "{answer:?}");
     assert_eq!(answer.body["error"]["type"], "Forbidden");
-    let message = answer.body["error"]["data"].as_str().unwrap();
+    let message = answer.body["error"]["data"]["data"]["message"]
+        .as_str()
+        .unwrap();
     assert!(
         message.contains("`set`") && message.contains("`admin`"),
         "{message}"

@@ -134,9 +134,19 @@ fn a_module_exporting_start() {
 fn an_unknown_method() {
     let s = setup();
     let error = s.node.call(&s.context, "launch", json!({})).unwrap_err();
+    // The category, the kind, then the one-line message (method first) client libraries show,
+    // and the details.
+    assert_eq!(error["type"], "MethodResolutionError");
+    assert_eq!(error["data"]["type"], "MethodNotFound");
+    let shown = error["data"]["data"]["type"].as_str().unwrap();
+    assert!(
+        shown.starts_with("launch: method `launch` not found"),
+        "{shown}"
+    );
+    assert_eq!(error["data"]["data"]["method"], "launch");
     assert_eq!(
-        error,
-        json!({"type": "MethodResolutionError", "data": {"type": "MethodNotFound", "data": {"name": "launch"}}})
+        error["data"]["data"]["detail"],
+        json!({"type": "MethodNotFound", "data": {"name": "launch"}})
     );
     s.still_fine();
 }
@@ -169,26 +179,18 @@ fn malformed_json() {
     );
     assert_eq!(status, 200);
     assert_eq!(value["error"]["type"], "ParseError");
-    assert!(
-        value["error"]["data"]
+    let message = |response: &Value| {
+        response["error"]["data"]["data"]["message"]
             .as_str()
-            .unwrap()
-            .contains("not valid JSON")
-    );
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(message(&value).contains("not valid JSON"), "{value}");
     let response = s.node.rpc("execute", json!({"method": "get"}));
-    assert!(
-        response["error"]["data"]
-            .as_str()
-            .unwrap()
-            .contains("contextId"),
-        "{response}"
-    );
+    assert!(message(&response).contains("contextId"), "{response}");
     let response = s.node.rpc("teleport", json!({"contextId": s.context}));
     assert!(
-        response["error"]["data"]
-            .as_str()
-            .unwrap()
-            .contains("unknown JSON-RPC method `teleport`"),
+        message(&response).contains("unknown JSON-RPC method `teleport`"),
         "{response}"
     );
     s.still_fine();
@@ -204,7 +206,9 @@ fn arguments_of_the_wrong_shape() {
     ] {
         let error = s.node.call(&s.context, "set", args).unwrap_err();
         assert_eq!(error["type"], "HostError");
-        let message = error["data"]["data"]["message"].as_str().unwrap();
+        let message = error["data"]["data"]["detail"]["data"]["message"]
+            .as_str()
+            .unwrap();
         assert!(
             message.starts_with("set: ")
                 && message.contains(r#"{ "key": String, "value": String }"#),
@@ -223,10 +227,11 @@ fn an_app_that_panics() {
         .unwrap_err();
     assert_eq!(error["type"], "HostError");
     assert_eq!(error["data"]["type"], "Panic");
-    assert_eq!(error["data"]["data"]["context"], "Guest");
-    assert_eq!(error["data"]["data"]["message"], "key not found");
+    let panic = &error["data"]["data"]["detail"]["data"];
+    assert_eq!(panic["context"], "Guest");
+    assert_eq!(panic["message"], "key not found");
     assert!(
-        error["data"]["data"]["location"]["file"]
+        panic["location"]["file"]
             .as_str()
             .unwrap()
             .ends_with("kv-store/src/lib.rs")
@@ -241,9 +246,10 @@ fn an_app_that_loops_forever() {
     let context = s.node.create_context(&app);
     let started = Instant::now();
     let error = s.node.call(&context, "spin", json!({})).unwrap_err();
+    assert_eq!(error["type"], "GasExhausted");
     assert_eq!(
-        error,
-        json!({"type": "GasExhausted", "data": {"limit": 1_000_000_000}})
+        error["data"]["data"]["detail"],
+        json!({"limit": 1_000_000_000})
     );
     assert!(started.elapsed() < Duration::from_secs(60));
     s.still_fine();
@@ -271,10 +277,8 @@ fn an_app_that_runs_past_its_deadline_while_another_context_answers() {
         );
         assert!(!hostile.is_finished(), "the hostile call is still running");
         let error = hostile.join().unwrap().unwrap_err();
-        assert_eq!(
-            error,
-            json!({"type": "DeadlineExceeded", "data": {"limit_ms": 5000}})
-        );
+        assert_eq!(error["type"], "DeadlineExceeded");
+        assert_eq!(error["data"]["data"]["detail"], json!({"limit_ms": 5000}));
         let took = started.elapsed();
         assert!(took < Duration::from_secs(15), "{took:?}");
     });
@@ -317,10 +321,10 @@ fn a_reserved_export_cannot_be_called_over_json_rpc() {
     let s = setup();
     for method in ["__calimero_sync_next", "__calimero_register_merge"] {
         let error = s.node.call(&s.context, method, json!({})).unwrap_err();
+        assert_eq!(error["type"], "MethodResolutionError");
         assert_eq!(
-            error,
-            json!({"type": "MethodResolutionError",
-                "data": {"type": "ReservedMethod", "data": {"name": method}}})
+            error["data"]["data"]["detail"],
+            json!({"type": "ReservedMethod", "data": {"name": method}})
         );
     }
     s.still_fine();
@@ -376,7 +380,7 @@ fn oversized_args_json() {
         .unwrap_err();
     assert_eq!(error["type"], "ParseError");
     assert!(
-        error["data"]
+        error["data"]["data"]["message"]
             .as_str()
             .unwrap()
             .contains("the limit is 10485760"),

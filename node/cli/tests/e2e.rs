@@ -69,9 +69,17 @@ fn kv_store_over_json_rpc_and_meroctl_survives_a_restart() {
         node.call(&context, "remove", json!({"key": "baz"})),
         Ok(json!("qux"))
     );
+    // An app error: its kind, a one-line message naming the method, and the app's error JSON.
+    let error = node
+        .call(&context, "get_result", json!({"key": "missing"}))
+        .unwrap_err();
     assert_eq!(
-        node.call(&context, "get_result", json!({"key": "missing"})),
-        Err(json!({"type": "ExecutionError", "data": {"kind": "NotFound", "data": "missing"}}))
+        error,
+        json!({"type": "ExecutionError", "data": {"type": "NotFound", "data": {
+            "type": "get_result: NotFound: missing",
+            "message": "NotFound: missing",
+            "method": "get_result",
+            "detail": {"kind": "NotFound", "data": "missing"}}}})
     );
 
     // The same through meroctl.

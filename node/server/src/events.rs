@@ -77,8 +77,9 @@ fn context_ids(params: &Value) -> Result<Vec<ContextId>, String> {
         .collect()
 }
 
-fn ws_error(id: Value, kind: &str, data: impl Into<Value>) -> Value {
-    json!({"id": id, "error": {"type": kind, "data": data.into()}})
+fn ws_error(id: Value, kind: &str, message: impl Into<String>) -> Value {
+    let error = crate::error_body(kind, kind, message.into(), None, Value::Null);
+    json!({"id": id, "error": error})
 }
 
 // ---- WebSocket ----

@@ -323,13 +323,80 @@ fn rpc_error(id: Value, error: Value) -> RpcAnswer {
     )
 }
 
+/// A JSON-RPC error as clients see it (`docs/node.md`, "Errors"): `type` is the category,
+/// `data.type` a finer kind, and `data.data.type` the one-line message, prefixed with the
+/// method, that client libraries (Calimero's `JsonRpcClient`) show; `data.data.detail` keeps the
+/// structured details (for `ExecutionError`, the app's error JSON).
+pub(crate) fn error_body(
+    category: &str,
+    kind: &str,
+    message: String,
+    method: Option<&str>,
+    detail: Value,
+) -> Value {
+    let shown = match method {
+        Some(method) => format!("{method}: {message}"),
+        None => message.clone(),
+    };
+    let mut inner = json!({"type": shown, "message": message, "detail": detail});
+    if let Some(method) = method {
+        inner["method"] = json!(method);
+    }
+    json!({"type": category, "data": {"type": kind, "data": inner}})
+}
+
+/// An app error as one line: `NotFound: missing` for `{"kind": "NotFound", "data": "missing"}`.
+fn app_error_message(error: &Value) -> String {
+    let text = |value: &Value| match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match (error.get("kind").and_then(Value::as_str), error.get("data")) {
+        (Some(kind), Some(data)) if !data.is_null() => format!("{kind}: {}", text(data)),
+        (Some(kind), _) => kind.to_owned(),
+        _ => text(error),
+    }
+}
+
+/// [`error_body`] for an error of the node (or of the call it ran).
+fn node_error_body(error: &NodeError, method: Option<&str>) -> Value {
+    let flat = error.to_json();
+    let category = flat["type"].as_str().unwrap_or("InternalError").to_owned();
+    let detail = flat.get("data").cloned().unwrap_or(Value::Null);
+    let inner_kind = detail
+        .get("type")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let (kind, message) = match category.as_str() {
+        "ExecutionError" => (
+            detail
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("Error")
+                .to_owned(),
+            app_error_message(&detail),
+        ),
+        "HostError" | "MethodResolutionError" => (
+            inner_kind.unwrap_or_else(|| category.clone()),
+            error.to_string(),
+        ),
+        _ => (category.clone(), error.to_string()),
+    };
+    error_body(&category, &kind, message, method, detail)
+}
+
 fn parse_error(id: Value, message: impl Into<String>) -> RpcAnswer {
-    rpc_error(id, json!({"type": "ParseError", "data": message.into()}))
+    let message = message.into();
+    rpc_error(
+        id,
+        error_body("ParseError", "ParseError", message, None, Value::Null),
+    )
 }
 
 /// A JSON-RPC error the caller's permissions caused: HTTP 403 with the usual envelope.
-fn forbidden(id: Value, message: String) -> RpcAnswer {
-    let (_, body) = rpc_error(id, json!({"type": "Forbidden", "data": message}));
+fn forbidden(id: Value, method: &str, message: String) -> RpcAnswer {
+    let body = error_body("Forbidden", "Forbidden", message, Some(method), Value::Null);
+    let (_, body) = rpc_error(id, body);
     (StatusCode::FORBIDDEN, body)
 }
 
@@ -366,6 +433,8 @@ pub(crate) async fn rpc(state: &AppState, grant: &Grant, request: Value) -> RpcA
         Err(error) => return parse_error(id, format!("{error}")),
     };
     let node = state.node.clone();
+    // The app method an `execute` calls, named in its errors.
+    let mut called: Option<String> = None;
     let result = match method {
         "execute" => {
             let Some(name) = params
@@ -391,11 +460,12 @@ pub(crate) async fn rpc(state: &AppState, grant: &Grant, request: Value) -> RpcA
             if !grant.is_admin() {
                 let allowed = match state.node.is_read_only(&context, &name) {
                     Ok(read_only) => grant.can_read() && read_only,
-                    Err(error) => return rpc_error(id, error.to_json()),
+                    Err(error) => return rpc_error(id, node_error_body(&error, Some(&name))),
                 };
                 if !allowed {
                     return forbidden(
                         id,
+                        &name,
                         format!(
                             "`{name}` is not a read-only method of this context's application; calling it needs the `admin` permission (this token has: {})",
                             grant.describe()
@@ -403,6 +473,7 @@ pub(crate) async fn rpc(state: &AppState, grant: &Grant, request: Value) -> RpcA
                     );
                 }
             }
+            called = Some(name.clone());
             match blocking(move || node.execute(&context, &name, args)).await {
                 Ok(result) => result.map(|execution| json!({"output": execution.output})),
                 Err(_) => Err(NodeError::Internal("the call crashed".into())),
@@ -411,6 +482,7 @@ pub(crate) async fn rpc(state: &AppState, grant: &Grant, request: Value) -> RpcA
         "sync_status" if !grant.can_read() => {
             return forbidden(
                 id,
+                "sync_status",
                 format!(
                     "`sync_status` needs the `read` permission (this token has: {})",
                     grant.describe()
@@ -430,7 +502,7 @@ pub(crate) async fn rpc(state: &AppState, grant: &Grant, request: Value) -> RpcA
             StatusCode::OK,
             json!({"jsonrpc": "2.0", "id": id, "result": result}),
         ),
-        Err(error) => rpc_error(id, error.to_json()),
+        Err(error) => rpc_error(id, node_error_body(&error, called.as_deref())),
     }
 }
 
