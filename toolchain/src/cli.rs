@@ -60,6 +60,28 @@ pub enum Command {
     Abi { module: PathBuf },
     /// Show a module's exports, imports (provided by the node or not), sections and ABI.
     Inspect { module: PathBuf },
+    /// Check that two modules (a Rust app and its TypeScript twin) behave and store alike.
+    ///
+    /// Both run the scenario's calls (after `init`) on the same context, identity, clock and
+    /// random source; after every call their results, events, storage (every key and value),
+    /// state roots and delta artifacts must be equal, and at the end each applies the other's
+    /// deltas and must reach the same root. Exits 0 only if nothing differs; otherwise prints the
+    /// first difference: the call, what differs, both values.
+    Compat {
+        /// The first module (e.g. res/kv_store.wasm).
+        a: PathBuf,
+        /// The second module (e.g. the TypeScript twin's).
+        b: PathBuf,
+        /// A JSON array of calls: [{"method": "set", "args": {...}, "expect": {"output": ...}}].
+        #[arg(long)]
+        scenario: PathBuf,
+        /// Seeds the random source both modules read.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// human: a sentence; json: one JSON object on stdout, for CI.
+        #[arg(long, value_enum, default_value = "human")]
+        message_format: MessageFormat,
+    },
 }
 
 /// Runs a parsed command line.
@@ -112,6 +134,43 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect { module } => {
             print!("{}", crate::inspect::inspect(&module)?);
             Ok(())
+        }
+        Command::Compat {
+            a,
+            b,
+            scenario,
+            seed,
+            message_format,
+        } => {
+            let read = |path: &PathBuf| {
+                std::fs::read(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
+            };
+            let steps = crate::compat::load_scenario(&scenario)?;
+            let report = crate::compat::run(&read(&a)?, &read(&b)?, &steps, seed)?;
+            if message_format == MessageFormat::Json {
+                println!("{}", report.to_json());
+            }
+            match report.difference {
+                None => {
+                    if message_format != MessageFormat::Json {
+                        println!(
+                            "compatible: {} calls, cross-applied both ways (seed {seed})",
+                            report.calls
+                        );
+                    }
+                    Ok(())
+                }
+                Some(d) => anyhow::bail!(
+                    "the modules differ at {}: {}\n  {}: {}\n  {}: {}\n(seed {seed})",
+                    d.at,
+                    d.what,
+                    a.display(),
+                    d.a,
+                    b.display(),
+                    d.b
+                ),
+            }
         }
     }
 }

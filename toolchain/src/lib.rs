@@ -14,6 +14,7 @@
 
 pub mod abi;
 pub mod cli;
+pub mod compat;
 pub mod compile;
 pub mod inspect;
 pub mod new;

@@ -570,3 +570,105 @@ fn ts_handlers_run_on_every_member_but_the_author_on_real_nodes() {
     let ran = |node: &TestNode| node.counters()["handlers_run"].as_u64().unwrap_or(0);
     assert_eq!((ran(&a), ran(&b), ran(&c)), (0, 1, 1));
 }
+
+fn compat(
+    a: &[u8],
+    b: &[u8],
+    scenario: &[cargo_calimero::compat::Step],
+) -> cargo_calimero::compat::Report {
+    cargo_calimero::compat::run(a, b, scenario, 7).expect("compat runs")
+}
+
+fn kv_scenario() -> Vec<cargo_calimero::compat::Step> {
+    cargo_calimero::compat::load_scenario(
+        &calimero_tests::workspace_root().join("apps/kv-store/scenario.json"),
+    )
+    .unwrap()
+}
+
+#[test]
+fn compat_passes_for_the_kv_store_twins_and_a_module_with_itself() {
+    let scenario = kv_scenario();
+    let report = compat(kv_store_rust(), kv_store_ts(), &scenario);
+    assert_eq!(report.difference, None, "{:?}", report.difference);
+    assert_eq!(report.calls, scenario.len());
+    let report = compat(kv_store_ts(), kv_store_ts(), &scenario);
+    assert_eq!(report.difference, None);
+}
+
+#[test]
+fn compat_names_the_call_and_both_values_where_twins_differ() {
+    // Unrelated apps differ at the ABI.
+    let counter = calimero_tests::build_app("counter");
+    let report = compat(kv_store_rust(), &counter, &kv_scenario());
+    let difference = report.difference.expect("different apps");
+    assert_eq!(difference.at, "ABI", "{difference:?}");
+
+    // A twin whose `Inserted` event carries another value than its Rust twin's.
+    let source = std::fs::read_to_string(
+        calimero_tests::workspace_root().join("apps/kv-store-ts/src/index.ts"),
+    )
+    .unwrap()
+    .replacen(
+        "emit(new Inserted(key, value));",
+        "emit(new Inserted(key, value + \"!\"));",
+        1,
+    );
+    assert!(source.contains("value + \"!\""));
+    let app = app_with(&source);
+    std::fs::write(
+        app.path().join("package.json"),
+        r#"{"name": "kv-store-ts"}"#,
+    )
+    .unwrap();
+    let built = build_ts(app.path(), &app.path().join("res"));
+    assert!(built.status.success(), "{}", text(&built));
+    let divergent = std::fs::read(app.path().join("res/kv_store_ts.wasm")).unwrap();
+    let report = compat(kv_store_rust(), &divergent, &kv_scenario());
+    let difference = report.difference.expect("a divergent twin");
+    assert!(difference.at.starts_with("call 1 `set`"), "{difference:?}");
+    assert_eq!(difference.what, "the events", "{difference:?}");
+    assert!(difference.a.contains(r#""value":"1""#), "{difference:?}");
+    assert!(difference.b.contains(r#""value":"1!""#), "{difference:?}");
+}
+
+#[test]
+fn cargo_calimero_compat_exits_zero_only_when_the_twins_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rust, ts, counter) = (
+        dir.path().join("kv_store.wasm"),
+        dir.path().join("kv_store_ts.wasm"),
+        dir.path().join("counter.wasm"),
+    );
+    std::fs::write(&rust, kv_store_rust()).unwrap();
+    std::fs::write(&ts, kv_store_ts()).unwrap();
+    std::fs::write(&counter, calimero_tests::build_app("counter")).unwrap();
+    let scenario = calimero_tests::workspace_root().join("apps/kv-store/scenario.json");
+    let compat = |b: &std::path::Path, format: &str| {
+        Command::new(env!("CARGO_BIN_EXE_cargo-calimero"))
+            .args(["calimero", "compat"])
+            .arg(&rust)
+            .arg(b)
+            .arg("--scenario")
+            .arg(&scenario)
+            .args(["--message-format", format])
+            .output()
+            .unwrap()
+    };
+    let same = compat(&ts, "json");
+    assert!(same.status.success(), "{}", text(&same));
+    let report: Value = serde_json::from_slice(&same.stdout).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    let human = compat(&ts, "human");
+    assert!(
+        text(&human).contains("compatible: 17 calls"),
+        "{}",
+        text(&human)
+    );
+
+    let different = compat(&counter, "human");
+    assert_eq!(different.status.code(), Some(1));
+    let shown = text(&different);
+    assert!(shown.contains("the modules differ at ABI"), "{shown}");
+    assert!(shown.contains("counter.wasm"), "{shown}");
+}

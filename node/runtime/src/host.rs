@@ -50,6 +50,10 @@ pub(crate) struct HostState {
     pub clock_floor: u64,
     /// The latest time `time_now` reported in this call.
     pub clock_last: u64,
+    /// A fixed clock and random source for this call, if set.
+    pub determinism: Option<crate::Determinism>,
+    /// The seeded generator `random_bytes` draws from under `determinism`.
+    pub rng: Option<rand::rngs::StdRng>,
 }
 
 impl HostState {
@@ -717,8 +721,11 @@ pub(crate) fn imports(store: &mut Store, env: &FunctionEnv<HostState>) -> Import
                 }
                 // At least one clock tick after the context's clock, and never backwards within
                 // the call, whatever the wall clock does.
-                let now = now_nanos()
-                    .saturating_add_signed(state.clock_skew_ns)
+                let wall = match state.determinism {
+                    Some(fixed) => fixed.time_ns,
+                    None => now_nanos().saturating_add_signed(state.clock_skew_ns),
+                };
+                let now = wall
                     .max(state.clock_floor.saturating_add(crate::CLOCK_TICK_NS))
                     .max(state.clock_last);
                 state.clock_last = now;
@@ -734,7 +741,16 @@ pub(crate) fn imports(store: &mut Store, env: &FunctionEnv<HostState>) -> Import
                 check_size("a random_bytes buffer", len, state.limits.max_register_size)?;
                 state.charge(len.saturating_mul(gas::PER_RANDOM_BYTE))?;
                 let mut bytes = vec![0u8; len as usize];
-                rand::thread_rng().fill_bytes(&mut bytes);
+                match state.determinism {
+                    Some(fixed) => {
+                        use rand::SeedableRng;
+                        state
+                            .rng
+                            .get_or_insert_with(|| rand::rngs::StdRng::seed_from_u64(fixed.seed))
+                            .fill_bytes(&mut bytes);
+                    }
+                    None => rand::thread_rng().fill_bytes(&mut bytes),
+                }
                 write_bytes(state, view, ptr, &bytes)
             })
         }),

@@ -276,6 +276,15 @@ fn check_module(module: &wasmer::Module) -> Result<HashMap<String, bool>, Functi
     Ok(exports)
 }
 
+/// A fixed clock and random source for the next calls (for comparing two modules call by
+/// call, e.g. `cargo calimero compat`): `time_now` reports `time_ns` (still after the
+/// context's clock) and `random_bytes` draws from a generator seeded with `seed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Determinism {
+    pub time_ns: u64,
+    pub seed: u64,
+}
+
 /// Compiles and runs app modules.
 pub struct Runtime {
     limits: Limits,
@@ -284,6 +293,8 @@ pub struct Runtime {
     /// Added to the wall clock apps read (`time_now`): zero except in tests and simulations of
     /// skewed clocks.
     clock_skew_ns: std::sync::atomic::AtomicI64,
+    /// A fixed clock and random source, if set (see [`Runtime::set_determinism`]).
+    determinism: std::sync::Mutex<Option<Determinism>>,
 }
 
 /// The remaining-gas global of a metered instance, as a cell the host and watchdog share.
@@ -312,12 +323,19 @@ impl Runtime {
             cache,
             watchdog: Watchdog::start(),
             clock_skew_ns: std::sync::atomic::AtomicI64::new(0),
+            determinism: std::sync::Mutex::new(None),
         }
     }
 
     /// Skews the clock apps read by `ns` (tests and simulations of peers with wrong clocks).
     pub fn skew_clock(&self, ns: i64) {
         self.clock_skew_ns.store(ns, Ordering::Relaxed);
+    }
+
+    /// Makes the next calls see a fixed time and a seeded random source (`None`: the wall
+    /// clock and the system's randomness again).
+    pub fn set_determinism(&self, determinism: Option<Determinism>) {
+        *self.determinism.lock().unwrap_or_else(|e| e.into_inner()) = determinism;
     }
 
     /// The limits calls run under.
@@ -439,6 +457,8 @@ impl Runtime {
             clock_skew_ns: self.clock_skew_ns.load(Ordering::Relaxed),
             clock_floor,
             clock_last: 0,
+            determinism: *self.determinism.lock().unwrap_or_else(|e| e.into_inner()),
+            rng: None,
         };
         let env = FunctionEnv::new(&mut store, state);
         let imports = host::imports(&mut store, &env);

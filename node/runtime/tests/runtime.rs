@@ -398,4 +398,13 @@ fn time_now_is_never_at_or_before_the_contexts_clock() {
     assert_eq!(clock, after_setback);
     // At the end of time it stays there instead of wrapping to zero.
     assert_eq!(now(u64::MAX).0, u64::MAX);
+    // A fixed clock (for comparing two modules call by call) is what every call reads.
+    runtime.set_determinism(Some(calimero_runtime::Determinism {
+        time_ns: 5_000_000_000_000_000_000,
+        seed: 1,
+    }));
+    assert_eq!(now(0).0, 5_000_000_000_000_000_000);
+    assert_eq!(now(0).0, 5_000_000_000_000_000_000);
+    runtime.set_determinism(None);
+    assert!(now(0).0 < 5_000_000_000_000_000_000);
 }
