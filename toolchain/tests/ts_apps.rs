@@ -398,11 +398,11 @@ fn counter_ts_increments_from_two_members_converge_through_sync() {
     assert_eq!(result(&a.call("init", &json!({}))), Ok(Value::Null));
     let b = a.replica(2);
     let first = a.call("increment", &json!({}));
-    assert_eq!(result(&first), Ok(json!("1")));
+    assert_eq!(result(&first), Ok(json!(1)));
     let from_a = a.call("increment_by", &json!({"amount": 4}));
-    assert_eq!(result(&from_a), Ok(json!("5")));
+    assert_eq!(result(&from_a), Ok(json!(5)));
     let from_b = b.call("increment_by", &json!({"amount": "7"}));
-    assert_eq!(result(&from_b), Ok(json!("7")));
+    assert_eq!(result(&from_b), Ok(json!(7)));
 
     // Each applies the other's deltas, in causal order, natively (`__calimero_sync_next`).
     assert!(
@@ -414,8 +414,8 @@ fn counter_ts_increments_from_two_members_converge_through_sync() {
     let synced_a = a.raw(calimero_runtime::SYNC_NEXT, from_b.artifact.clone());
     assert!(synced_a.should_persist(), "{:?}", synced_a.returns);
     assert_eq!(synced_a.root_hash, synced_b.root_hash);
-    assert_eq!(result(&a.call("value", &json!({}))), Ok(json!("12")));
-    assert_eq!(result(&b.call("value", &json!({}))), Ok(json!("12")));
+    assert_eq!(result(&a.call("value", &json!({}))), Ok(json!(12)));
+    assert_eq!(result(&b.call("value", &json!({}))), Ok(json!(12)));
     // A view never commits.
     assert!(a.call("value", &json!({})).root_hash.is_none());
     // Bad arguments are refused with the method and the expected shape.
@@ -671,4 +671,21 @@ fn cargo_calimero_compat_exits_zero_only_when_the_twins_match() {
     let shown = text(&different);
     assert!(shown.contains("the modules differ at ABI"), "{shown}");
     assert!(shown.contains("counter.wasm"), "{shown}");
+}
+
+#[test]
+fn compat_passes_for_the_counter_twins_with_64_bit_results() {
+    let out = tempfile::tempdir().unwrap();
+    let app = calimero_tests::workspace_root().join("apps/counter-ts");
+    let built = build_ts(&app, out.path());
+    assert!(built.status.success(), "{}", text(&built));
+    let ts = std::fs::read(out.path().join("counter_ts.wasm")).unwrap();
+    let rust = calimero_tests::build_app("counter");
+    let scenario = cargo_calimero::compat::load_scenario(
+        &calimero_tests::workspace_root().join("apps/counter/scenario.json"),
+    )
+    .unwrap();
+    // Including a total above 2^53, which a JavaScript number cannot hold exactly.
+    let report = compat(&rust, &ts, &scenario);
+    assert_eq!(report.difference, None, "{:?}", report.difference);
 }

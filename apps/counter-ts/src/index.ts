@@ -1,5 +1,6 @@
 // A replicated counter: every member's increments add up, whatever the order they arrive in.
-// The TypeScript twin of apps/counter (64-bit results come back as decimal strings).
+// The TypeScript twin of apps/counter: same methods, results (64-bit integers as JSON numbers)
+// and state.
 import { Init, Logic, State, View, u64 } from "@calimero/sdk";
 import { Counter } from "@calimero/sdk/collections";
 

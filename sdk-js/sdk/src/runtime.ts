@@ -28,7 +28,10 @@ function fromJson(t: any, v: any, path: string): any {
   switch (t.kind) {
     case "string": if (typeof v !== "string") fail(); return v;
     case "bool": if (typeof v !== "boolean") fail(); return v;
-    case "f32": case "f64": if (typeof v !== "number") fail(); return v;
+    case "f32": case "f64":
+      if (typeof v === "string" && /^-?\d+$/.test(v)) return Number(v);
+      if (typeof v !== "number") fail();
+      return v;
     case "u8": case "u16": case "u32": case "i8": case "i16": case "i32":
       if (typeof v !== "number" || !Number.isInteger(v)) fail(); return v;
     case "u64": case "i64": case "u128": case "i128":
@@ -55,18 +58,19 @@ function fromJson(t: any, v: any, path: string): any {
   throw new TypeError(`${path}: the type ${typeName(t)} cannot come from JSON`);
 }
 
-/** A JavaScript value of type `t` → JSON-ready data (64-bit and larger integers as strings). */
+/** A JavaScript value of type `t` → JSON-ready data (64-bit and larger integers as bigints,
+ * which {@link stringify} writes as exact JSON numbers). */
 function toJson(t: any, v: any): any {
   if (v === null || v === undefined) return null;
   if (t.$ref !== undefined) return toJson(resolve(t), v);
   switch (t.crdt_type) {
     case "lww_register": return toJson(t.inner_type, v.get());
-    case "counter": return v.value().toString();
+    case "counter": return v.value();
     case "unordered_map": return toJson({ kind: "map", key: t.key, value: t.value }, new Map(v.entries()));
     case "unordered_set": case "vector": return v.toArray().map((x: any) => toJson(t.items, x));
   }
   switch (t.kind) {
-    case "u64": case "i64": case "u128": case "i128": return BigInt(v).toString();
+    case "u64": case "i64": case "u128": case "i128": return BigInt(v);
     case "bytes": return Array.from(v as Uint8Array);
     case "list": return (v as any[]).map((x) => toJson(t.items, x));
     case "map": {
@@ -86,10 +90,47 @@ function toJson(t: any, v: any): any {
   }
 }
 
+/** JSON text in which bigints are exact numbers, as the Rust twin (serde_json) writes 64-bit and
+ * larger integers. */
+function stringify(value: any): string {
+  const text = JSON.stringify(value, (_key, v) => (typeof v === "bigint" ? `\u0000bigint:${v.toString()}` : v));
+  return text === undefined ? "null" : text.replace(/"\\u0000bigint:(-?\d+)"/g, "$1");
+}
+
 function eventData(described: any, event: any): string {
   const payload = described.payload;
   if (!payload) return "";
-  return JSON.stringify(toJson(payload, event));
+  return stringify(toJson(payload, event));
+}
+
+/** The JSON text with every integer of 16 or more digits quoted, so that `JSON.parse` keeps it
+ * exact (a JavaScript number is exact only up to 2^53) and 64-bit parameters read it as a decimal
+ * string, the way the Rust twin reads the number. */
+function exactIntegers(text: string): string {
+  let out = "";
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i];
+    if (c === '"') {
+      // Copy the string, escapes included.
+      let j = i + 1;
+      while (j < text.length && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j + 1;
+      continue;
+    }
+    if (c === "-" || (c >= "0" && c <= "9")) {
+      let j = i + 1;
+      while (j < text.length && /[0-9.eE+\-]/.test(text[j])) j++;
+      const number = text.slice(i, j);
+      out += /^-?\d{16,}$/.test(number) ? `"${number}"` : number;
+      i = j;
+      continue;
+    }
+    out += c;
+    i++;
+  }
+  return out;
 }
 
 function shape(m: any): string {
@@ -112,7 +153,7 @@ function args(m: any): any[] {
   }
   let parsed: any;
   try {
-    parsed = JSON.parse(input);
+    parsed = JSON.parse(exactIntegers(input));
   } catch (e: any) {
     throw new Error(`invalid arguments (${e.message}); expected a JSON object ${shape(m)}`);
   }
@@ -178,7 +219,7 @@ function call(m: any): void {
     result = method.apply(state, parameters);
   } catch (e: any) {
     if (e && e.name === "AppError" && typeof e.kind === "string") {
-      host.returnErr(JSON.stringify(e.data === undefined ? { kind: e.kind } : { kind: e.kind, data: toJson({ kind: "any" }, e.data) }));
+      host.returnErr(stringify(e.data === undefined ? { kind: e.kind } : { kind: e.kind, data: toJson({ kind: "any" }, e.data) }));
       return;
     }
     throw e;
@@ -189,7 +230,7 @@ function call(m: any): void {
     host.commit();
   }
   const out = m.returns ? toJson(withNull(m.returns, !!m.returns_nullable), result) : null;
-  host.returnOk(JSON.stringify(out === undefined ? null : out));
+  host.returnOk(stringify(out === undefined ? null : out));
 }
 
 /** Called once per bundle evaluation by the code the toolchain appends. */
