@@ -508,48 +508,16 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
                 results.insert("b9".into(), r);
             }
             "b6" => {
-                let mut runs = Vec::new();
-                for nodes in [2, 5] {
-                    let r = crate::bench_sync::b6(&module, nodes, cli.samples)?;
-                    for (what, key) in [("p50", "p50_ms"), ("p99", "p99_ms")] {
-                        println!(
-                            "{:<5} {:<52} {:>9.3} ms {:>14}",
-                            "B6",
-                            format!(
-                                "set on A until a WS subscriber of node {nodes} has it, {what}"
-                            ),
-                            r[key].as_f64().unwrap_or(0.0),
-                            if what == "p50" {
-                                "<= 10 ms"
-                            } else {
-                                "<= 50 ms"
-                            }
-                        );
-                    }
-                    runs.push(r);
-                }
-                results.insert("b6".into(), Value::Array(runs));
+                let runs = latency_row("B6", "a WS subscriber of node {n} has it", |nodes| {
+                    crate::bench_sync::b6(&module, nodes, cli.samples)
+                })?;
+                results.insert("b6".into(), runs);
             }
             "propagation" => {
-                let mut runs = Vec::new();
-                for nodes in [2, 5] {
-                    let r = crate::bench_sync::propagation(&module, nodes, cli.samples)?;
-                    for (what, key) in [("p50", "p50_ms"), ("p99", "p99_ms")] {
-                        println!(
-                            "{:<5} {:<52} {:>9.3} ms {:>14}",
-                            "PROP",
-                            format!("set on A until node {nodes} has the root, {what}"),
-                            r[key].as_f64().unwrap_or(0.0),
-                            if what == "p50" {
-                                "<= 10 ms"
-                            } else {
-                                "<= 50 ms"
-                            }
-                        );
-                    }
-                    runs.push(r);
-                }
-                results.insert("propagation".into(), Value::Array(runs));
+                let runs = latency_row("PROP", "node {n} has the root", |nodes| {
+                    crate::bench_sync::propagation(&module, nodes, cli.samples)
+                })?;
+                results.insert("propagation".into(), runs);
             }
             other => bail!(
                 "unknown row `{other}`; use b2, b3, b4, b5, b5-node, b6, b7, b8, b9, propagation or b11"
@@ -560,4 +528,31 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
         std::fs::write(path, serde_json::to_string_pretty(&Value::Object(results))?)?;
     }
     Ok(())
+}
+
+/// Runs a latency row on 2 and 5 nodes and prints its p50 and p99 against the goals (10 ms,
+/// 50 ms); `until` names what ends a sample, `{n}` standing for the node count.
+fn latency_row(
+    row: &str,
+    until: &str,
+    run: impl Fn(usize) -> anyhow::Result<Value>,
+) -> anyhow::Result<Value> {
+    let mut runs = Vec::new();
+    for nodes in [2, 5] {
+        let r = run(nodes)?;
+        for (what, key, goal) in [("p50", "p50_ms", "<= 10 ms"), ("p99", "p99_ms", "<= 50 ms")] {
+            println!(
+                "{:<5} {:<52} {:>9.3} ms {:>14}",
+                row,
+                format!(
+                    "set on A until {}, {what}",
+                    until.replace("{n}", &nodes.to_string())
+                ),
+                r[key].as_f64().unwrap_or(0.0),
+                goal
+            );
+        }
+        runs.push(r);
+    }
+    Ok(Value::Array(runs))
 }

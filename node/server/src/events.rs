@@ -82,6 +82,19 @@ fn ws_error(id: Value, kind: &str, message: impl Into<String>) -> Value {
     json!({"id": id, "error": error})
 }
 
+/// The answer to a subscription without the `read` permission, if the grant lacks it.
+fn refuse_without_read(grant: &Grant) -> Option<Response> {
+    (!grant.can_read()).then(|| {
+        admin_error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "subscribing needs the `read` permission (this token has: {})",
+                grant.describe()
+            ),
+        )
+    })
+}
+
 // ---- WebSocket ----
 
 /// `GET /ws`.
@@ -90,14 +103,8 @@ pub(crate) async fn ws(
     Extension(grant): Extension<Grant>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    if !grant.can_read() {
-        return admin_error(
-            StatusCode::FORBIDDEN,
-            format!(
-                "subscribing needs the `read` permission (this token has: {})",
-                grant.describe()
-            ),
-        );
+    if let Some(refused) = refuse_without_read(&grant) {
+        return refused;
     }
     upgrade
         .max_message_size(MAX_CLIENT_MESSAGE)
@@ -328,14 +335,8 @@ pub(crate) async fn sse(
     Extension(grant): Extension<Grant>,
     headers: HeaderMap,
 ) -> Response {
-    if !grant.can_read() {
-        return admin_error(
-            StatusCode::FORBIDDEN,
-            format!(
-                "subscribing needs the `read` permission (this token has: {})",
-                grant.describe()
-            ),
-        );
+    if let Some(refused) = refuse_without_read(&grant) {
+        return refused;
     }
     // Subscribe before looking back, so nothing falls between the replay and the live feed.
     let mut feed = state.node.feed.subscribe();
@@ -487,14 +488,8 @@ pub(crate) async fn sse_subscription(
     Extension(grant): Extension<Grant>,
     body: axum::body::Bytes,
 ) -> Response {
-    if !grant.can_read() {
-        return admin_error(
-            StatusCode::FORBIDDEN,
-            format!(
-                "subscribing needs the `read` permission (this token has: {})",
-                grant.describe()
-            ),
-        );
+    if let Some(refused) = refuse_without_read(&grant) {
+        return refused;
     }
     let request: Value = match serde_json::from_slice(&body) {
         Ok(request) => request,

@@ -742,8 +742,6 @@ fn apply_put(
     let existing = index(id)?;
     if let Some(index) = existing.as_ref().filter(|i| i.is_live()) {
         let current = env::storage_read(&Key::Entry(id).to_bytes()).unwrap_or_default();
-        let later =
-            (metadata.updated_at, hash(&[&data])) > (index.metadata.updated_at, index.own_hash);
         let record = record_name(&index.metadata).or_else(|| record_name(&metadata));
         let merged = if id == Id::ROOT_ENTRY {
             Some((merges.root)(&current, &data)?)
@@ -759,7 +757,9 @@ fn apply_put(
             None => None,
         } {
             Some(merged)
-        } else if later {
+        } else if (metadata.updated_at, hash(&[&data]))
+            > (index.metadata.updated_at, index.own_hash)
+        {
             Some(data)
         } else {
             None
