@@ -229,6 +229,54 @@ fn state_impl(args: StateArgs, item: ItemStruct) -> TokenStream2 {
 ///
 /// `#[mergeable(plain)]` instead makes a struct of plain fields a plain value: an element holding
 /// it is last-writer-wins as a whole, like a `String` (see `calimero_storage::merge`).
+/// The ABI fragment declaring a struct's or enum's type, so that methods, events and state that
+/// name it describe it fully (a struct: a record of its fields, or its one field's type; an enum:
+/// its variants).
+fn type_fragment(item: &syn::DeriveInput) -> TokenStream2 {
+    let name = item.ident.to_string();
+    let definition = match &item.data {
+        syn::Data::Struct(data) => match &data.fields {
+            Fields::Named(fields) => json!({
+                "kind": "record",
+                "fields": fields.named.iter().map(|f| abi::field(
+                    &f.ident.as_ref().map(ToString::to_string).unwrap_or_default(), &f.ty, &name
+                )).collect::<Vec<_>>(),
+            }),
+            Fields::Unnamed(fields) if fields.unnamed.len() == 1 => {
+                abi::full(&fields.unnamed[0].ty, &name)
+            }
+            Fields::Unnamed(fields) => json!({
+                "kind": "tuple",
+                "elements": fields.unnamed.iter().map(|f| abi::full(&f.ty, &name)).collect::<Vec<_>>(),
+            }),
+            Fields::Unit => json!({ "kind": "unit" }),
+        },
+        syn::Data::Enum(data) => json!({
+            "kind": "variant",
+            "variants": data.variants.iter().map(|v| abi::variant(v, &name)).collect::<Vec<_>>(),
+        }),
+        syn::Data::Union(_) => return TokenStream2::new(),
+    };
+    let mut types = serde_json::Map::new();
+    types.insert(name, definition);
+    fragment_section(&json!({ "types": types }).to_string())
+}
+
+/// `#[derive(AbiType)]`: puts the type's definition in the app's ABI manifest, for types that
+/// methods take or return, events carry or state holds and that no other app macro describes.
+#[proc_macro_derive(AbiType)]
+pub fn derive_abi_type(item: TokenStream) -> TokenStream {
+    let item = parse_macro_input!(item as syn::DeriveInput);
+    let fragment = type_fragment(&item);
+    let name = &item.ident;
+    let (impl_generics, ty_generics, where_clause) = item.generics.split_for_impl();
+    quote! {
+        #fragment
+        impl #impl_generics ::calimero_sdk::abi::AbiType for #name #ty_generics #where_clause {}
+    }
+    .into()
+}
+
 #[proc_macro_derive(Mergeable, attributes(mergeable))]
 pub fn derive_mergeable(item: TokenStream) -> TokenStream {
     let item = parse_macro_input!(item as syn::DeriveInput);
@@ -257,8 +305,10 @@ fn mergeable_impl(item: syn::DeriveInput) -> syn::Result<TokenStream2> {
         })?;
     }
     let (impl_generics, ty_generics, where_clause) = item.generics.split_for_impl();
+    let fragment = type_fragment(&item);
     if plain {
         return Ok(quote! {
+            #fragment
             impl #impl_generics ::calimero_sdk::storage::Mergeable for #name #ty_generics #where_clause {
                 fn merge(&mut self, other: &Self) -> ::core::result::Result<(), ::calimero_sdk::storage::StoreError> {
                     ::calimero_sdk::storage::merge::merge_plain(self, other)
@@ -311,6 +361,7 @@ fn mergeable_impl(item: syn::DeriveInput) -> syn::Result<TokenStream2> {
     // errors shown are the ones above, not every use of the struct.
     Ok(quote! {
         #errors
+        #fragment
         impl #impl_generics ::calimero_sdk::storage::Mergeable for #name #ty_generics #where_clause {
             const RECORD: ::core::option::Option<&'static str> = ::core::option::Option::Some(#record);
 
@@ -780,11 +831,20 @@ fn export_method(
                 quote! { ::calimero_sdk::__private::save_and_commit::<#self_ty>(#name, &__state); },
             ),
         };
-        let output = match &returns {
-            Some(ty) if abi::result_parts(ty).is_some() => {
-                quote! { ::calimero_sdk::__private::return_result(#name, &__output); }
-            }
-            _ => quote! { ::calimero_sdk::__private::return_value(#name, &__output); },
+        let fallible = returns
+            .as_ref()
+            .is_some_and(|ty| abi::result_parts(ty).is_some());
+        let output = if fallible {
+            quote! { ::calimero_sdk::__private::return_result(#name, &__output); }
+        } else {
+            quote! { ::calimero_sdk::__private::return_value(#name, &__output); }
+        };
+        // An error leaves the state as it was: nothing is saved or committed (the node would
+        // discard it anyway), as the TypeScript SDK does.
+        let commit = if fallible && !commit.is_empty() {
+            quote! { if __output.is_ok() { #commit } }
+        } else {
+            commit
         };
         quote! {
             #parse

@@ -35,6 +35,8 @@ export declare class Vector<T> {
   constructor();
   push(value: T): void;
   get(index: number): T | null;
+  /** Replaces the element at `index`; returns the old one. Throws a RangeError past the end. */
+  update(index: number, value: T): T;
   pop(): T | null;
   len(): number;
   toArray(): T[];

@@ -1,4 +1,4 @@
-//! The command line: `cargo calimero new | build | abi | inspect`.
+//! The command line: `cargo calimero new | build | abi | inspect | compat | test`.
 
 use std::path::PathBuf;
 
@@ -62,25 +62,55 @@ pub enum Command {
     Inspect { module: PathBuf },
     /// Check that two modules (a Rust app and its TypeScript twin) behave and store alike.
     ///
-    /// Both run the scenario's calls (after `init`) on the same context, identity, clock and
-    /// random source; after every call their results, events, storage (every key and value),
-    /// state roots and delta artifacts must be equal, and at the end each applies the other's
-    /// deltas and must reach the same root. Exits 0 only if nothing differs; otherwise prints the
-    /// first difference: the call, what differs, both values.
+    /// Both run the same calls (after `init`) on the same context, identity, clock and random
+    /// source: the scenario's, then calls generated from the ABI. After every call their results,
+    /// events, storage (every key and value), state roots and delta artifacts must be equal; at
+    /// the end each applies the other's deltas and must reach the same root. Exits 0 only if
+    /// nothing differs; otherwise prints the first difference: the call, the entity, both values
+    /// decoded through each module's ABI, and the seed that reproduces it.
     Compat {
         /// The first module (e.g. res/kv_store.wasm).
         a: PathBuf,
         /// The second module (e.g. the TypeScript twin's).
         b: PathBuf,
-        /// A JSON array of calls: [{"method": "set", "args": {...}, "expect": {"output": ...}}].
+        /// A JSON or YAML list of calls: [{"method": "set", "args": {...}, "expect": {"output": ...}, "as": "alice"}].
         #[arg(long)]
-        scenario: PathBuf,
-        /// Seeds the random source both modules read.
+        scenario: Option<PathBuf>,
+        /// Calls to generate from the ABI's types after the scenario's [default: 1000 without
+        /// --scenario, 0 with it].
+        #[arg(long)]
+        calls: Option<usize>,
+        /// Seeds the random source both modules read and the generated calls.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Also write every call of the run (the scenario's and the generated ones) to this file
+        /// as a scenario, to replay, shorten or keep as a regression test.
+        #[arg(long, value_name = "FILE")]
+        save_calls: Option<PathBuf>,
         /// human: a sentence; json: one JSON object on stdout, for CI.
         #[arg(long, value_enum, default_value = "human")]
         message_format: MessageFormat,
+    },
+    /// Build an app and run its scenario files against it, checking every `expect`.
+    ///
+    /// Scenario files are `scenario.json`, `scenario.yaml` or `scenario.yml` in the app's
+    /// directory and every such file in its `scenarios/` directory, or those given with
+    /// --scenario. Each runs on a fresh in-process instance of the module (the node's runtime,
+    /// in-memory storage) after `init`. Exits 1 if any call's result is not the expected one,
+    /// naming the call, what it gave and what was expected.
+    Test {
+        /// The app's Cargo.toml or package.json (default: the one in the current directory).
+        #[arg(long)]
+        manifest_path: Option<PathBuf>,
+        /// A scenario to run (repeatable; default: the app's scenario files).
+        #[arg(long)]
+        scenario: Vec<PathBuf>,
+        /// Test this module instead of building the app.
+        #[arg(long)]
+        module: Option<PathBuf>,
+        /// Seeds the random source the module reads.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 
@@ -139,15 +169,24 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             a,
             b,
             scenario,
+            calls,
             seed,
+            save_calls,
             message_format,
         } => {
-            let read = |path: &PathBuf| {
-                std::fs::read(path)
-                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
+            let steps = match &scenario {
+                Some(path) => crate::compat::load_scenario(path)?,
+                None => Vec::new(),
             };
-            let steps = crate::compat::load_scenario(&scenario)?;
-            let report = crate::compat::run(&read(&a)?, &read(&b)?, &steps, seed)?;
+            let options = crate::compat::Options {
+                seed,
+                generated: calls.unwrap_or(if scenario.is_some() { 0 } else { 1000 }),
+            };
+            let (a_bytes, b_bytes) = (read(&a)?, read(&b)?);
+            if let Some(file) = &save_calls {
+                crate::compat::save_calls(file, &a_bytes, &steps, options)?;
+            }
+            let report = crate::compat::run(&a_bytes, &b_bytes, &steps, options)?;
             if message_format == MessageFormat::Json {
                 println!("{}", report.to_json());
             }
@@ -155,22 +194,139 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 None => {
                     if message_format != MessageFormat::Json {
                         println!(
-                            "compatible: {} calls, cross-applied both ways (seed {seed})",
-                            report.calls
+                            "compatible: {} calls ({} generated), cross-applied both ways (seed {seed})",
+                            report.calls, options.generated
                         );
                     }
                     Ok(())
                 }
-                Some(d) => anyhow::bail!(
-                    "the modules differ at {}: {}\n  {}: {}\n  {}: {}\n(seed {seed})",
-                    d.at,
-                    d.what,
-                    a.display(),
-                    d.a,
-                    b.display(),
-                    d.b
-                ),
+                Some(d) => {
+                    let hint = d.hint.map(|h| format!("\nnote: {h}")).unwrap_or_default();
+                    anyhow::bail!(
+                        "the modules differ at {}: {}\n  {}: {}\n  {}: {}{hint}\n(reproduce with --seed {seed})",
+                        d.at,
+                        d.what,
+                        a.display(),
+                        d.a,
+                        b.display(),
+                        d.b
+                    )
+                }
             }
         }
+        Command::Test {
+            manifest_path,
+            scenario,
+            module,
+            seed,
+        } => test(manifest_path, scenario, module, seed),
     }
+}
+
+fn read(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
+}
+
+/// The scenario files of the app in `dir`.
+fn scenario_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let is_scenario = |p: &std::path::Path| {
+        matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("json" | "yaml" | "yml")
+        )
+    };
+    let mut found: Vec<PathBuf> = ["scenario.json", "scenario.yaml", "scenario.yml"]
+        .iter()
+        .map(|name| dir.join(name))
+        .filter(|p| p.is_file())
+        .collect();
+    let mut listed: Vec<PathBuf> = std::fs::read_dir(dir.join("scenarios"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|p| p.is_file() && is_scenario(p))
+        .collect();
+    listed.sort();
+    found.extend(listed);
+    found
+}
+
+/// `cargo calimero test`.
+fn test(
+    manifest_path: Option<PathBuf>,
+    scenarios: Vec<PathBuf>,
+    module: Option<PathBuf>,
+    seed: u64,
+) -> anyhow::Result<()> {
+    let app_dir = match &manifest_path {
+        Some(path) => path
+            .parent()
+            .map_or_else(|| PathBuf::from("."), std::path::Path::to_path_buf),
+        None => std::env::current_dir()?,
+    };
+    let scenarios = if scenarios.is_empty() {
+        scenario_files(&app_dir)
+    } else {
+        scenarios
+    };
+    if scenarios.is_empty() {
+        anyhow::bail!(
+            "no scenario to run: write {}/scenario.json (a list of calls such as \
+             [{{\"method\": \"set\", \"args\": {{\"key\": \"a\"}}, \"expect\": {{\"output\": null}}}}]) \
+             or pass --scenario FILE",
+            app_dir.display()
+        );
+    }
+    let steps = scenarios
+        .iter()
+        .map(|path| Ok((path, crate::compat::load_scenario(path)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let module = match module {
+        Some(path) => path,
+        None => {
+            let reporter = Reporter::new(MessageFormat::Human);
+            let options = BuildOptions {
+                manifest_path,
+                ..BuildOptions::default()
+            };
+            pipeline::build(&options, &reporter)?.module
+        }
+    };
+    let bytes = read(&module)?;
+    let mut failed = 0;
+    let mut calls = 0;
+    for (path, steps) in &steps {
+        let checked = crate::compat::check(&bytes, steps, seed)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        calls += checked.calls;
+        if checked.failures.is_empty() {
+            println!("ok   {} ({} calls)", path.display(), checked.calls);
+            continue;
+        }
+        println!(
+            "FAIL {} ({} of {} calls)",
+            path.display(),
+            checked.failures.len(),
+            checked.calls
+        );
+        for failure in &checked.failures {
+            println!(
+                "  {}\n    got:      {}\n    expected: {}",
+                failure.at, failure.a, failure.b
+            );
+        }
+        failed += checked.failures.len();
+    }
+    if failed > 0 {
+        anyhow::bail!(
+            "{failed} of {calls} calls did not give the expected result ({})",
+            module.display()
+        );
+    }
+    println!(
+        "{} scenario(s), {calls} calls: all as expected",
+        steps.len()
+    );
+    Ok(())
 }

@@ -5,8 +5,12 @@
 //! (`__calimero_sync_next`) and must reach the same root. The first difference stops the run
 //! with what a person can act on: the call, the key, both values.
 //!
-//! Not done yet: generated calls from the ABI (`--calls`), YAML scenarios, decoding values
-//! through the ABI in the report.
+//! Calls come from a scenario file (JSON or YAML), or are generated from the ABI's types
+//! ([`generate`]), or both. Storage differences are reported by entity name with both values
+//! decoded through each module's own ABI ([`atlas`]).
+
+mod atlas;
+pub mod generate;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,26 +24,43 @@ use calimero_runtime::{
 use serde_json::{Value, json};
 
 /// One call of a scenario.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Step {
     pub method: String,
     pub args: Value,
     /// The expected result: `{"output": …}` or `{"error": …}` (compared when present).
     pub expect: Option<Value>,
+    /// The member who calls (`as` in the file): any name, mapped to a fixed identity; the
+    /// default member when absent.
+    pub caller: Option<String>,
 }
 
-/// Reads a scenario: a JSON array of `{"method", "args"?, "expect"?}`.
+/// Reads a scenario: a JSON or YAML (`.yaml`, `.yml`) list of
+/// `{"method", "args"?, "expect"?, "as"?}`.
 pub fn load_scenario(path: &Path) -> anyhow::Result<Vec<Step>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the scenario {}", path.display()))?;
-    let value: Value = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{} is not valid JSON (a scenario is a JSON array of {{\"method\", \"args\"}})",
-            path.display()
-        )
-    })?;
+    let yaml = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    );
+    let value: Value = if yaml {
+        serde_yaml::from_str(&text).with_context(|| {
+            format!(
+                "{} is not valid YAML (a scenario is a list of calls: `- method: set`)",
+                path.display()
+            )
+        })?
+    } else {
+        serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not valid JSON (a scenario is a JSON array of {{\"method\", \"args\"}})",
+                path.display()
+            )
+        })?
+    };
     let Some(steps) = value.as_array() else {
-        bail!("{}: a scenario is a JSON array of calls", path.display());
+        bail!("{}: a scenario is a list of calls", path.display());
     };
     steps
         .iter()
@@ -49,10 +70,29 @@ pub fn load_scenario(path: &Path) -> anyhow::Result<Vec<Step>> {
                 .get("method")
                 .and_then(Value::as_str)
                 .ok_or_else(|| anyhow!("{}: call {i} has no \"method\"", path.display()))?;
+            let expect = step.get("expect").cloned();
+            if let Some(expect) = &expect {
+                let keys: Vec<&String> = expect.as_object().map(|o| o.keys().collect()).unwrap_or_default();
+                if keys.len() != 1 || !matches!(keys[0].as_str(), "output" | "error") {
+                    bail!(
+                        "{}: call {i} (`{method}`): \"expect\" is {{\"output\": …}} or {{\"error\": …}}, not {expect}",
+                        path.display()
+                    );
+                }
+            }
+            let caller = match step.get("as") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(name)) => Some(name.clone()),
+                Some(other) => bail!(
+                    "{}: call {i} (`{method}`): \"as\" names a member with a string, not {other}",
+                    path.display()
+                ),
+            };
             Ok(Step {
                 method: method.to_owned(),
                 args: step.get("args").cloned().unwrap_or_else(|| json!({})),
-                expect: step.get("expect").cloned(),
+                expect,
+                caller,
             })
         })
         .collect()
@@ -131,15 +171,29 @@ impl Side {
         }
     }
 
-    fn run(&self, entry: &str, input: Vec<u8>, index: u64, seed: u64) -> Outcome {
+    fn run(
+        &self,
+        entry: &str,
+        input: Vec<u8>,
+        index: u64,
+        seed: u64,
+        caller: Option<&str>,
+    ) -> Outcome {
         self.runtime.set_determinism(Some(Determinism {
             time_ns: START_NS + index * 1_000_000,
             seed: seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15),
         }));
+        let member = match caller {
+            None => MEMBER,
+            Some(name) => {
+                use sha2::Digest;
+                sha2::Sha256::digest(name.as_bytes()).into()
+            }
+        };
         let identity = Identity {
             context_id: CONTEXT,
-            account_id: MEMBER,
-            device_id: MEMBER,
+            account_id: member,
+            device_id: member,
             xcall_origin: None,
         };
         let outcome = if entry == calimero_runtime::SYNC_NEXT {
@@ -193,83 +247,178 @@ fn show(bytes: Option<&Vec<u8>>) -> String {
     let Some(bytes) = bytes else {
         return "(absent)".into();
     };
-    let text = match std::str::from_utf8(bytes) {
+    match std::str::from_utf8(bytes) {
         Ok(text) if text.chars().all(|c| !c.is_control() || c == '\n') => format!("{text:?}"),
-        _ => format!("0x{}", hex(bytes)),
-    };
-    if text.len() > 200 {
-        format!("{}… ({} bytes)", &text[..200], bytes.len())
-    } else {
-        text
+        _ => format!("0x{} ({} bytes)", hex(bytes), bytes.len()),
     }
+}
+
+/// Two long texts cut to where they start to differ (with some context before), so a person sees
+/// the difference rather than 200 equal characters.
+fn focus(a: &str, b: &str) -> (String, String) {
+    const BEFORE: usize = 60;
+    const AFTER: usize = 140;
+    let first = a
+        .char_indices()
+        .zip(b.chars())
+        .find(|((_, x), y)| x != y)
+        .map_or(a.len().min(b.len()), |((i, _), _)| i);
+    let cut = |text: &str| {
+        let mut start = first.saturating_sub(BEFORE);
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = (first + AFTER).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        format!(
+            "{}{}{}",
+            if start > 0 { "…" } else { "" },
+            &text[start..end],
+            if end < text.len() { "…" } else { "" }
+        )
+    };
+    (cut(a), cut(b))
 }
 
 /// The first difference found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Difference {
-    /// Where: `init`, `call 3 set {"key":"a"}`, `ABI`, `cross-apply`.
+    /// Where: `init`, ``call 3 `set` {"key":"a"}``, `ABI`, `cross-apply (…)`.
     pub at: String,
     /// What differs.
     pub what: String,
     pub a: String,
     pub b: String,
+    /// What else is known, e.g. that the ABIs declare different state types.
+    pub hint: Option<String>,
 }
 
 /// What a run found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
+    /// Calls run after `init`, up to and including the one that differed.
     pub calls: usize,
+    /// The seed of the clock-independent random source and of generated calls.
+    pub seed: u64,
     pub difference: Option<Difference>,
 }
 
 impl Report {
     pub fn to_json(&self) -> Value {
         match &self.difference {
-            None => json!({"ok": true, "calls": self.calls}),
-            Some(d) => {
-                json!({"ok": false, "calls": self.calls, "at": d.at, "what": d.what, "a": d.a, "b": d.b})
-            }
+            None => json!({"ok": true, "calls": self.calls, "seed": self.seed}),
+            Some(d) => json!({
+                "ok": false, "calls": self.calls, "seed": self.seed,
+                "at": d.at, "what": d.what, "a": d.a, "b": d.b, "hint": d.hint,
+            }),
         }
     }
 }
 
+/// How a run is driven.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Seeds both modules' random source and the generated calls.
+    pub seed: u64,
+    /// Calls generated from the ABI, run after the scenario's.
+    pub generated: usize,
+}
+
+/// One side of a comparison: the module's state, what its call gave, its ABI.
+struct Seen<'x> {
+    side: &'x Side,
+    outcome: &'x Outcome,
+    abi: &'x Value,
+}
+
 /// Compares one call's outcomes and the stores after it.
-fn compare(at: &str, a: (&Side, &Outcome), b: (&Side, &Outcome)) -> Option<Difference> {
+fn compare(at: &str, a: Seen, b: Seen) -> Option<Difference> {
     let diff = |what: &str, x: String, y: String| {
         Some(Difference {
             at: at.to_owned(),
             what: what.to_owned(),
             a: x,
             b: y,
+            hint: None,
         })
     };
-    let (ra, rb) = (result_json(a.1), result_json(b.1));
+    let (ra, rb) = (result_json(a.outcome), result_json(b.outcome));
     if ra != rb {
         return diff("the result", ra.to_string(), rb.to_string());
     }
-    let (ea, eb) = (events_json(a.1), events_json(b.1));
+    let (ea, eb) = (events_json(a.outcome), events_json(b.outcome));
     if ea != eb {
         return diff("the events", ea.to_string(), eb.to_string());
     }
-    let (sa, sb) = (a.0.state.snapshot(), b.0.state.snapshot());
-    for key in sa.keys().chain(sb.keys()) {
-        if sa.get(key) != sb.get(key) {
-            return diff(
-                &format!("storage key 0x{}", hex(key)),
-                show(sa.get(key)),
-                show(sb.get(key)),
-            );
+    // The stores were equal before this call, so only keys it wrote can differ now.
+    let written = |o: &Outcome| {
+        if o.should_persist() {
+            o.writes.keys().cloned().collect::<Vec<_>>()
+        } else {
+            Vec::new()
         }
+    };
+    let mut touched = written(a.outcome);
+    touched.extend(written(b.outcome));
+    let value = |side: &Side, key: &[u8]| side.state.get(key).ok().flatten();
+    let differs = touched
+        .iter()
+        .any(|key| value(a.side, key) != value(b.side, key));
+    if differs {
+        let (sa, sb) = (a.side.state.snapshot(), b.side.state.snapshot());
+        let differing: Vec<&Vec<u8>> = sa
+            .keys()
+            .chain(sb.keys().filter(|k| !sa.contains_key(*k)))
+            .filter(|key| sa.get(*key) != sb.get(*key))
+            .collect();
+        let (atlas_a, atlas_b) = (
+            atlas::Atlas::new(&sa, Some(a.abi), CONTEXT),
+            atlas::Atlas::new(&sb, Some(b.abi), CONTEXT),
+        );
+        let name = |key: &[u8]| atlas_a.name(key).or_else(|| atlas_b.name(key));
+        // Data explains more than the index records and hashes that follow from it.
+        let key = differing
+            .iter()
+            .find(|k| name(k).is_some_and(|n| n.starts_with("the data of")))
+            .or_else(|| differing.iter().find(|k| name(k).is_some()))
+            .unwrap_or(&differing[0]);
+        let value = |atlas: &atlas::Atlas, store: &BTreeMap<Vec<u8>, Vec<u8>>| {
+            let raw = store.get(*key);
+            raw.and_then(|bytes| atlas.decode(key, bytes))
+                .unwrap_or_else(|| show(raw))
+        };
+        let (mut va, mut vb) = focus(&value(&atlas_a, &sa), &value(&atlas_b, &sb));
+        if va == vb {
+            // Decoded alike (a stamp or an id differs): show the bytes too.
+            let (ra, rb) = focus(&show(sa.get(*key)), &show(sb.get(*key)));
+            va = format!("{va} [{ra}]");
+            vb = format!("{vb} [{rb}]");
+        }
+        let what = match name(key) {
+            Some(name) => format!("storage: {name} (key 0x{})", hex(key)),
+            None => format!("storage key 0x{}", hex(key)),
+        };
+        return diff(&what, va, vb);
     }
-    if a.1.root_hash != b.1.root_hash {
+    // A failed call's root and delta are discarded by the node: only kept ones must agree.
+    if !a.outcome.should_persist() && !b.outcome.should_persist() {
+        return None;
+    }
+    if a.outcome.root_hash != b.outcome.root_hash {
         let root = |r: Option<[u8; 32]>| r.map_or("(no commit)".into(), |r| hex(&r));
-        return diff("the state root", root(a.1.root_hash), root(b.1.root_hash));
+        return diff(
+            "the state root",
+            root(a.outcome.root_hash),
+            root(b.outcome.root_hash),
+        );
     }
-    if a.1.artifact != b.1.artifact {
+    if a.outcome.artifact != b.outcome.artifact {
         return diff(
             "the delta artifact",
-            format!("0x{}", hex(&a.1.artifact)),
-            format!("0x{}", hex(&b.1.artifact)),
+            format!("0x{}", hex(&a.outcome.artifact)),
+            format!("0x{}", hex(&b.outcome.artifact)),
         );
     }
     None
@@ -300,9 +449,37 @@ fn first_json_difference(path: &str, a: &Value, b: &Value) -> Option<(String, Va
     }
 }
 
-/// What callers and storage see of an ABI: the state's types, each method's name, parameters
-/// and result, and the events. Annotations (declared errors, intents) may differ between twins.
-fn surface(abi: &Value) -> Value {
+/// The `$ref`s in `value`.
+fn refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(name)) = map.get("$ref") {
+                out.push(name.clone());
+            }
+            map.values().for_each(|v| refs(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+/// The definitions of the types `roots` name and every type those use.
+fn reachable_types(abi: &Value, mut pending: Vec<String>) -> Value {
+    let mut types = serde_json::Map::new();
+    while let Some(name) = pending.pop() {
+        if types.contains_key(&name) {
+            continue;
+        }
+        let definition = abi["types"].get(&name).cloned().unwrap_or(Value::Null);
+        refs(&definition, &mut pending);
+        types.insert(name, definition);
+    }
+    Value::Object(types)
+}
+
+/// What callers see of an ABI: each method's name, parameters and result, the events, and the
+/// types those use. Annotations (declared errors, intents) may differ between twins.
+fn interface(abi: &Value) -> Value {
     let methods: Vec<Value> = abi["methods"]
         .as_array()
         .into_iter()
@@ -317,106 +494,117 @@ fn surface(abi: &Value) -> Value {
         })
         .collect();
     let events = abi.get("events").cloned().unwrap_or_else(|| json!([]));
-    // Only the types the state, the methods and the events use.
-    fn refs(value: &Value, out: &mut Vec<String>) {
-        match value {
-            Value::Object(map) => {
-                if let Some(Value::String(name)) = map.get("$ref") {
-                    out.push(name.clone());
-                }
-                map.values().for_each(|v| refs(v, out));
-            }
-            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
-            _ => {}
-        }
-    }
-    let mut pending = Vec::new();
-    if let Some(root) = abi["state_root"].as_str() {
-        pending.push(root.to_owned());
-    }
-    refs(&json!([methods, events]), &mut pending);
-    let mut types = serde_json::Map::new();
-    while let Some(name) = pending.pop() {
-        if types.contains_key(&name) {
-            continue;
-        }
-        let definition = abi["types"].get(&name).cloned().unwrap_or(Value::Null);
-        refs(&definition, &mut pending);
-        types.insert(name, definition);
-    }
-    json!({
-        "state_root": abi["state_root"],
-        "types": types,
-        "methods": methods,
-        "events": events,
-    })
+    let mut used = Vec::new();
+    refs(&json!([methods, events]), &mut used);
+    json!({"types": reachable_types(abi, used), "methods": methods, "events": events})
 }
 
-/// Runs `scenario` on modules `a` and `b`; `seed` feeds both random sources.
-pub fn run(a: &[u8], b: &[u8], scenario: &[Step], seed: u64) -> anyhow::Result<Report> {
-    let manifest = |bytes: &[u8], label: &str| {
-        calimero_wasm_abi::read_manifest(bytes)
-            .map_err(|e| anyhow!("{label}: its ABI does not parse: {e}"))?
-            .ok_or_else(|| {
-                anyhow!("{label} has no embedded ABI (build it with `cargo calimero build`)")
-            })
+/// What storage holds according to an ABI: the state's types.
+fn state_types(abi: &Value) -> Value {
+    let root = abi["state_root"].as_str().map(str::to_owned);
+    json!({"state_root": abi["state_root"], "types": reachable_types(abi, root.into_iter().collect())})
+}
+
+fn manifest(bytes: &[u8], label: &str) -> anyhow::Result<Value> {
+    calimero_wasm_abi::read_manifest(bytes)
+        .map_err(|e| anyhow!("{label}: its ABI does not parse: {e}"))?
+        .ok_or_else(|| {
+            anyhow!("{label} has no embedded ABI (build it with `cargo calimero build`)")
+        })
+}
+
+/// Where a call is, for a person.
+fn call_label(index: usize, step: &Step, generated: bool) -> String {
+    if index == 0 {
+        return "init".to_owned();
+    }
+    let caller = step
+        .caller
+        .as_deref()
+        .map(|c| format!(" as {c}"))
+        .unwrap_or_default();
+    let origin = if generated { " (generated)" } else { "" };
+    format!(
+        "call {index}{origin} `{}` {}{caller}",
+        step.method, step.args
+    )
+}
+
+/// Runs `scenario`, then `options.generated` calls generated from the ABI, on modules `a` and
+/// `b`, comparing after every call, then cross-applies each one's deltas on the other.
+pub fn run(a: &[u8], b: &[u8], scenario: &[Step], options: Options) -> anyhow::Result<Report> {
+    let seed = options.seed;
+    let (abi_a, abi_b) = (manifest(a, "module a")?, manifest(b, "module b")?);
+    let ended = |calls, difference| {
+        Ok(Report {
+            calls,
+            seed,
+            difference: Some(difference),
+        })
     };
-    let (abi_a, abi_b) = (
-        surface(&manifest(a, "module a")?),
-        surface(&manifest(b, "module b")?),
-    );
-    if let Some((path, x, y)) = first_json_difference("abi", &abi_a, &abi_b) {
-        return Ok(Report {
-            calls: 0,
-            difference: Some(Difference {
+    if let Some((path, x, y)) = first_json_difference("abi", &interface(&abi_a), &interface(&abi_b))
+    {
+        return ended(
+            0,
+            Difference {
                 at: "ABI".into(),
                 what: format!("{path}: the modules do not declare the same app"),
                 a: x.to_string(),
                 b: y.to_string(),
-            }),
-        });
+                hint: None,
+            },
+        );
     }
+    // Different state types are reported with the first storage difference they cause, which
+    // names the call, the entity and both values; or at the end if this run wrote none.
+    let state_difference = first_json_difference("abi", &state_types(&abi_a), &state_types(&abi_b))
+        .map(|(path, x, y)| {
+            format!("the ABIs declare different state types at {path}: {x} vs {y}")
+        });
 
     let side_a = Side::new("module a".into(), a)?;
     let side_b = Side::new("module b".into(), b)?;
     let mut artifacts_a = Vec::new();
     let mut artifacts_b = Vec::new();
     let mut root = None;
-    let steps = std::iter::once(Step {
+    let init = Step {
         method: "init".into(),
         args: json!({}),
         expect: None,
-    })
-    .chain(scenario.iter().cloned());
+        caller: None,
+    };
+    let generated = generate::calls(&abi_a, options.generated, seed);
+    let steps = std::iter::once((&init, false))
+        .chain(scenario.iter().map(|s| (s, false)))
+        .chain(generated.iter().map(|s| (s, true)));
     let mut calls = 0;
-    for (index, step) in steps.enumerate() {
+    for (index, (step, is_generated)) in steps.enumerate() {
         let input = serde_json::to_vec(&step.args)?;
-        let at = if index == 0 {
-            "init".to_owned()
-        } else {
-            format!("call {index} `{}` {}", step.method, step.args)
-        };
-        let oa = side_a.run(&step.method, input.clone(), index as u64, seed);
-        let ob = side_b.run(&step.method, input, index as u64, seed);
+        let at = call_label(index, step, is_generated);
+        let caller = step.caller.as_deref();
+        let oa = side_a.run(&step.method, input.clone(), index as u64, seed, caller);
+        let ob = side_b.run(&step.method, input, index as u64, seed, caller);
         calls = index;
-        if let Some(difference) = compare(&at, (&side_a, &oa), (&side_b, &ob)) {
-            return Ok(Report {
-                calls,
-                difference: Some(difference),
-            });
+        let seen = |side, outcome, abi| Seen { side, outcome, abi };
+        if let Some(mut difference) =
+            compare(&at, seen(&side_a, &oa, &abi_a), seen(&side_b, &ob, &abi_b))
+        {
+            difference.hint = state_difference.clone();
+            return ended(calls, difference);
         }
         if let Some(expect) = &step.expect {
             let got = result_json(&oa);
             if got != *expect {
-                return Ok(Report {
+                return ended(
                     calls,
-                    difference: Some(Difference {
+                    Difference {
                         at,
                         what: "the expected result".into(),
                         a: got.to_string(),
                         b: format!("{expect} (expected)"),
-                    }),
-                });
+                        hint: None,
+                    },
+                );
             }
         }
         if oa.should_persist() && !oa.artifact.is_empty() {
@@ -437,37 +625,200 @@ pub fn run(a: &[u8], b: &[u8], scenario: &[Step], seed: u64) -> anyhow::Result<R
             let outcome = replayer.run(
                 calimero_runtime::SYNC_NEXT,
                 artifact.clone(),
-                10_000 + index as u64,
+                1_000_000 + index as u64,
                 seed,
+                None,
             );
             if !outcome.should_persist() {
-                return Ok(Report {
+                return ended(
                     calls,
-                    difference: Some(Difference {
+                    Difference {
                         at: format!("cross-apply ({label})"),
                         what: format!("delta {index} does not apply"),
                         a: format!("{:?}", outcome.returns),
                         b: String::new(),
-                    }),
-                });
+                        hint: state_difference.clone(),
+                    },
+                );
             }
             replayed = outcome.root_hash;
         }
         if replayed != root {
             let show_root = |r: Option<[u8; 32]>| r.map_or("(none)".into(), |r| hex(&r));
-            return Ok(Report {
+            return ended(
                 calls,
-                difference: Some(Difference {
+                Difference {
                     at: format!("cross-apply ({label})"),
                     what: "the state root after replaying every delta".into(),
                     a: show_root(root),
                     b: show_root(replayed),
-                }),
-            });
+                    hint: state_difference.clone(),
+                },
+            );
         }
+    }
+    if let Some(state_difference) = state_difference {
+        return ended(
+            calls,
+            Difference {
+                at: "ABI".into(),
+                what: format!(
+                    "{state_difference}; every call of this run stored the same bytes, but other \
+                     calls may not"
+                ),
+                a: String::new(),
+                b: String::new(),
+                hint: None,
+            },
+        );
     }
     Ok(Report {
         calls,
+        seed,
         difference: None,
     })
+}
+
+/// Writes the calls a run makes (the scenario's, then the generated ones) as a JSON scenario.
+pub fn save_calls(
+    path: &Path,
+    module: &[u8],
+    scenario: &[Step],
+    options: Options,
+) -> anyhow::Result<()> {
+    let generated = generate::calls(
+        &manifest(module, "module a")?,
+        options.generated,
+        options.seed,
+    );
+    let calls: Vec<Value> = scenario
+        .iter()
+        .chain(&generated)
+        .map(|step| {
+            let mut call = json!({"method": step.method, "args": step.args});
+            if let Some(expect) = &step.expect {
+                call["expect"] = expect.clone();
+            }
+            if let Some(caller) = &step.caller {
+                call["as"] = json!(caller);
+            }
+            call
+        })
+        .collect();
+    std::fs::write(path, serde_json::to_string_pretty(&calls)? + "\n")
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// What `cargo calimero test` found for one module and one scenario.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub calls: usize,
+    /// Every call whose result was not the expected one (`a`: what it gave, `b`: the
+    /// expectation).
+    pub failures: Vec<Difference>,
+}
+
+/// Runs `scenario` (after `init`) on one module and checks every `expect`. Later calls run on
+/// the state earlier ones left, failed or not, so one run reports every failing call.
+pub fn check(module: &[u8], scenario: &[Step], seed: u64) -> anyhow::Result<Checked> {
+    let side = Side::new("the module".into(), module)?;
+    let init = side.run("init", b"{}".to_vec(), 0, seed, None);
+    if let Err(error) = &init.returns {
+        bail!("`init` failed: {error:?}");
+    }
+    let mut failures = Vec::new();
+    for (i, step) in scenario.iter().enumerate() {
+        let index = i + 1;
+        let outcome = side.run(
+            &step.method,
+            serde_json::to_vec(&step.args)?,
+            index as u64,
+            seed,
+            step.caller.as_deref(),
+        );
+        if let Some(expect) = &step.expect {
+            let got = result_json(&outcome);
+            if got != *expect {
+                failures.push(Difference {
+                    at: call_label(index, step, false),
+                    what: "the expected result".into(),
+                    a: got.to_string(),
+                    b: expect.to_string(),
+                    hint: None,
+                });
+            }
+        }
+    }
+    Ok(Checked {
+        calls: scenario.len(),
+        failures,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(name: &str, text: &str) -> anyhow::Result<Vec<Step>> {
+        let dir = std::env::temp_dir().join(format!("calimero-scenario-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        load_scenario(&path)
+    }
+
+    #[test]
+    fn json_and_yaml_scenarios_read_alike() {
+        let json = load(
+            "a.json",
+            r#"[{"method": "set", "args": {"key": "a"}, "expect": {"output": null}, "as": "bob"},
+                {"method": "len"}]"#,
+        )
+        .unwrap();
+        let yaml = load(
+            "a.yaml",
+            "- method: set\n  args: {key: a}\n  expect: {output: null}\n  as: bob\n- method: len\n",
+        )
+        .unwrap();
+        assert_eq!(json, yaml);
+        assert_eq!(json[0].caller.as_deref(), Some("bob"));
+        assert_eq!(json[1].args, json!({}));
+        assert_eq!(json[1].expect, None);
+    }
+
+    #[test]
+    fn a_malformed_scenario_is_refused_naming_the_call() {
+        let error = load("b.json", r#"[{"method": "get", "expect": {"value": 1}}]"#)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("call 0 (`get`)"), "{error}");
+        assert!(
+            error.contains(r#"{"output": …} or {"error": …}"#),
+            "{error}"
+        );
+        let error = load("c.yaml", "- method: get\n  as: 7\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("\"as\" names a member with a string"),
+            "{error}"
+        );
+        let error = load("d.yaml", "- method: [\n").unwrap_err().to_string();
+        assert!(error.contains("is not valid YAML"), "{error}");
+        let error = load("e.json", r#"{"method": "get"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("a scenario is a list of calls"), "{error}");
+    }
+
+    #[test]
+    fn long_values_are_cut_around_their_first_difference() {
+        let a = format!("{}X{}", "a".repeat(500), "b".repeat(500));
+        let b = format!("{}Y{}", "a".repeat(500), "b".repeat(500));
+        let (x, y) = focus(&a, &b);
+        assert!(x.starts_with('…') && x.ends_with('…'), "{x}");
+        assert!(x.contains("aX") && y.contains("aY"), "{x} {y}");
+        assert!(x.len() < 260, "{}", x.len());
+        assert_eq!(focus("short", "shore"), ("short".into(), "shore".into()));
+    }
 }

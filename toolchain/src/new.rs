@@ -15,6 +15,10 @@ const RUST_TEMPLATE: &[(&str, &str)] = &[
         include_str!("../../templates/rust/src/lib.rs"),
     ),
     ("README.md", include_str!("../../templates/rust/README.md")),
+    (
+        "scenario.json",
+        include_str!("../../templates/rust/scenario.json"),
+    ),
     (".gitignore", include_str!("../../templates/rust/gitignore")),
 ];
 

@@ -234,6 +234,19 @@ fn build_ts(
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
+    // Type names recorded in storage metadata are the Rust twin's `std::any::type_name`s, which
+    // start with its crate name: by default this package's name, or `"calimero": {"crate": …}`.
+    let crate_name = match &package["calimero"]["crate"] {
+        serde_json::Value::Null => lib_name.clone(),
+        serde_json::Value::String(name)
+            if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
+            name.clone()
+        }
+        other => bail!(
+            "package.json: \"calimero\": {{\"crate\": …}} is the Rust twin's crate name (letters, digits, _), not {other}"
+        ),
+    };
     let entry = package["calimero"]["entry"]
         .as_str()
         .unwrap_or("src/index.ts");
@@ -251,7 +264,7 @@ fn build_ts(
 
     let step = Instant::now();
     let (bundle, manifest) =
-        crate::ts::bundle::bundle(&dir, &entry, &lib_name, crate::ts::extract::extract)?;
+        crate::ts::bundle::bundle(&dir, &entry, &crate_name, crate::ts::extract::extract)?;
     reporter.step(
         "bundle",
         step.elapsed(),

@@ -49,7 +49,13 @@ fn a_new_app_builds_installs_and_runs_on_a_real_node() {
         .unwrap();
     assert!(created.status.success(), "{}", text(&created));
     let app = dir.path().join("demo-app");
-    for file in ["Cargo.toml", "src/lib.rs", "README.md", ".gitignore"] {
+    for file in [
+        "Cargo.toml",
+        "src/lib.rs",
+        "README.md",
+        ".gitignore",
+        "scenario.json",
+    ] {
         assert!(app.join(file).exists(), "{file} missing");
     }
     let readme = std::fs::read_to_string(app.join("README.md")).unwrap();
@@ -81,6 +87,20 @@ fn a_new_app_builds_installs_and_runs_on_a_real_node() {
     assert_eq!(finished["size_after"], module.len());
     assert_eq!(finished["sha256"].as_str().unwrap().len(), 64);
     assert!(app.join("res/abi.json").exists());
+
+    // Its scenario passes `cargo calimero test` on the built module.
+    let scenario = tool()
+        .args(["calimero", "test", "--module"])
+        .arg(app.join("res/demo_app.wasm"))
+        .current_dir(&app)
+        .output()
+        .unwrap();
+    assert!(scenario.status.success(), "{}", text(&scenario));
+    assert!(
+        text(&scenario).contains("1 scenario(s), 6 calls: all as expected"),
+        "{}",
+        text(&scenario)
+    );
 
     let node = TestNode::start(&calimero_tests::merod());
     let application = node.install(&module);

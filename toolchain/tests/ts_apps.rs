@@ -2,45 +2,18 @@
 //! module installed on a real merod next to its Rust twin, the same calls giving the same JSON
 //! results, errors and events; errors carry TypeScript locations.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use calimero_runtime::{
     FunctionCallError, HostError, Identity, Limits, Outcome, Runtime, Storage, StorageError,
 };
 use calimero_tests::node::TestNode;
+use common::{app_with, build_ts, text};
 use serde_json::{Value, json};
-
-/// Builds a TypeScript app with `PATH` pointing at an empty directory: nothing but the
-/// toolchain's own binary takes part.
-fn build_ts(app: &Path, out: &Path) -> Output {
-    let empty = out.join("empty-path");
-    std::fs::create_dir_all(&empty).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_cargo-calimero"))
-        .args(["calimero", "build", "--manifest-path"])
-        .arg(app.join("package.json"))
-        .arg("--out")
-        .arg(out)
-        .env_clear()
-        .env("PATH", &empty)
-        .env("HOME", std::env::var_os("HOME").unwrap_or_default())
-        .env(
-            "CALIMERO_CACHE_DIR",
-            calimero_tests::target_dir().join("calimero-cache"),
-        )
-        .output()
-        .expect("cargo-calimero runs")
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
 
 fn kv_store_ts() -> &'static [u8] {
     static MODULE: OnceLock<Vec<u8>> = OnceLock::new();
@@ -303,15 +276,6 @@ fn a_throw_is_a_guest_panic_naming_the_method_and_the_typescript_line() {
     );
 }
 
-/// A throwaway TypeScript app with `source` as its entry.
-fn app_with(source: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("src")).unwrap();
-    std::fs::write(dir.path().join("package.json"), r#"{"name": "broken-app"}"#).unwrap();
-    std::fs::write(dir.path().join("src/index.ts"), source).unwrap();
-    dir
-}
-
 const GOOD_HEAD: &str = r#"import { State, Logic, View } from "@calimero/sdk";
 import { UnorderedMap } from "@calimero/sdk/collections";
 "#;
@@ -569,123 +533,4 @@ fn ts_handlers_run_on_every_member_but_the_author_on_real_nodes() {
     }
     let ran = |node: &TestNode| node.counters()["handlers_run"].as_u64().unwrap_or(0);
     assert_eq!((ran(&a), ran(&b), ran(&c)), (0, 1, 1));
-}
-
-fn compat(
-    a: &[u8],
-    b: &[u8],
-    scenario: &[cargo_calimero::compat::Step],
-) -> cargo_calimero::compat::Report {
-    cargo_calimero::compat::run(a, b, scenario, 7).expect("compat runs")
-}
-
-fn kv_scenario() -> Vec<cargo_calimero::compat::Step> {
-    cargo_calimero::compat::load_scenario(
-        &calimero_tests::workspace_root().join("apps/kv-store/scenario.json"),
-    )
-    .unwrap()
-}
-
-#[test]
-fn compat_passes_for_the_kv_store_twins_and_a_module_with_itself() {
-    let scenario = kv_scenario();
-    let report = compat(kv_store_rust(), kv_store_ts(), &scenario);
-    assert_eq!(report.difference, None, "{:?}", report.difference);
-    assert_eq!(report.calls, scenario.len());
-    let report = compat(kv_store_ts(), kv_store_ts(), &scenario);
-    assert_eq!(report.difference, None);
-}
-
-#[test]
-fn compat_names_the_call_and_both_values_where_twins_differ() {
-    // Unrelated apps differ at the ABI.
-    let counter = calimero_tests::build_app("counter");
-    let report = compat(kv_store_rust(), &counter, &kv_scenario());
-    let difference = report.difference.expect("different apps");
-    assert_eq!(difference.at, "ABI", "{difference:?}");
-
-    // A twin whose `Inserted` event carries another value than its Rust twin's.
-    let source = std::fs::read_to_string(
-        calimero_tests::workspace_root().join("apps/kv-store-ts/src/index.ts"),
-    )
-    .unwrap()
-    .replacen(
-        "emit(new Inserted(key, value));",
-        "emit(new Inserted(key, value + \"!\"));",
-        1,
-    );
-    assert!(source.contains("value + \"!\""));
-    let app = app_with(&source);
-    std::fs::write(
-        app.path().join("package.json"),
-        r#"{"name": "kv-store-ts"}"#,
-    )
-    .unwrap();
-    let built = build_ts(app.path(), &app.path().join("res"));
-    assert!(built.status.success(), "{}", text(&built));
-    let divergent = std::fs::read(app.path().join("res/kv_store_ts.wasm")).unwrap();
-    let report = compat(kv_store_rust(), &divergent, &kv_scenario());
-    let difference = report.difference.expect("a divergent twin");
-    assert!(difference.at.starts_with("call 1 `set`"), "{difference:?}");
-    assert_eq!(difference.what, "the events", "{difference:?}");
-    assert!(difference.a.contains(r#""value":"1""#), "{difference:?}");
-    assert!(difference.b.contains(r#""value":"1!""#), "{difference:?}");
-}
-
-#[test]
-fn cargo_calimero_compat_exits_zero_only_when_the_twins_match() {
-    let dir = tempfile::tempdir().unwrap();
-    let (rust, ts, counter) = (
-        dir.path().join("kv_store.wasm"),
-        dir.path().join("kv_store_ts.wasm"),
-        dir.path().join("counter.wasm"),
-    );
-    std::fs::write(&rust, kv_store_rust()).unwrap();
-    std::fs::write(&ts, kv_store_ts()).unwrap();
-    std::fs::write(&counter, calimero_tests::build_app("counter")).unwrap();
-    let scenario = calimero_tests::workspace_root().join("apps/kv-store/scenario.json");
-    let compat = |b: &std::path::Path, format: &str| {
-        Command::new(env!("CARGO_BIN_EXE_cargo-calimero"))
-            .args(["calimero", "compat"])
-            .arg(&rust)
-            .arg(b)
-            .arg("--scenario")
-            .arg(&scenario)
-            .args(["--message-format", format])
-            .output()
-            .unwrap()
-    };
-    let same = compat(&ts, "json");
-    assert!(same.status.success(), "{}", text(&same));
-    let report: Value = serde_json::from_slice(&same.stdout).unwrap();
-    assert_eq!(report["ok"], true, "{report}");
-    let human = compat(&ts, "human");
-    assert!(
-        text(&human).contains("compatible: 17 calls"),
-        "{}",
-        text(&human)
-    );
-
-    let different = compat(&counter, "human");
-    assert_eq!(different.status.code(), Some(1));
-    let shown = text(&different);
-    assert!(shown.contains("the modules differ at ABI"), "{shown}");
-    assert!(shown.contains("counter.wasm"), "{shown}");
-}
-
-#[test]
-fn compat_passes_for_the_counter_twins_with_64_bit_results() {
-    let out = tempfile::tempdir().unwrap();
-    let app = calimero_tests::workspace_root().join("apps/counter-ts");
-    let built = build_ts(&app, out.path());
-    assert!(built.status.success(), "{}", text(&built));
-    let ts = std::fs::read(out.path().join("counter_ts.wasm")).unwrap();
-    let rust = calimero_tests::build_app("counter");
-    let scenario = cargo_calimero::compat::load_scenario(
-        &calimero_tests::workspace_root().join("apps/counter/scenario.json"),
-    )
-    .unwrap();
-    // Including a total above 2^53, which a JavaScript number cannot hold exactly.
-    let report = compat(&rust, &ts, &scenario);
-    assert_eq!(report.difference, None, "{:?}", report.difference);
 }

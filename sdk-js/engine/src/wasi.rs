@@ -9,14 +9,29 @@ use calimero_sys::{Buffer, BufferMut};
 const SUCCESS: i32 = 0;
 const BADF: i32 = 8;
 
-/// `random_get`: fill from the host RNG.
+/// `random_get`: a fixed pseudo-random stream, not the host's.
+///
+/// Only the engine's own machinery asks here (the Rust standard library's hash-map keys); an
+/// app's randomness (`crypto.getRandomValues`, the ids of new vector elements) comes from the
+/// host's `random_bytes` directly. Keeping the two apart means a TypeScript app draws exactly the
+/// host bytes its Rust twin draws, so under one seeded source (`cargo calimero compat`) both
+/// create the same ids, and the engine's internals run the same on every replica.
 #[unsafe(no_mangle)]
 pub extern "C" fn __calimero_wasi_random_get(buf: *mut u8, len: usize) -> i32 {
+    use core::sync::atomic::{AtomicU64, Ordering};
+    static STATE: AtomicU64 = AtomicU64::new(0x243f_6a88_85a3_08d3);
     // SAFETY: WASI guarantees `buf` names `len` writable bytes of this module's memory.
     let bytes = unsafe { core::slice::from_raw_parts_mut(buf, len) };
-    let buffer = BufferMut::new(bytes);
-    // SAFETY: `buffer` describes `bytes`.
-    unsafe { calimero_sys::random_bytes(buffer.as_arg()) };
+    for chunk in bytes.chunks_mut(8) {
+        // SplitMix64.
+        let mut z = STATE
+            .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
+            .wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
+    }
     SUCCESS
 }
 

@@ -180,6 +180,11 @@ export function encode(t: any, v: any, w: Writer, scope: Scope | null): void {
       for (const item of v) encode(t.items, item, w, scope);
       return;
     }
+    case "tuple": {
+      if (!Array.isArray(v) || v.length !== t.elements.length) throw new TypeError(`expected a tuple of ${t.elements.length}, got ${describe(v)}`);
+      t.elements.forEach((e: any, i: number) => encode(e, v[i], w, scope));
+      return;
+    }
     case "map": {
       const entries: [any, any][] = v instanceof Map ? [...v.entries()] : v && typeof v === "object" ? Object.entries(v) : null as any;
       if (!entries) throw new TypeError(`expected Map or object, got ${describe(v)}`);
@@ -265,6 +270,7 @@ export function decode(t: any, r: Reader): any {
     case "string": return text(r.bytes(r.u32()));
     case "bytes": return r.bytes(r.u32());
     case "list": { const n = r.u32(); const out = []; for (let i = 0; i < n; i++) out.push(decode(t.items, r)); return out; }
+    case "tuple": return t.elements.map((e: any) => decode(e, r));
     case "map": { const n = r.u32(); const out = new Map(); for (let i = 0; i < n; i++) { const k = decode(t.key, r); out.set(k, decode(t.value, r)); } return out; }
     case "record": {
       const out: any = {};
@@ -305,7 +311,8 @@ export function rustName(t: any): string {
     case "unordered_map": return `${c}unordered_map::UnorderedMap<${rustName(t.key)}, ${rustName(t.value)}>`;
     case "unordered_set": return `${c}unordered_set::UnorderedSet<${rustName(t.items)}>`;
     case "vector": return `${c}vector::Vector<${rustName(t.items)}>`;
-    case "counter": return `${c}counter::Counter<${t.kind === "i64"}>`;
+    // `type_name` leaves out a const argument equal to its default (`Counter<false>`).
+    case "counter": return `${c}counter::Counter${t.kind === "i64" ? "<true>" : ""}`;
     case "lww_register": return `${c}lww_register::LwwRegister<${rustName(t.inner_type)}>`;
   }
   switch (t.kind) {

@@ -127,6 +127,19 @@ export class Vector<T> extends Collection {
     const bytes = host.value(id);
     return bytes === null ? null : decode(this._type.items, new Reader(bytes));
   }
+  /** Replaces the element at `index`; returns the old one. Throws a RangeError past the end. */
+  update(index: number, value: T): T {
+    const vector = this._ready();
+    const ids = host.elements(vector);
+    const id = ids[index];
+    const bytes = id === undefined ? null : host.value(id);
+    if (id === undefined || bytes === null) {
+      throw new RangeError(`index ${index} is out of bounds: the vector has ${ids.length} elements`);
+    }
+    const old = decode(this._type.items, new Reader(bytes));
+    save(vector, id, [[this._type.items, value]], recordTag(this._type.items));
+    return old;
+  }
   pop(): T | null {
     const vector = this._ready();
     const ids = host.elements(vector);

@@ -12,6 +12,7 @@ function typeName(t: any): string {
   if (t.crdt_type) return t.crdt_type;
   if (t.kind === "list") return `${typeName(t.items)}[]`;
   if (t.kind === "map") return `Map<${typeName(t.key)}, ${typeName(t.value)}>`;
+  if (t.kind === "tuple") return `[${t.elements.map(typeName).join(", ")}]`;
   return t.kind;
 }
 
@@ -42,6 +43,9 @@ function fromJson(t: any, v: any, path: string): any {
       if (!Array.isArray(v) || v.some((b) => !Number.isInteger(b) || b < 0 || b > 255)) fail();
       return new Uint8Array(v);
     case "list": if (!Array.isArray(v)) fail(); return v.map((x, i) => fromJson(t.items, x, `${path}[${i}]`));
+    case "tuple":
+      if (!Array.isArray(v) || v.length !== t.elements.length) fail();
+      return t.elements.map((e: any, i: number) => fromJson(e, v[i], `${path}[${i}]`));
     case "map": {
       if (v === null || typeof v !== "object" || Array.isArray(v)) fail();
       const out = new Map();
@@ -73,6 +77,7 @@ function toJson(t: any, v: any): any {
     case "u64": case "i64": case "u128": case "i128": return BigInt(v);
     case "bytes": return Array.from(v as Uint8Array);
     case "list": return (v as any[]).map((x) => toJson(t.items, x));
+    case "tuple": return t.elements.map((e: any, i: number) => toJson(e, (v as any[])[i]));
     case "map": {
       const entries: [any, any][] = v instanceof Map ? [...v.entries()] : Object.entries(v);
       // Keys in sorted order, as the Rust twin's BTreeMap prints them.

@@ -30,6 +30,17 @@
 
 #[doc(hidden)]
 pub mod __private;
+
+/// Types in the app's ABI manifest: `#[derive(AbiType)]` on a struct or enum that methods take
+/// or return (or events carry) adds its definition, so callers and `cargo calimero compat` see
+/// its fields. `#[derive(Mergeable)]` records and `#[app::event]`/`#[app::error]` enums are
+/// described already.
+pub mod abi {
+    pub use calimero_sdk_macros::AbiType;
+
+    /// Implemented by `#[derive(AbiType)]`.
+    pub trait AbiType {}
+}
 pub mod env;
 pub mod event;
 #[cfg(not(target_arch = "wasm32"))]
@@ -43,7 +54,7 @@ pub use serde_json;
 /// The app-facing macros and types: `use calimero_sdk::app;`.
 pub mod app {
     pub use calimero_sdk_macros::{
-        Mergeable, destroy, error, event, init, logic, private, state, view,
+        AbiType, Mergeable, destroy, error, event, init, logic, private, state, view,
     };
     pub use calimero_storage::Mergeable;
 

@@ -19,8 +19,8 @@ use swc_core::ecma::ast::{
 use super::front::Parsed;
 
 const SUPPORTED: &str = "supported: string, boolean, number, the integer aliases u8…u128 and \
-    i8…i128 from @calimero/sdk, Uint8Array, T[], Map<string, V>, T | null, classes, interfaces, \
-    object types, and the SDK collections";
+    i8…i128 from @calimero/sdk, Uint8Array, T[], [A, B, …] tuples, Map<string, V>, T | null, \
+    classes, interfaces, object types, and the SDK collections";
 
 /// What a declaration is, and where.
 #[derive(Clone, Copy)]
@@ -357,6 +357,14 @@ impl<'a> Extractor<'a> {
                     json!({"kind": "list", "items": with_null(items, nullable)}),
                     false,
                 ))
+            }
+            TsType::TsTupleType(tuple) => {
+                let mut elements = Vec::new();
+                for element in &tuple.elem_types {
+                    let (item, nullable) = self.map(&element.ty, file, what)?;
+                    elements.push(with_null(item, nullable));
+                }
+                Ok((json!({"kind": "tuple", "elements": elements}), false))
             }
             TsType::TsUnionOrIntersectionType(TsUnionOrIntersectionType::TsUnionType(union)) => {
                 let rest: Vec<&TsType> = union

@@ -1,0 +1,84 @@
+// Nested collections: a set of tags per item and a vote counter per option. The TypeScript
+// twin of apps/board: same methods, results, events and stored bytes.
+import { AppError, Event, Init, Logic, State, View, emit, u32, u64 } from "@calimero/sdk";
+import { Counter, UnorderedMap, UnorderedSet } from "@calimero/sdk/collections";
+
+@Event
+export class Tagged {
+  constructor(public item: string, public tag: string) {}
+}
+
+@Event
+export class Voted {
+  constructor(public option: string, public total: u64) {}
+}
+
+@State
+export class Board {
+  tags: UnorderedMap<string, UnorderedSet<string>> = new UnorderedMap();
+  votes: UnorderedMap<string, Counter> = new UnorderedMap();
+}
+
+@Logic(Board)
+export class BoardLogic extends Board {
+  @Init
+  static init(): Board {
+    return new Board();
+  }
+
+  /** Tags `item` (creating it); false if it already had the tag. */
+  tag(item: string, tag: string): boolean {
+    let tags = this.tags.get(item);
+    if (tags === null) {
+      tags = new UnorderedSet();
+      this.tags.set(item, tags);
+    }
+    const added = tags.add(tag);
+    if (added) emit(new Tagged(item, tag));
+    return added;
+  }
+
+  /** Removes a tag; false if the item did not have it. An unknown item is an error. */
+  untag(item: string, tag: string): boolean {
+    const tags = this.tags.get(item);
+    if (tags === null) throw new AppError("NoSuchItem", item);
+    return tags.delete(tag);
+  }
+
+  /** Removes an item with all its tags; false if there was none. */
+  drop_item(item: string): boolean {
+    return this.tags.remove(item) !== null;
+  }
+
+  /** The item's tags in the order they were first added, or null for an unknown item. */
+  @View()
+  tags_of(item: string): string[] | null {
+    const tags = this.tags.get(item);
+    return tags === null ? null : tags.toArray();
+  }
+
+  /** Every item with its number of tags. */
+  @View()
+  items(): [string, u32][] {
+    return this.tags.entries().map(([item, tags]): [string, u32] => [item, tags.size()]);
+  }
+
+  /** Adds `weight` votes to `option`; returns its new total. */
+  vote(option: string, weight: u32): u64 {
+    let counter = this.votes.get(option);
+    if (counter === null) {
+      counter = new Counter();
+      this.votes.set(option, counter);
+    }
+    counter.incrementBy(weight);
+    const total = counter.value();
+    emit(new Voted(option, total));
+    return total;
+  }
+
+  /** Every option with its total, in the order options were first voted for. */
+  @View()
+  tally(): [string, u64][] {
+    return this.votes.entries().map(([option, counter]): [string, u64] => [option, counter.value()]);
+  }
+}

@@ -1,0 +1,403 @@
+//! `cargo calimero compat` and `cargo calimero test` on the twin pairs in `apps/` (a Rust app
+//! and its TypeScript twin), on twins made to diverge on purpose, and through the command line.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use cargo_calimero::compat::{self, Options, Report, Step};
+use common::{app_with, build_repo_ts, build_ts, text};
+use serde_json::Value;
+
+fn run(a: &[u8], b: &[u8], scenario: &[Step], generated: usize) -> Report {
+    compat::run(a, b, scenario, Options { seed: 7, generated }).expect("compat runs")
+}
+
+fn scenario(path: &str) -> Vec<Step> {
+    compat::load_scenario(&calimero_tests::workspace_root().join(path)).unwrap()
+}
+
+/// The Rust and TypeScript builds of one twin pair, built once per test binary.
+struct Twins {
+    rust: Vec<u8>,
+    ts: Vec<u8>,
+}
+
+fn twins(name: &'static str) -> &'static Twins {
+    static KV: OnceLock<Twins> = OnceLock::new();
+    static COUNTER: OnceLock<Twins> = OnceLock::new();
+    static BOARD: OnceLock<Twins> = OnceLock::new();
+    static TODO: OnceLock<Twins> = OnceLock::new();
+    let cell = match name {
+        "kv-store" => &KV,
+        "counter" => &COUNTER,
+        "board" => &BOARD,
+        "todo" => &TODO,
+        other => panic!("no twin pair {other}"),
+    };
+    cell.get_or_init(|| Twins {
+        rust: calimero_tests::build_app(name),
+        ts: build_repo_ts(&format!("{name}-ts")),
+    })
+}
+
+#[test]
+fn every_twin_pair_passes_its_scenario_then_1000_generated_calls_and_cross_apply() {
+    for (name, file) in [
+        ("kv-store", "apps/kv-store/scenario.json"),
+        ("counter", "apps/counter/scenario.json"),
+        ("board", "apps/board/scenario.yaml"),
+        ("todo", "apps/todo/scenario.json"),
+    ] {
+        let steps = scenario(file);
+        let pair = twins(name);
+        let report = run(&pair.rust, &pair.ts, &steps, 1000);
+        assert_eq!(report.difference, None, "{name}: {:?}", report.difference);
+        assert_eq!(report.calls, steps.len() + 1000, "{name}");
+    }
+}
+
+#[test]
+fn a_module_matches_itself_and_unrelated_apps_differ_at_the_abi() {
+    let kv = twins("kv-store");
+    let report = run(
+        &kv.ts,
+        &kv.ts,
+        &scenario("apps/kv-store/scenario.json"),
+        200,
+    );
+    assert_eq!(report.difference, None, "{:?}", report.difference);
+
+    let counter = twins("counter");
+    let report = run(&kv.rust, &counter.rust, &[], 10);
+    let difference = report.difference.expect("different apps");
+    assert_eq!(difference.at, "ABI", "{difference:?}");
+    assert!(
+        difference.what.contains("do not declare the same app"),
+        "{difference:?}"
+    );
+    assert_eq!(report.calls, 0, "no call runs after an ABI difference");
+}
+
+/// A copy of `apps/<name>-ts` with `edit` applied to its source, built; `package` is its
+/// package.json.
+fn divergent(name: &str, package: &str, edit: &[(&str, &str)]) -> Vec<u8> {
+    let path = calimero_tests::workspace_root().join(format!("apps/{name}-ts/src/index.ts"));
+    let mut source = std::fs::read_to_string(path).unwrap();
+    for (from, to) in edit {
+        assert!(source.contains(from), "the twin's source has {from:?}");
+        source = source.replace(from, to);
+    }
+    let app = app_with(&source);
+    std::fs::write(app.path().join("package.json"), package).unwrap();
+    let built = build_ts(app.path(), &app.path().join("res"));
+    assert!(built.status.success(), "{}", text(&built));
+    std::fs::read(
+        app.path()
+            .join(format!("res/{}_ts.wasm", name.replace('-', "_"))),
+    )
+    .unwrap()
+}
+
+const TODO_PACKAGE: &str = r#"{"name": "todo-ts", "calimero": {"crate": "todo"}}"#;
+
+#[test]
+fn a_twin_storing_f64_where_rust_has_u64_is_caught_with_the_call_the_entity_and_both_values() {
+    let ts = divergent(
+        "todo",
+        TODO_PACKAGE,
+        &[
+            ("emit, u32, u64 }", "emit, f64, u32, u64 }"),
+            (
+                "public due: LwwRegister<u64>,",
+                "public due: LwwRegister<f64>,",
+            ),
+            ("new LwwRegister(due)));", "new LwwRegister(Number(due))));"),
+            ("todo.due.set(due);", "todo.due.set(Number(due));"),
+        ],
+    );
+    let report = run(
+        &twins("todo").rust,
+        &ts,
+        &scenario("apps/todo/scenario.json"),
+        0,
+    );
+    let d = report.difference.expect("an f64 field is not a u64 field");
+    assert!(d.at.starts_with("call 1 `add`"), "{d:?}");
+    assert!(
+        d.what.contains("storage: the data of `items` element"),
+        "{d:?}"
+    );
+    assert!(
+        d.a.contains(r#"{title: "write the report", done: false, due: 1767312000}"#),
+        "{d:?}"
+    );
+    assert!(
+        d.b.contains(r#"{title: "write the report", done: false, due: 1767312000.0}"#),
+        "{d:?}"
+    );
+    let hint = d.hint.expect("the state types differ too");
+    assert!(hint.contains(r#""u64" vs "f64""#), "{hint}");
+}
+
+#[test]
+fn a_twin_with_reordered_record_fields_is_caught_with_both_layouts() {
+    let ts = divergent(
+        "todo",
+        TODO_PACKAGE,
+        &[
+            (
+                "    public title: LwwRegister<string>,\n    public done: LwwRegister<boolean>,",
+                "    public done: LwwRegister<boolean>,\n    public title: LwwRegister<string>,",
+            ),
+            (
+                "new Todo(new LwwRegister(title), new LwwRegister(false),",
+                "new Todo(new LwwRegister(false), new LwwRegister(title),",
+            ),
+        ],
+    );
+    let report = run(
+        &twins("todo").rust,
+        &ts,
+        &scenario("apps/todo/scenario.json"),
+        0,
+    );
+    let d = report
+        .difference
+        .expect("reordered fields are another layout");
+    assert!(d.at.starts_with("call 1 `add`"), "{d:?}");
+    assert!(d.what.contains("`items` element"), "{d:?}");
+    assert!(
+        d.a.contains(r#"{title: "write the report", done: false"#),
+        "{d:?}"
+    );
+    assert!(
+        d.b.contains(r#"{done: false, title: "write the report""#),
+        "{d:?}"
+    );
+    assert!(d.hint.is_some_and(|h| h.contains("abi.types.Todo")));
+}
+
+#[test]
+fn a_twin_emitting_another_event_payload_is_caught_with_both_events() {
+    let ts = divergent(
+        "kv-store",
+        r#"{"name": "kv-store-ts"}"#,
+        &[(
+            "emit(new Inserted(key, value));",
+            "emit(new Inserted(key, value + \"!\"));",
+        )],
+    );
+    let report = run(
+        &twins("kv-store").rust,
+        &ts,
+        &scenario("apps/kv-store/scenario.json"),
+        0,
+    );
+    let d = report.difference.expect("a divergent twin");
+    assert!(d.at.starts_with("call 1 `set`"), "{d:?}");
+    assert_eq!(d.what, "the events", "{d:?}");
+    assert!(d.a.contains(r#""value":"1""#), "{d:?}");
+    assert!(d.b.contains(r#""value":"1!""#), "{d:?}");
+}
+
+fn cargo_calimero(args: &[&str], paths: &[&Path]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cargo-calimero"));
+    command.arg("calimero").args(args);
+    for path in paths {
+        command.arg(path);
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn cargo_calimero_compat_exits_zero_only_when_the_twins_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rust, ts, counter, saved) = (
+        dir.path().join("todo.wasm"),
+        dir.path().join("todo_ts.wasm"),
+        dir.path().join("counter.wasm"),
+        dir.path().join("calls.json"),
+    );
+    std::fs::write(&rust, &twins("todo").rust).unwrap();
+    std::fs::write(&ts, &twins("todo").ts).unwrap();
+    std::fs::write(&counter, &twins("counter").rust).unwrap();
+    let scenario = calimero_tests::workspace_root().join("apps/todo/scenario.json");
+    let scenario_arg = scenario.to_str().unwrap();
+
+    let same = cargo_calimero(
+        &[
+            "compat",
+            "--scenario",
+            scenario_arg,
+            "--calls",
+            "50",
+            "--message-format",
+            "json",
+        ],
+        &[&rust, &ts],
+    );
+    assert!(same.status.success(), "{}", text(&same));
+    let report: Value = serde_json::from_slice(&same.stdout).unwrap();
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["calls"], 64, "{report}");
+
+    let human = cargo_calimero(
+        &["compat", "--calls", "30", "--seed", "5", "--save-calls"],
+        &[&saved, &rust, &ts],
+    );
+    assert!(
+        text(&human)
+            .contains("compatible: 30 calls (30 generated), cross-applied both ways (seed 5)"),
+        "{}",
+        text(&human)
+    );
+    // The saved calls are a scenario that replays the same run.
+    let replay = compat::load_scenario(&saved).unwrap();
+    assert_eq!(replay.len(), 30);
+    assert_eq!(
+        replay,
+        compat::generate::calls(
+            &calimero_wasm_abi::read_manifest(&twins("todo").rust)
+                .unwrap()
+                .unwrap(),
+            30,
+            5
+        )
+    );
+
+    let different = cargo_calimero(&["compat", "--calls", "5"], &[&rust, &counter]);
+    assert_eq!(different.status.code(), Some(1));
+    let shown = text(&different);
+    assert!(shown.contains("the modules differ at ABI"), "{shown}");
+    assert!(shown.contains("counter.wasm"), "{shown}");
+    assert!(shown.contains("reproduce with --seed 1"), "{shown}");
+}
+
+#[test]
+fn cargo_calimero_test_lists_every_failing_expectation_with_both_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("todo.wasm");
+    std::fs::write(&module, &twins("todo").rust).unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        r#"
+- method: add
+  args: {title: "a", due: 5}
+  expect: {output: 0}
+- method: get
+  args: {index: 0}
+  expect: {output: {title: "a", done: true, due: 5}}
+- method: complete
+  args: {index: 3}
+  expect: {output: true}
+- method: due_by
+  args: {by: 10}
+  expect: {output: 1}
+"#,
+    )
+    .unwrap();
+    let failed = cargo_calimero(
+        &["test", "--module", module.to_str().unwrap(), "--scenario"],
+        &[&bad],
+    );
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
+    let shown = text(&failed);
+    assert!(shown.contains("FAIL"), "{shown}");
+    assert!(shown.contains("(2 of 4 calls)"), "{shown}");
+    assert!(shown.contains("call 2 `get` {\"index\":0}"), "{shown}");
+    assert!(
+        shown.contains(r#"got:      {"output":{"done":false,"due":5,"title":"a"}}"#),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(r#"expected: {"output":{"done":true,"due":5,"title":"a"}}"#),
+        "{shown}"
+    );
+    assert!(shown.contains("call 3 `complete`"), "{shown}");
+    assert!(
+        shown.contains(r#"{"error":{"data":3,"kind":"NoSuchTodo"}}"#),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("call 4"),
+        "call 4 met its expectation: {shown}"
+    );
+
+    // The app's own scenario files, found from its manifest.
+    let manifest = calimero_tests::workspace_root().join("apps/todo/Cargo.toml");
+    let passed = cargo_calimero(
+        &[
+            "test",
+            "--module",
+            module.to_str().unwrap(),
+            "--manifest-path",
+        ],
+        &[&manifest],
+    );
+    assert!(passed.status.success(), "{}", text(&passed));
+    assert!(
+        text(&passed).contains("1 scenario(s), 14 calls: all as expected"),
+        "{}",
+        text(&passed)
+    );
+}
+
+#[test]
+fn cargo_calimero_test_builds_a_typescript_app_and_runs_its_scenarios() {
+    let app = app_with(
+        r#"import { State, Logic, Init, View, u64 } from "@calimero/sdk";
+import { Counter } from "@calimero/sdk/collections";
+
+@State
+export class Tally {
+  hits: Counter = new Counter();
+}
+
+@Logic(Tally)
+export class TallyLogic extends Tally {
+  @Init
+  static init(): Tally {
+    return new Tally();
+  }
+
+  hit(): u64 {
+    this.hits.increment();
+    return this.hits.value();
+  }
+
+  @View()
+  total(): u64 {
+    return this.hits.value();
+  }
+}
+"#,
+    );
+    std::fs::create_dir_all(app.path().join("scenarios")).unwrap();
+    std::fs::write(
+        app.path().join("scenarios/hits.yml"),
+        "- {method: hit, expect: {output: 1}}\n- {method: hit, as: bob, expect: {output: 2}}\n- {method: total, expect: {output: 2}}\n",
+    )
+    .unwrap();
+    let manifest = app.path().join("package.json");
+    let passed = cargo_calimero(&["test", "--manifest-path"], &[&manifest]);
+    assert!(passed.status.success(), "{}", text(&passed));
+    assert!(
+        text(&passed).contains("hits.yml (3 calls)"),
+        "{}",
+        text(&passed)
+    );
+    assert!(app.path().join("res/broken_app.wasm").is_file());
+
+    std::fs::remove_dir_all(app.path().join("scenarios")).unwrap();
+    let none = cargo_calimero(&["test", "--manifest-path"], &[&manifest]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(
+        text(&none).contains("no scenario to run"),
+        "{}",
+        text(&none)
+    );
+}
