@@ -13,8 +13,11 @@ fi
 # Debian packages: RocksDB (linked from the system instead of built from C++ source, see
 # .cargo/config.toml), libclang for its bindings, pkg-config; clang-16, LLVM's tools and wasi-libc
 # to compile QuickJS for wasm32-wasip1 (scripts/wasi-sdk-shim.sh arranges them like a WASI SDK);
-# Chromium, which the web page's test drives headless.
-APT_PACKAGES=(librocksdb-dev libclang-dev pkg-config clang-16 llvm-16 lld-16 wasi-libc chromium)
+# Chromium, which the web page's test drives headless; curl, which the getting-started pages use.
+APT_PACKAGES=(librocksdb-dev libclang-dev pkg-config clang-16 llvm-16 lld-16 wasi-libc chromium curl)
+# Node.js and npm, for `npx create-calimero-app` and type-checking TypeScript apps (building them
+# needs neither), unless some Node.js is installed already.
+command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

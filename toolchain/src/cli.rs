@@ -21,9 +21,12 @@ pub enum Command {
     New {
         /// The app's name (also its directory).
         name: String,
-        /// The language: rust (ts is not available yet).
+        /// The language: rust, or ts (TypeScript, the same app `npx create-calimero-app` makes).
         #[arg(long, default_value = "rust")]
         lang: String,
+        /// The TypeScript template: kv-store (the default) or counter.
+        #[arg(long)]
+        template: Option<String>,
         /// Where to create it (default: the current directory).
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -120,6 +123,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::New {
             name,
             lang,
+            template,
             dir,
             sdk_path,
         } => {
@@ -128,12 +132,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 None => std::env::current_dir()?,
             };
             let sdk = sdk_path.unwrap_or_else(crate::new::default_sdk_path);
-            let root = crate::new::create(&name, &dir, &lang, &sdk)?;
+            let root = crate::new::create(&name, &dir, &lang, template.as_deref(), &sdk)?;
             println!("created {} in {}", name, root.display());
-            println!(
-                "next:\n  cd {}\n  cargo test\n  cargo calimero build",
-                root.display()
-            );
+            if lang == "rust" {
+                println!(
+                    "next:\n  cd {}\n  cargo test\n  cargo calimero build\n  cargo calimero test",
+                    root.display()
+                );
+            } else {
+                println!(
+                    "next:\n  cd {}\n  npm install\n  npm run typecheck\n  npm run build\n  npm test",
+                    root.display()
+                );
+            }
             Ok(())
         }
         Command::Build {

@@ -15,11 +15,48 @@ const RUST_TEMPLATE: &[(&str, &str)] = &[
         include_str!("../../templates/rust/src/lib.rs"),
     ),
     ("README.md", include_str!("../../templates/rust/README.md")),
+    (".gitignore", include_str!("../../templates/rust/gitignore")),
     (
         "scenario.json",
         include_str!("../../templates/rust/scenario.json"),
     ),
-    (".gitignore", include_str!("../../templates/rust/gitignore")),
+];
+
+/// The TypeScript templates, as `npx create-calimero-app` writes them.
+macro_rules! ts_template {
+    ($name:literal) => {
+        &[
+            (
+                "package.json",
+                include_str!(concat!("../../templates/ts/", $name, "/package.json.tmpl")),
+            ),
+            (
+                "tsconfig.json",
+                include_str!(concat!("../../templates/ts/", $name, "/tsconfig.json")),
+            ),
+            (
+                "src/index.ts",
+                include_str!(concat!("../../templates/ts/", $name, "/src/index.ts")),
+            ),
+            (
+                "scenario.json",
+                include_str!(concat!("../../templates/ts/", $name, "/scenario.json")),
+            ),
+            (
+                "README.md",
+                include_str!(concat!("../../templates/ts/", $name, "/README.md")),
+            ),
+            (
+                ".gitignore",
+                include_str!(concat!("../../templates/ts/", $name, "/gitignore")),
+            ),
+        ]
+    };
+}
+
+const TS_TEMPLATES: &[(&str, &[(&str, &str)])] = &[
+    ("kv-store", ts_template!("kv-store")),
+    ("counter", ts_template!("counter")),
 ];
 
 /// The SDK checkout the toolchain was built from.
@@ -30,8 +67,15 @@ pub fn default_sdk_path() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// Creates app `name` in `dir/name`; returns its directory.
-pub fn create(name: &str, dir: &Path, lang: &str, sdk: &Path) -> anyhow::Result<PathBuf> {
+/// Creates app `name` in `dir/name` from the template for `lang` (`rust`, or `ts` with
+/// `template` `kv-store` or `counter`); returns its directory.
+pub fn create(
+    name: &str,
+    dir: &Path,
+    lang: &str,
+    template: Option<&str>,
+    sdk: &Path,
+) -> anyhow::Result<PathBuf> {
     let valid = !name.is_empty()
         && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
         && name
@@ -42,9 +86,33 @@ pub fn create(name: &str, dir: &Path, lang: &str, sdk: &Path) -> anyhow::Result<
             "`{name}` is not a valid app name: use letters, digits, `-` and `_`, starting with a letter"
         );
     }
-    if lang != "rust" {
-        bail!("--lang {lang}: only Rust apps can be created by this toolchain yet");
-    }
+    let (files, sdk_value): (&[(&str, &str)], String) = match lang {
+        "rust" => {
+            if let Some(template) = template {
+                bail!("--template {template}: the Rust app has one template; drop --template");
+            }
+            (RUST_TEMPLATE, sdk.display().to_string())
+        }
+        "ts" | "typescript" => {
+            let wanted = template.unwrap_or("kv-store");
+            let Some((_, files)) = TS_TEMPLATES.iter().find(|(n, _)| *n == wanted) else {
+                let names: Vec<&str> = TS_TEMPLATES.iter().map(|(n, _)| *n).collect();
+                bail!(
+                    "unknown template `{wanted}`; choose one of: {}",
+                    names.join(", ")
+                );
+            };
+            let package = sdk.join("sdk-js/sdk");
+            if !package.join("index.d.ts").is_file() {
+                bail!(
+                    "{} is not the TypeScript SDK (no index.d.ts): pass --sdk-path <the Calimero checkout>",
+                    package.display()
+                );
+            }
+            (*files, format!("file:{}", package.display()))
+        }
+        other => bail!("--lang {other}: choose rust or ts"),
+    };
     let root = dir.join(name);
     if root.exists() {
         bail!(
@@ -53,7 +121,7 @@ pub fn create(name: &str, dir: &Path, lang: &str, sdk: &Path) -> anyhow::Result<
         );
     }
     let crate_name = name.replace('-', "_");
-    for (path, contents) in RUST_TEMPLATE {
+    for (path, contents) in files {
         let file = root.join(path);
         if let Some(parent) = file.parent() {
             std::fs::create_dir_all(parent)
@@ -62,7 +130,7 @@ pub fn create(name: &str, dir: &Path, lang: &str, sdk: &Path) -> anyhow::Result<
         let text = contents
             .replace("{{name}}", name)
             .replace("{{crate_name}}", &crate_name)
-            .replace("{{sdk}}", &sdk.display().to_string());
+            .replace("{{sdk}}", &sdk_value);
         std::fs::write(&file, text).with_context(|| format!("writing {}", file.display()))?;
     }
     Ok(root)

@@ -100,6 +100,11 @@ pub enum Command {
 
 /// Runs `merod` with parsed arguments.
 pub fn main(cli: Cli) -> anyhow::Result<()> {
+    let home_arg = cli
+        .home
+        .as_ref()
+        .map(|home| format!(" --home {}", home.display()))
+        .unwrap_or_default();
     let node_home = crate::home::base(cli.home).join(&cli.node);
     match cli.command {
         Command::Init {
@@ -135,7 +140,7 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
             println!("  server   http://{}", config.server.listen);
             println!("  swarm    {}", config.swarm.listen.join(", "));
             println!("  identity {}", config.identity.public_key);
-            println!("next: merod --node {} run", cli.node);
+            println!("next: merod{home_arg} --node {} run", cli.node);
             Ok(())
         }
         Command::Run {
