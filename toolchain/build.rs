@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+include!("engine_build.rs");
+
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_path_buf();
@@ -19,6 +21,8 @@ fn main() {
         "sdk-rust/sys/src",
         "macros/src",
         "scripts/wasi-sdk-shim.sh",
+        "toolchain/engine_build.rs",
+        "scripts/rustc-remap.sh",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
@@ -42,46 +46,7 @@ fn main() {
             .arg(&shim),
         "assembling the WASI SDK shim (needs clang-16, lld-16 and wasi-libc: run scripts/setup.sh)",
     );
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    build
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip1",
-            "--manifest-path",
-        ])
-        .arg(root.join("sdk-js/engine/Cargo.toml"))
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .env("WASI_SDK", &shim);
-    // The outer build's flags and wrappers are for the host, not for the engine.
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        "RUSTC_WRAPPER",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "CARGO_MAKEFLAGS",
-        "CARGO_PRIMARY_PACKAGE",
-        "TARGET",
-        "HOST",
-        "PROFILE",
-        "OPT_LEVEL",
-        "DEBUG",
-    ] {
-        build.env_remove(var);
-    }
-    for (key, _) in std::env::vars() {
-        if key.starts_with("CARGO_CFG_")
-            || key.starts_with("CARGO_FEATURE_")
-            || key.starts_with("CARGO_PKG_")
-            || key.starts_with("DEP_")
-        {
-            build.env_remove(key);
-        }
-    }
-    build.env_remove("OUT_DIR").env_remove("CARGO_MANIFEST_DIR");
+    let mut build = engine_build_command(&root, &target_dir, &shim);
     run(&mut build, "building the QuickJS engine for wasm32-wasip1");
     let built = target_dir.join("wasm32-wasip1/release/calimero_js_engine.wasm");
     copy(&built, &out);
