@@ -55,6 +55,12 @@ pub enum Command {
         /// Skip wasm-opt.
         #[arg(long)]
         no_opt: bool,
+        /// TypeScript apps: do not pre-initialise. By default the build runs the app's top level
+        /// (SDK loaded, classes defined) once and stores the result in the module, so a call
+        /// only runs its method; with this flag every call sets the app up first. Same behaviour,
+        /// slower calls, smaller module.
+        #[arg(long)]
+        no_snapshot: bool,
         /// human: steps on stderr; json: one JSON object per line on stdout, for CI.
         #[arg(long, value_enum, default_value = "human")]
         message_format: MessageFormat,
@@ -153,6 +159,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             release: _,
             dev,
             no_opt,
+            no_snapshot,
             message_format,
         } => {
             let reporter = Reporter::new(message_format);
@@ -161,6 +168,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 out_dir: out,
                 dev,
                 no_opt,
+                no_snapshot,
             };
             pipeline::build(&options, &reporter)?;
             Ok(())

@@ -22,6 +22,9 @@ pub struct BuildOptions {
     pub dev: bool,
     /// Skip wasm-opt.
     pub no_opt: bool,
+    /// TypeScript: do not pre-initialise the app; every call sets it up (the same behaviour,
+    /// slower calls, a smaller module).
+    pub no_snapshot: bool,
 }
 
 /// What the build produced.
@@ -306,7 +309,7 @@ fn build_ts(
     );
 
     let step = Instant::now();
-    let bare = crate::ts::engine::link(&engine, &[], None)?;
+    let bare = crate::ts::engine::link(&engine, &[], None, None)?;
     let bytecode = crate::ts::engine::compile(&bare, &bundle.code)?;
     reporter.step(
         "bytecode",
@@ -314,9 +317,32 @@ fn build_ts(
         &format!("{} bytes of QuickJS bytecode", bytecode.len()),
     );
 
-    let step = Instant::now();
     let payload = crate::ts::engine::payload(&bytecode, &bundle.lines);
-    let linked = crate::ts::engine::link(&engine, &payload, Some(&methods))?;
+    let image = if options.no_snapshot {
+        reporter.step("snapshot", Default::default(), "skipped (--no-snapshot)");
+        None
+    } else {
+        let step = Instant::now();
+        let image = crate::ts::engine::snapshot(&bare, &payload)
+            .context("pre-initialising the app (its top level runs once, at build time)")?;
+        let data = image.memory.iter().filter(|b| **b != 0).count();
+        reporter.step(
+            "snapshot",
+            step.elapsed(),
+            &format!(
+                "app set up at build time: {} KiB of memory, {} KiB of it non-zero",
+                image.memory.len() / 1024,
+                data / 1024
+            ),
+        );
+        Some(image)
+    };
+
+    let step = Instant::now();
+    let linked = match &image {
+        Some(image) => crate::ts::engine::link(&engine, &[], Some(&methods), Some(image))?,
+        None => crate::ts::engine::link(&engine, &payload, Some(&methods), None)?,
+    };
     let module = embed_abi(&linked, &manifest)?;
     reporter.step(
         "link",

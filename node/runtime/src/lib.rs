@@ -145,6 +145,24 @@ impl Outcome {
     }
 }
 
+/// An instance's linear memory and exported globals after a call: what a build tool writes back
+/// into a module to pre-initialise it (see [`Runtime::run_for_image`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstanceImage {
+    pub memory: Vec<u8>,
+    /// Every global the module exports, by export name (the runtime's own gas globals left out).
+    pub globals: Vec<(String, GlobalValue)>,
+}
+
+/// The value of a global.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum GlobalValue {
+    I32(i32),
+    I64(i64),
+    F32(f32),
+    F64(f64),
+}
+
 /// Checks a method name a client may call: 1–256 bytes of `[A-Za-z0-9_]`, not reserved.
 pub fn validate_method_name(name: &str, limits: &Limits) -> Result<(), MethodResolutionError> {
     if name.starts_with(RESERVED_PREFIX) {
@@ -297,6 +315,29 @@ pub struct Runtime {
     determinism: std::sync::Mutex<Option<Determinism>>,
 }
 
+/// The memory and exported globals of `instance` (gas metering's own globals left out).
+fn take_image(store: &mut Store, instance: &Instance, memory: &wasmer::Memory) -> InstanceImage {
+    let memory = memory.view(store).copy_to_vec().unwrap_or_default();
+    let mut globals = Vec::new();
+    for (name, export) in instance.exports.iter() {
+        let wasmer::Extern::Global(global) = export else {
+            continue;
+        };
+        if name.starts_with("wasmer_metering") {
+            continue;
+        }
+        let value = match global.get(store) {
+            wasmer::Value::I32(v) => GlobalValue::I32(v),
+            wasmer::Value::I64(v) => GlobalValue::I64(v),
+            wasmer::Value::F32(v) => GlobalValue::F32(v),
+            wasmer::Value::F64(v) => GlobalValue::F64(v),
+            _ => continue,
+        };
+        globals.push((name.clone(), value));
+    }
+    InstanceImage { memory, globals }
+}
+
 /// The remaining-gas global of a metered instance, as a cell the host and watchdog share.
 fn gas_cell(store: &mut Store, instance: &Instance) -> Option<GasCell> {
     use wasmer::sys::vm::VMExtern;
@@ -393,6 +434,22 @@ impl Runtime {
         self.run_export(module, SYNC_NEXT, artifact, identity, storage)
     }
 
+    /// Runs `export` like [`Runtime::run`] (any export name, reserved ones included) and, if it
+    /// returned without a trap, also takes the instance's memory and exported globals. For build
+    /// tools that pre-initialise a module, never for app calls.
+    pub fn run_for_image(
+        &self,
+        module: &CompiledModule,
+        export: &str,
+        input: Vec<u8>,
+        identity: Identity,
+        storage: Arc<dyn Storage>,
+    ) -> (Outcome, Option<InstanceImage>) {
+        let mut image = None;
+        let outcome = self.run_inner(module, export, input, identity, storage, Some(&mut image));
+        (outcome, image)
+    }
+
     fn run_export(
         &self,
         module: &CompiledModule,
@@ -404,6 +461,18 @@ impl Runtime {
         if let Err(error) = validate_export_name(method, &self.limits) {
             return Outcome::failed(FunctionCallError::MethodResolutionError(error));
         }
+        self.run_inner(module, method, input, identity, storage, None)
+    }
+
+    fn run_inner(
+        &self,
+        module: &CompiledModule,
+        method: &str,
+        input: Vec<u8>,
+        identity: Identity,
+        storage: Arc<dyn Storage>,
+        image: Option<&mut Option<InstanceImage>>,
+    ) -> Outcome {
         match module.exports.get(method) {
             None => {
                 return Outcome::failed(FunctionCallError::MethodResolutionError(
@@ -474,7 +543,7 @@ impl Runtime {
             Ok(memory) => memory.clone(),
             Err(_) => return Outcome::failed(FunctionCallError::HostError(HostError::NoMemory)),
         };
-        env.as_mut(&mut store).memory = Some(memory);
+        env.as_mut(&mut store).memory = Some(memory.clone());
         set_remaining_points(&mut store, &instance, self.limits.max_gas);
         let Some(gas) = gas_cell(&mut store, &instance) else {
             return Outcome::failed(FunctionCallError::ModuleValidationError {
@@ -506,6 +575,11 @@ impl Runtime {
         // Stop watching before anything else: the watchdog must not touch the store after this.
         let deadline_passed = armed.flag().load(Ordering::SeqCst);
         drop(armed);
+        if result.is_ok()
+            && let Some(image) = image
+        {
+            *image = Some(take_image(&mut store, &instance, &memory));
+        }
         let remaining = get_remaining_points(&mut store, &instance);
         let gas_used = match remaining {
             MeteringPoints::Remaining(left) => self.limits.max_gas - left,

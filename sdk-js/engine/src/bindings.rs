@@ -67,9 +67,13 @@ macro_rules! define {
     };
 }
 
-/// Installs `__calimero_host` on the global object.
+/// Installs `__calimero_host` on the global object, or fills the one already there again (the
+/// SDK keeps a reference to the object, so its functions can be swapped under it).
 pub fn install<'js>(ctx: &Ctx<'js>) -> Result<()> {
-    let h = Object::new(ctx.clone())?;
+    let h = match ctx.globals().get::<_, Value>("__calimero_host")?.into_object() {
+        Some(existing) => existing,
+        None => Object::new(ctx.clone())?,
+    };
 
     // Calls and results.
     define!(h, ctx, "input", || String::from_utf8_lossy(&host::input()).into_owned());
@@ -235,5 +239,51 @@ pub fn install<'js>(ctx: &Ctx<'js>) -> Result<()> {
     });
 
     ctx.globals().set("__calimero_host", h)?;
+    Ok(())
+}
+
+/// Host functions an app's top level may call while the build pre-initialises it: they compute
+/// from their arguments alone, so running them once at build time is the same as on each call.
+const PURE: &[&str] = &[
+    "utf8Encode",
+    "utf8Decode",
+    "entryId",
+    "collectionId",
+    "hash",
+];
+
+/// What a host function does, in the words of the app that reached it.
+fn purpose(name: &str) -> &'static str {
+    match name {
+        "timeNow" => "reads the clock",
+        "randomBytes" | "randomId" => "draws random bytes (crypto.getRandomValues, Math.random)",
+        "log" => "logs (console.log, env.log)",
+        "emit" => "emits an event",
+        "input" | "returnOk" | "returnErr" => "handles a call's input or result",
+        "contextId" | "executorId" => "reads the call's identity",
+        _ => "reads or writes the app's state",
+    }
+}
+
+/// Replaces every host function but the [`PURE`] ones with one that throws: the app's top level
+/// runs once when the module is built, so anything it did with the clock, randomness, the
+/// identity, logs or state would be frozen into the module or lost.
+pub fn guard<'js>(ctx: &Ctx<'js>) -> Result<()> {
+    let h: Object = ctx.globals().get("__calimero_host")?;
+    let names: Vec<String> = h.keys::<String>().collect::<Result<_>>()?;
+    for name in names.into_iter().filter(|n| !PURE.contains(&n.as_str())) {
+        let message = format!(
+            "it calls `{name}`, which {}; top-level code runs once, when \
+             `cargo calimero build` pre-initialises the module, not on each call. Move it into a \
+             method (or build with --no-snapshot)",
+            purpose(&name)
+        );
+        let refuse =
+            move |ctx: Ctx<'js>| -> Result<()> { Err(Exception::throw_message(&ctx, &message)) };
+        h.set(
+            name.as_str(),
+            Function::new(ctx.clone(), refuse)?.with_name(name.as_str())?,
+        )?;
+    }
     Ok(())
 }

@@ -8,11 +8,15 @@
 //! storage crate; JavaScript runs only for the app's own merges) and a no-op
 //! `__calimero_register_merge`.
 //!
-//! Each call creates a runtime and context, installs the host bindings and the web globals
-//! (`TextEncoder`, `TextDecoder`, `console`, `crypto.getRandomValues`; `Date.now` comes through
-//! WASI's clock), loads the bytecode, evaluates the bundle (whose SDK defines
-//! `__calimero_dispatch`) and calls it. An uncaught exception becomes a guest panic whose message
-//! is `<method>: <error>` with the stack, and whose location is the app's TypeScript file and line.
+//! Setting an app up means creating a runtime and context, installing the host bindings and the
+//! web globals (`TextEncoder`, `TextDecoder`, `console`, `crypto.getRandomValues`, a
+//! `Math.random` drawing from the host; `Date.now` comes through WASI's clock), loading the
+//! bytecode and evaluating the bundle, whose SDK defines `__calimero_dispatch`. The build does
+//! that once, through `calimero_js_snapshot`, and writes the resulting memory back into the module
+//! (a pre-initialised snapshot), so a call starts with the app ready and only runs its method.
+//! A module built with `--no-snapshot` sets the app up at the start of every call instead; both
+//! behave the same. An uncaught exception becomes a guest panic whose message is
+//! `<method>: <error>` with the stack, and whose location is the app's TypeScript file and line.
 //!
 //! For the toolchain and tests there are also `calimero_js_eval` (run a script),
 //! `calimero_js_compile` (an ES module to bytecode, so bytecode always matches the engine that
@@ -21,6 +25,29 @@
 mod bindings;
 mod host;
 mod wasi;
+
+/// Where the engine is: the snapshot's set-up runs with a fixed clock, and the app's top level
+/// may not read it at all (it runs once, at build time).
+pub(crate) mod phase {
+    use core::sync::atomic::{AtomicU8, Ordering};
+
+    /// An ordinary call.
+    pub const CALL: u8 = 0;
+    /// Building the snapshot: creating the runtime and context (the clock reads 0).
+    pub const SETUP: u8 = 1;
+    /// Building the snapshot: the app's top level is running.
+    pub const TOP_LEVEL: u8 = 2;
+
+    static PHASE: AtomicU8 = AtomicU8::new(CALL);
+
+    pub fn set(phase: u8) {
+        PHASE.store(phase, Ordering::Relaxed);
+    }
+
+    pub fn get() -> u8 {
+        PHASE.load(Ordering::Relaxed)
+    }
+}
 
 use std::cell::RefCell;
 
@@ -55,6 +82,14 @@ struct Payload {
 }
 
 impl Payload {
+    fn parse(bytes: Vec<u8>) -> Option<Self> {
+        if bytes.len() < 8 || &bytes[..4] != b"CJS1" {
+            return None;
+        }
+        let code_len = u32::from_le_bytes(bytes[4..8].try_into().ok()?) as usize;
+        (8 + code_len <= bytes.len()).then_some(Self { bytes, code_len })
+    }
+
     fn load() -> Option<Self> {
         // SAFETY: the imports read a passive segment into memory we own.
         let len = unsafe { app_payload_len() } as usize;
@@ -64,11 +99,7 @@ impl Payload {
         let mut bytes = vec![0u8; len];
         // SAFETY: `bytes` has exactly the room the payload needs.
         unsafe { app_payload_copy(bytes.as_mut_ptr()) };
-        if &bytes[..4] != b"CJS1" {
-            return None;
-        }
-        let code_len = u32::from_le_bytes(bytes[4..8].try_into().ok()?) as usize;
-        (8 + code_len <= len).then_some(Self { bytes, code_len })
+        Self::parse(bytes)
     }
 
     fn bytecode(&self) -> &[u8] {
@@ -156,6 +187,14 @@ const PRELUDE: &str = r#"
       return host.utf8Decode(b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice());
     }
   };
+  // QuickJS seeds its own generator from the clock once per context, which a snapshot would
+  // freeze; draw from the host instead, like crypto.getRandomValues: 53 bits per number.
+  Math.random = function random() {
+    const b = host.randomBytes(7);
+    const high = b[0] | (b[1] << 8) | ((b[2] & 0x1f) << 16);
+    const low = (b[3] | (b[4] << 8) | (b[5] << 16) | (b[6] << 24)) >>> 0;
+    return (high * 4294967296 + low) / 9007199254740992;
+  };
   globalThis.crypto = {
     getRandomValues(array) {
       const target = view(array);
@@ -167,31 +206,46 @@ const PRELUDE: &str = r#"
 })();
 "#;
 
-/// Creates a context with the bindings and globals, runs `body`; an error becomes a guest panic.
-fn in_context(
-    method: &str,
-    lines: &LineTable,
-    body: impl for<'js> FnOnce(&Ctx<'js>) -> rquickjs::Result<()>,
-) {
-    let Ok(runtime) = Runtime::new() else {
-        panic_with("cannot create the JavaScript runtime", "engine", 0, 0)
-    };
-    let Ok(context) = Context::full(&runtime) else {
-        panic_with("cannot create the JavaScript context", "engine", 0, 0)
-    };
+/// A runtime and a context with the host bindings and web globals installed.
+fn start() -> Result<(Runtime, Context), &'static str> {
+    let runtime = Runtime::new().map_err(|_| "cannot create the JavaScript runtime")?;
+    let context = Context::full(&runtime).map_err(|_| "cannot create the JavaScript context")?;
     context.with(|ctx| {
         if bindings::install(&ctx).is_err() || ctx.eval::<(), _>(PRELUDE).is_err() {
-            panic_with("cannot install the host bindings", "engine", 0, 0);
+            return Err("cannot install the host bindings");
         }
+        Ok(())
+    })?;
+    Ok((runtime, context))
+}
+
+/// Loads the app's bytecode and evaluates the bundle (SDK and app top level).
+fn evaluate(ctx: &Ctx<'_>, bytecode: &[u8]) -> rquickjs::Result<()> {
+    // SAFETY: the payload's bytecode was made by `calimero_js_compile` of this same engine build
+    // when the app was built; QuickJS trusts bytecode it loads.
+    let module = unsafe { Module::load(ctx.clone(), bytecode) }?;
+    let (_, promise) = module.eval()?;
+    promise.finish::<()>()
+}
+
+/// Ends the call with a guest panic describing the exception `error` left in `ctx`.
+fn fail(ctx: &Ctx<'_>, error: rquickjs::Error, lines: &LineTable, prefix: &str) -> ! {
+    let (message, location) = describe(ctx, error, lines);
+    let (file, line) = location.unwrap_or(("app.js".into(), 0));
+    let message = if prefix.is_empty() {
+        message
+    } else {
+        format!("{prefix}: {message}")
+    };
+    panic_with(&message, &file, line, 0)
+}
+
+/// Creates a context with the bindings and globals, runs `body`; an error becomes a guest panic.
+fn in_context(lines: &LineTable, body: impl for<'js> FnOnce(&Ctx<'js>) -> rquickjs::Result<()>) {
+    let (_runtime, context) = start().unwrap_or_else(|message| panic_with(message, "engine", 0, 0));
+    context.with(|ctx| {
         if let Err(error) = body(&ctx) {
-            let (message, location) = describe(&ctx, error, lines);
-            let (file, line) = location.unwrap_or(("app.js".into(), 0));
-            let message = if method.is_empty() {
-                message
-            } else {
-                format!("{method}: {message}")
-            };
-            panic_with(&message, &file, line, 0);
+            fail(&ctx, error, lines, "");
         }
     });
 }
@@ -264,22 +318,95 @@ fn map_frame(frame: &str, lines: &LineTable) -> (String, Option<(String, u32)>) 
     (rewritten, Some((file.to_owned(), source_line)))
 }
 
+/// The app set up and ready to call: made once by [`calimero_js_snapshot`] when the module is
+/// built, and then part of the module's initial memory.
+struct Ready {
+    _runtime: Runtime,
+    context: Context,
+    lines: LineTable,
+}
+
+thread_local! {
+    static READY: RefCell<Option<Ready>> = const { RefCell::new(None) };
+}
+
+/// Sets the app up (see [`Ready`]) from the payload given as the call's input; the build then
+/// writes memory and globals into the app's module. The build runs this on the engine with no app
+/// linked, whose code is the app module's code: the image fits both.
+///
+/// The app's top level may not use the clock, randomness, the call's identity, logs or state:
+/// their host functions throw while it runs, and a read of the clock ends the call, each with a
+/// message saying to move the code into a method.
+#[unsafe(no_mangle)]
+pub extern "C" fn calimero_js_snapshot() {
+    phase::set(phase::SETUP);
+    let Some(mut payload) = Payload::parse(host::input()) else {
+        panic_with(
+            "calimero_js_snapshot: the input is not an app payload",
+            "engine",
+            0,
+            0,
+        )
+    };
+    let lines = payload.lines();
+    let (runtime, context) = start().unwrap_or_else(|message| panic_with(message, "engine", 0, 0));
+    context.with(|ctx| {
+        let prepare = || -> rquickjs::Result<()> {
+            bindings::guard(&ctx)?;
+            phase::set(phase::TOP_LEVEL);
+            evaluate(&ctx, payload.bytecode())?;
+            phase::set(phase::SETUP);
+            bindings::install(&ctx)?;
+            ctx.globals().get::<_, Function>("__calimero_dispatch")?;
+            Ok(())
+        };
+        if let Err(error) = prepare() {
+            fail(&ctx, error, &lines, "the app's top level");
+        }
+    });
+    runtime.run_gc();
+    // Freed memory stays in the image: clear what is known to be dead before it is freed.
+    payload.bytes.fill(0);
+    drop(payload);
+    READY.with_borrow_mut(|ready| {
+        *ready = Some(Ready {
+            _runtime: runtime,
+            context,
+            lines,
+        })
+    });
+    phase::set(phase::CALL);
+}
+
 /// Runs app method number `method` (the order of the app's ABI methods).
 #[unsafe(no_mangle)]
 pub extern "C" fn calimero_js_dispatch(method: u32) {
     store::reset();
+    let call = |ctx: &Ctx<'_>| -> rquickjs::Result<()> {
+        let dispatch: Function = ctx.globals().get("__calimero_dispatch")?;
+        dispatch.call::<_, ()>((method,))
+    };
+    let snapshotted = READY.with_borrow(|ready| {
+        let Some(ready) = ready else {
+            return false;
+        };
+        ready.context.with(|ctx| {
+            if let Err(error) = call(&ctx) {
+                fail(&ctx, error, &ready.lines, "");
+            }
+        });
+        true
+    });
+    if snapshotted {
+        return;
+    }
     let Some(payload) = Payload::load() else {
         panic_with("this engine has no app linked in", "engine", 0, 0)
     };
     let lines = payload.lines();
-    in_context("", &lines, |ctx| {
-        // SAFETY: the payload's bytecode was made by `calimero_js_compile` of this same engine
-        // build when the app was built; QuickJS trusts bytecode it loads.
-        let module = unsafe { Module::load(ctx.clone(), payload.bytecode()) }?;
-        let (_, promise) = module.eval()?;
-        promise.finish::<()>()?;
-        let dispatch: Function = ctx.globals().get("__calimero_dispatch")?;
-        dispatch.call::<_, ()>((method,))
+    in_context(&lines, |ctx| {
+        evaluate(ctx, payload.bytecode())?;
+        call(ctx)
     });
 }
 
@@ -288,33 +415,42 @@ pub extern "C" fn calimero_js_dispatch(method: u32) {
 /// that differ, or of an element tagged as a `@Mergeable` record, call into the app.
 #[derive(Default)]
 struct AppMerges {
-    engine: RefCell<Option<(Runtime, Context, LineTable)>>,
+    engine: RefCell<Option<Ready>>,
 }
 
 impl AppMerges {
-    fn start(&self) -> Result<(), String> {
-        if self.engine.borrow().is_some() {
-            return Ok(());
+    /// Runs `f` in a context with the app's bundle evaluated: the snapshot's, else one made now.
+    fn with<R>(
+        &self,
+        f: impl for<'js> FnOnce(&Ctx<'js>, &LineTable) -> Result<R, String>,
+    ) -> Result<R, String> {
+        let mut f = Some(f);
+        let from_snapshot = READY.with_borrow(|ready| {
+            let ready = ready.as_ref()?;
+            let f = f.take()?;
+            Some(ready.context.with(|ctx| f(&ctx, &ready.lines)))
+        });
+        if let Some(result) = from_snapshot {
+            return result;
         }
-        let payload = Payload::load().ok_or("this engine has no app linked in")?;
-        let lines = payload.lines();
-        let runtime =
-            Runtime::new().map_err(|e| format!("cannot create the JavaScript runtime: {e}"))?;
-        let context = Context::full(&runtime)
-            .map_err(|e| format!("cannot create the JavaScript context: {e}"))?;
-        context.with(|ctx| {
-            let evaluate = || -> rquickjs::Result<()> {
-                bindings::install(&ctx)?;
-                ctx.eval::<(), _>(PRELUDE)?;
-                // SAFETY: as in `calimero_js_dispatch`, bytecode made by this engine build.
-                let module = unsafe { Module::load(ctx.clone(), payload.bytecode()) }?;
-                let (_, promise) = module.eval()?;
-                promise.finish::<()>()
-            };
-            evaluate().map_err(|e| describe(&ctx, e, &lines).0)
-        })?;
-        *self.engine.borrow_mut() = Some((runtime, context, lines));
-        Ok(())
+        if self.engine.borrow().is_none() {
+            let payload = Payload::load().ok_or("this engine has no app linked in")?;
+            let lines = payload.lines();
+            let (runtime, context) = start()?;
+            context.with(|ctx| {
+                evaluate(&ctx, payload.bytecode()).map_err(|e| describe(&ctx, e, &lines).0)
+            })?;
+            *self.engine.borrow_mut() = Some(Ready {
+                _runtime: runtime,
+                context,
+                lines,
+            });
+        }
+        let engine = self.engine.borrow();
+        let (Some(ready), Some(f)) = (engine.as_ref(), f) else {
+            return Err("the JavaScript engine did not start".into());
+        };
+        ready.context.with(|ctx| f(&ctx, &ready.lines))
     }
 
     /// Calls the SDK's `function(...names, mine, theirs)`: the merged bytes, or `None` when the
@@ -326,17 +462,12 @@ impl AppMerges {
         mine: &[u8],
         theirs: &[u8],
     ) -> Result<Option<Vec<u8>>, String> {
-        self.start()?;
-        let engine = self.engine.borrow();
-        let Some((_, context, lines)) = engine.as_ref() else {
-            return Err("the JavaScript engine did not start".into());
-        };
-        context.with(|ctx| {
+        self.with(|ctx, lines| {
             let run = || -> rquickjs::Result<Option<Vec<u8>>> {
                 let Some(merge) = ctx.globals().get::<_, Value>(function)?.into_function() else {
                     return Ok(None);
                 };
-                let (mine, theirs) = (bindings::to_js(&ctx, mine)?, bindings::to_js(&ctx, theirs)?);
+                let (mine, theirs) = (bindings::to_js(ctx, mine)?, bindings::to_js(ctx, theirs)?);
                 let out: Value = match name {
                     Some(name) => merge.call((name, mine, theirs))?,
                     None => merge.call((mine, theirs))?,
@@ -344,9 +475,9 @@ impl AppMerges {
                 if out.is_null() || out.is_undefined() {
                     return Ok(None);
                 }
-                bindings::bytes(&ctx, &out).map(Some)
+                bindings::bytes(ctx, &out).map(Some)
             };
-            run().map_err(|e| describe(&ctx, e, lines).0)
+            run().map_err(|e| describe(ctx, e, lines).0)
         })
     }
 }
@@ -396,14 +527,14 @@ pub extern "C" fn __calimero_register_merge() {}
 #[unsafe(no_mangle)]
 pub extern "C" fn calimero_js_eval() {
     let source = String::from_utf8_lossy(&host::input()).into_owned();
-    in_context("", &LineTable::default(), |ctx| ctx.eval::<(), _>(source));
+    in_context(&LineTable::default(), |ctx| ctx.eval::<(), _>(source));
 }
 
 /// Compiles the call's input, an ES module, to QuickJS bytecode, returned as the call's value.
 #[unsafe(no_mangle)]
 pub extern "C" fn calimero_js_compile() {
     let source = host::input();
-    in_context("", &LineTable::default(), |ctx| {
+    in_context(&LineTable::default(), |ctx| {
         let bytecode =
             Module::declare(ctx.clone(), "app.js", source)?.write(WriteOptions::default())?;
         host::value_return(true, &bytecode);
@@ -415,10 +546,5 @@ pub extern "C" fn calimero_js_compile() {
 #[unsafe(no_mangle)]
 pub extern "C" fn calimero_js_run() {
     let bytecode = host::input();
-    in_context("", &LineTable::default(), |ctx| {
-        // SAFETY: only ever given bytecode from `calimero_js_compile` of this engine build.
-        let module = unsafe { Module::load(ctx.clone(), &bytecode) }?;
-        let (_, promise) = module.eval()?;
-        promise.finish::<()>()
-    });
+    in_context(&LineTable::default(), |ctx| evaluate(ctx, &bytecode));
 }

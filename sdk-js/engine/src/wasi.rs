@@ -53,12 +53,32 @@ pub extern "C" fn __calimero_wasi_environ_sizes_get(count: *mut usize, size: *mu
 }
 
 /// `clock_time_get`: every clock reads the host's `time_now`.
+///
+/// While the build pre-initialises the module, QuickJS's own set-up reads 0 (nothing of it
+/// survives a call: `Math.random` draws from the host), and the app's top level may not read the
+/// clock at all: its value would be frozen into the module.
 #[unsafe(no_mangle)]
 pub extern "C" fn __calimero_wasi_clock_time_get(
     _clock: u32,
     _precision: u64,
     time: *mut u64,
 ) -> i32 {
+    match crate::phase::get() {
+        crate::phase::SETUP => {
+            // SAFETY: WASI guarantees `time` is writable.
+            unsafe { *time = 0 };
+            return SUCCESS;
+        }
+        crate::phase::TOP_LEVEL => crate::host::panic_with(
+            "the app's top level reads the clock (Date.now(), new Date(), performance.now()); \
+             top-level code runs once, when `cargo calimero build` pre-initialises the module, \
+             not on each call. Move it into a method (or build with --no-snapshot)",
+            "engine",
+            0,
+            0,
+        ),
+        _ => {}
+    }
     let mut bytes = [0u8; 8];
     let buffer = BufferMut::new(&mut bytes);
     // SAFETY: `buffer` describes the 8 bytes `time_now` requires.

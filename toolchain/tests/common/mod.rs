@@ -8,6 +8,11 @@ use std::process::{Command, Output};
 /// Builds a TypeScript app with `PATH` pointing at an empty directory: nothing but the
 /// toolchain's own binary takes part.
 pub fn build_ts(app: &Path, out: &Path) -> Output {
+    build_ts_with(app, out, &[])
+}
+
+/// [`build_ts`] with more arguments for `cargo calimero build`.
+pub fn build_ts_with(app: &Path, out: &Path, args: &[&str]) -> Output {
     let empty = out.join("empty-path");
     std::fs::create_dir_all(&empty).unwrap();
     Command::new(env!("CARGO_BIN_EXE_cargo-calimero"))
@@ -15,6 +20,7 @@ pub fn build_ts(app: &Path, out: &Path) -> Output {
         .arg(app.join("package.json"))
         .arg("--out")
         .arg(out)
+        .args(args)
         .env_clear()
         .env("PATH", &empty)
         .env("HOME", std::env::var_os("HOME").unwrap_or_default())

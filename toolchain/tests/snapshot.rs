@@ -1,0 +1,212 @@
+//! The pre-initialised snapshot (`cargo calimero build` runs a TypeScript app's top level once and
+//! stores the resulting memory in the module): nothing an app can observe changes, the set-up
+//! leaves the call path, and a top level that would freeze the clock, randomness, logs or state
+//! into the module is refused with a message saying where and what to do.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use calimero_runtime::{Identity, Limits, Runtime, Storage, StorageError};
+use cargo_calimero::compat::{self, Options, Step};
+use common::{app_with, build_ts_with, text};
+
+/// `apps/<name>` built with the snapshot (the default) and with `--no-snapshot`.
+fn both(name: &str) -> (Vec<u8>, Vec<u8>) {
+    let app = calimero_tests::workspace_root().join("apps").join(name);
+    let file = format!("{}.wasm", name.replace('-', "_"));
+    let build = |args: &[&str]| {
+        let out = tempfile::tempdir().unwrap();
+        let built = build_ts_with(&app, out.path(), args);
+        assert!(built.status.success(), "{}", text(&built));
+        (std::fs::read(out.path().join(&file)).unwrap(), text(&built))
+    };
+    let (snapshot, log) = build(&[]);
+    assert!(log.contains("app set up at build time"), "{log}");
+    let (plain, log) = build(&["--no-snapshot"]);
+    assert!(log.contains("skipped (--no-snapshot)"), "{log}");
+    (snapshot, plain)
+}
+
+/// The scenario of the app's Rust twin, when it has one.
+fn scenario(rust_app: &str) -> Vec<Step> {
+    let dir = calimero_tests::workspace_root().join("apps").join(rust_app);
+    ["scenario.json", "scenario.yaml"]
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.exists())
+        .map(|p| compat::load_scenario(&p).unwrap())
+        .unwrap_or_default()
+}
+
+#[test]
+fn with_and_without_the_snapshot_every_result_event_error_and_stored_byte_is_the_same() {
+    // kv-store: maps and errors; todo: records merged by the app's own JavaScript on sync (the
+    // merge runs in the snapshot's context); board: nested collections; counter: counters.
+    for (ts, rust) in [
+        ("kv-store-ts", "kv-store"),
+        ("todo-ts", "todo"),
+        ("board-ts", "board"),
+        ("counter-ts", "counter"),
+    ] {
+        let (snapshot, plain) = both(ts);
+        assert_ne!(snapshot, plain, "{ts}: the snapshot changed nothing");
+        let steps = scenario(rust);
+        let report = compat::run(
+            &snapshot,
+            &plain,
+            &steps,
+            Options {
+                seed: 11,
+                generated: 300,
+            },
+        )
+        .unwrap();
+        assert!(
+            report.difference.is_none(),
+            "{ts}: the snapshot changes what the app does:\n{}",
+            report.to_json()
+        );
+        assert_eq!(report.calls, steps.len() + 300, "{ts}");
+    }
+}
+
+#[derive(Default)]
+struct Mem(Mutex<BTreeMap<Vec<u8>, Vec<u8>>>);
+
+impl Storage for Mem {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.0.lock().unwrap().get(key).cloned())
+    }
+    fn get_private(&self, _key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(None)
+    }
+}
+
+/// Gas (one unit per wasm operator, deterministic) of `init`, then `set`, then `get` on a fresh
+/// in-memory store.
+fn gas(module: &[u8]) -> [u64; 3] {
+    let runtime = Runtime::new(Limits::default(), None);
+    let (_, module) = runtime.prepare(module).unwrap();
+    let store = Arc::new(Mem::default());
+    let identity = Identity {
+        context_id: [3; 32],
+        account_id: [1; 32],
+        device_id: [1; 32],
+        xcall_origin: None,
+    };
+    let mut used = [0; 3];
+    for (i, (method, args)) in [
+        ("init", "{}"),
+        ("set", r#"{"key": "a", "value": "b"}"#),
+        ("get", r#"{"key": "a"}"#),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let outcome = runtime.run(
+            &module,
+            method,
+            args.as_bytes().to_vec(),
+            identity,
+            store.clone(),
+        );
+        assert!(outcome.returns.is_ok(), "{method}: {:?}", outcome.returns);
+        if method == "get" {
+            assert_eq!(outcome.returns.unwrap().as_deref(), Some(&b"\"b\""[..]));
+        }
+        store.0.lock().unwrap().extend(
+            outcome
+                .writes
+                .into_iter()
+                .filter_map(|(k, v)| Some((k, v?))),
+        );
+        used[i] = outcome.gas_used;
+    }
+    used
+}
+
+#[test]
+fn a_call_on_the_snapshot_only_runs_its_method() {
+    let (snapshot, plain) = both("kv-store-ts");
+    let (with, without) = (gas(&snapshot), gas(&plain));
+    for (i, method) in ["init", "set", "get"].iter().enumerate() {
+        eprintln!(
+            "{method}: {} gas with the snapshot, {} without ({:.1}x)",
+            with[i],
+            without[i],
+            without[i] as f64 / with[i] as f64
+        );
+        // Without the snapshot each call first loads the bytecode and evaluates the SDK and the
+        // app; with it, that work was done at build time.
+        assert!(
+            with[i] * 4 < without[i],
+            "{method}: {} units with the snapshot, {} without",
+            with[i],
+            without[i]
+        );
+    }
+}
+
+fn refused(source: &str, expect: &[&str]) {
+    let app = app_with(source);
+    let out = app.path().join("res");
+    let built = build_ts_with(app.path(), &out, &[]);
+    let log = text(&built);
+    assert!(!built.status.success(), "the build should fail:\n{log}");
+    for needle in expect {
+        assert!(log.contains(needle), "missing {needle:?} in:\n{log}");
+    }
+    assert!(
+        log.contains("--no-snapshot") && log.contains("into a method"),
+        "{log}"
+    );
+    let plain = build_ts_with(app.path(), &out, &["--no-snapshot"]);
+    assert!(plain.status.success(), "{}", text(&plain));
+}
+
+const APP: &str = r#"import { State, Logic, View } from "@calimero/sdk";
+import { UnorderedMap } from "@calimero/sdk/collections";
+@State
+export class S { items: UnorderedMap<string, string> = new UnorderedMap(); }
+@Logic(S)
+export class L extends S { @View() size(): number { return 0; } }
+"#;
+
+#[test]
+fn a_top_level_that_would_be_frozen_into_the_module_is_refused_naming_what_and_where() {
+    // Line 7 of each app is the offending statement.
+    refused(
+        &format!("{APP}console.log(\"starting\");\n"),
+        &[
+            "src/index.ts:7",
+            "the app's top level: it calls `log`, which logs",
+        ],
+    );
+    refused(
+        &format!("{APP}const picked = Math.random();\nexport const seed = picked;\n"),
+        &["src/index.ts:7", "`randomBytes`, which draws random bytes"],
+    );
+    refused(
+        &format!("{APP}export const started = Date.now();\n"),
+        &["the app's top level reads the clock (Date.now()"],
+    );
+    // What only computes is fine at top level, and its result is in the snapshot.
+    let fine = app_with(&format!(
+        "{APP}const table = new TextEncoder().encode(\"abc\").map((b) => b * 2);\nexport const t = table;\n"
+    ));
+    let built = build_ts_with(fine.path(), &fine.path().join("res"), &[]);
+    assert!(built.status.success(), "{}", text(&built));
+}
+
+#[test]
+fn no_snapshot_is_documented_in_build_help() {
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_cargo-calimero"))
+        .args(["calimero", "build", "--help"])
+        .output()
+        .unwrap();
+    let help = text(&help);
+    assert!(help.contains("--no-snapshot"), "{help}");
+    assert!(help.contains("pre-initialise"), "{help}");
+}
