@@ -22,7 +22,19 @@ for run in 1 2 3; do
     started=$(date +%s.%N)
     "$tool" calimero build --manifest-path apps/kv-store-ts/package.json --out "$out" >/dev/null 2>&1
     ended=$(date +%s.%N)
-    printf 'B10   warm TypeScript build of kv-store-ts, run %d            %6.2f s       <= 1 s\n' \
+    printf 'B10   warm TypeScript build of kv-store-ts, run %d            %6.2f s     <= 0.1 s\n' \
+        "$run" "$(awk "BEGIN { print $ended - $started }")"
+done
+# ... and after a one-line change of the app (a copy, so the checkout stays as it is).
+edited="$out/edited"
+cp -r apps/kv-store-ts "$edited"
+rm -rf "$edited/res"
+for run in 1 2 3; do
+    echo "export const edit$run = $run;" >>"$edited/src/index.ts"
+    started=$(date +%s.%N)
+    "$tool" calimero build --manifest-path "$edited/package.json" --out "$edited/res" >/dev/null 2>&1
+    ended=$(date +%s.%N)
+    printf 'B10   TypeScript build after a one-line change, run %d         %6.2f s     <= 0.1 s\n' \
         "$run" "$(awk "BEGIN { print $ended - $started }")"
 done
 

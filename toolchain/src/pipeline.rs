@@ -211,6 +211,46 @@ fn finish(
     Ok(output)
 }
 
+/// What a TypeScript module is made from, hashed: the bundle and its line table, the ABI, the
+/// engine, the options that change the bytes, and this toolchain binary (its size and time, so a
+/// rebuilt tool never reuses what an older one made).
+fn build_key(
+    bundle: &crate::ts::bundle::Bundle,
+    manifest: &serde_json::Value,
+    options: &BuildOptions,
+) -> String {
+    let mut hash = Sha256::new();
+    let tool = std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .map(|m| {
+            let time = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            format!("{}:{time}", m.len())
+        })
+        .unwrap_or_default();
+    for part in [
+        env!("CARGO_PKG_VERSION"),
+        &tool,
+        &crate::ts::engine::engine_key(),
+        if options.no_opt { "raw" } else { "opt" },
+        if options.no_snapshot {
+            "plain"
+        } else {
+            "snapshot"
+        },
+        &bundle.code,
+        &bundle.lines,
+        &manifest.to_string(),
+    ] {
+        hash.update((part.len() as u64).to_le_bytes());
+        hash.update(part.as_bytes());
+    }
+    hex(&hash.finalize()[..16])
+}
+
 /// The TypeScript pipeline (`TOOLCHAIN.md` §3): parse and link the modules, extract the ABI,
 /// compile the bundle to bytecode with the embedded engine, link it into the engine, embed the
 /// ABI, validate. Nothing runs outside this process: no node, no clang, no download.
@@ -290,6 +330,33 @@ fn build_ts(
         &format!("{} methods, {events} events", methods.len()),
     );
 
+    // The whole result, by the content of everything it comes from: the bundle (app and SDK
+    // sources), the ABI, the engine, the options and this binary.
+    let out_dir = options.out_dir.clone().unwrap_or_else(|| dir.join("res"));
+    let key = build_key(&bundle, &manifest, options);
+    let cache_name = format!("{key}.wasm");
+    let cache = crate::ts::engine::cache_dir()
+        .join("ts-builds")
+        .join(&cache_name);
+    if let Ok(module) = std::fs::read(&cache)
+        && module.starts_with(b"\0asm")
+    {
+        reporter.step(
+            "cached",
+            Default::default(),
+            "the same sources, engine, options and toolchain as an earlier build: module reused",
+        );
+        return finish(
+            &out_dir,
+            &lib_name,
+            &module,
+            &manifest,
+            module.len(),
+            started,
+            reporter,
+        );
+    }
+
     let step = Instant::now();
     let spinner = reporter.start("preparing the engine");
     let engine = crate::ts::engine::prepared(!options.no_opt)?;
@@ -309,8 +376,9 @@ fn build_ts(
     );
 
     let step = Instant::now();
-    let bare = crate::ts::engine::link(&engine, &[], None, None)?;
-    let bytecode = crate::ts::engine::compile(&bare, &bundle.code)?;
+    let bare = crate::ts::engine::bare(&engine, !options.no_opt)?;
+    let tool = crate::ts::engine::Tool::load(&bare)?;
+    let bytecode = tool.compile(&bundle.code)?;
     reporter.step(
         "bytecode",
         step.elapsed(),
@@ -323,7 +391,8 @@ fn build_ts(
         None
     } else {
         let step = Instant::now();
-        let image = crate::ts::engine::snapshot(&bare, &payload)
+        let image = tool
+            .snapshot(&payload)
             .context("pre-initialising the app (its top level runs once, at build time)")?;
         let data = image.memory.iter().filter(|b| **b != 0).count();
         reporter.step(
@@ -357,7 +426,7 @@ fn build_ts(
         step.elapsed(),
         "imports and exports follow the host ABI",
     );
-    let out_dir = options.out_dir.clone().unwrap_or_else(|| dir.join("res"));
+    crate::ts::engine::cached("ts-builds", &cache_name, || Ok(module.clone()))?;
     finish(
         &out_dir,
         &lib_name,

@@ -22,10 +22,18 @@ fn both(name: &str) -> (Vec<u8>, Vec<u8>) {
         assert!(built.status.success(), "{}", text(&built));
         (std::fs::read(out.path().join(&file)).unwrap(), text(&built))
     };
+    // A build the cache answers made the same bytes the first time (the key holds the option).
+    let reused = |log: &str| log.contains("module reused");
     let (snapshot, log) = build(&[]);
-    assert!(log.contains("app set up at build time"), "{log}");
+    assert!(
+        log.contains("app set up at build time") || reused(&log),
+        "{log}"
+    );
     let (plain, log) = build(&["--no-snapshot"]);
-    assert!(log.contains("skipped (--no-snapshot)"), "{log}");
+    assert!(
+        log.contains("skipped (--no-snapshot)") || reused(&log),
+        "{log}"
+    );
     (snapshot, plain)
 }
 
@@ -209,4 +217,36 @@ fn no_snapshot_is_documented_in_build_help() {
     let help = text(&help);
     assert!(help.contains("--no-snapshot"), "{help}");
     assert!(help.contains("pre-initialise"), "{help}");
+}
+
+#[test]
+fn a_second_build_of_the_same_sources_reuses_the_module_and_an_edit_does_not() {
+    // Sources no earlier run of this test built (the cache outlives a run).
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let source = format!("{APP}export const answer = 42;\nexport const stamp = \"{stamp}\";\n");
+    let app = app_with(&source);
+    let out = app.path().join("res");
+    let module = || std::fs::read(out.join("broken_app.wasm")).unwrap();
+    let first = build_ts_with(app.path(), &out, &[]);
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(
+        text(&first).contains("app set up at build time"),
+        "{}",
+        text(&first)
+    );
+    let built = module();
+    let second = build_ts_with(app.path(), &out, &[]);
+    assert!(text(&second).contains("module reused"), "{}", text(&second));
+    assert_eq!(module(), built);
+    std::fs::write(app.path().join("src/index.ts"), source.replace("42", "43")).unwrap();
+    let edited = build_ts_with(app.path(), &out, &[]);
+    assert!(
+        !text(&edited).contains("module reused"),
+        "{}",
+        text(&edited)
+    );
+    assert_ne!(module(), built);
 }

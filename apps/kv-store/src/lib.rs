@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use calimero_sdk::app;
+use calimero_storage::collections::unordered_map::Entry;
 use calimero_storage::collections::{LwwRegister, UnorderedMap};
 
 #[app::state(emits = for<'a> Event<'a>)]
@@ -104,7 +105,7 @@ impl KvStore {
     pub fn get_or_insert(&mut self, key: String, value: String) -> app::Result<String> {
         app::log!("Getting or inserting key: {:?}", key);
         let entry = self.items.entry(key.clone())?;
-        if !entry.is_occupied() {
+        if let Entry::Vacant(_) = &entry {
             app::emit!(Event::Inserted {
                 key: &key,
                 value: &value

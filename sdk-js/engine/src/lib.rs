@@ -536,7 +536,13 @@ pub extern "C" fn calimero_js_compile() {
     let source = host::input();
     in_context(&LineTable::default(), |ctx| {
         let bytecode =
-            Module::declare(ctx.clone(), "app.js", source)?.write(WriteOptions::default())?;
+            Module::declare(ctx.clone(), "app.js", source)?.write(WriteOptions {
+                // QuickJS keeps every function's source text for `Function.prototype.toString`,
+                // nested functions again inside their parents': most of the bytecode, and of
+                // the heap it loads into. Line tables stay (TypeScript lines in errors).
+                strip_source: true,
+                ..WriteOptions::default()
+            })?;
         host::value_return(true, &bytecode);
         Ok(())
     });

@@ -7,12 +7,12 @@
 //! costs the same at ten entries and at a hundred thousand. Bucket ids are derived, so replicas
 //! create the same ones, and they are ordinary entities for merging, deletion and hashing.
 
-mod counter;
-mod lww_register;
+pub mod counter;
+pub mod lww_register;
 pub mod raw;
-mod unordered_map;
-mod unordered_set;
-mod vector;
+pub mod unordered_map;
+pub mod unordered_set;
+pub mod vector;
 
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -25,7 +25,7 @@ pub use crate::merge::Mergeable;
 pub use calimero_sdk_macros::Mergeable;
 pub use counter::{Counter, GCounter, PNCounter};
 pub use lww_register::LwwRegister;
-pub use unordered_map::{Entry, UnorderedMap, ValueMut};
+pub use unordered_map::{Entry, OccupiedEntry, UnorderedMap, VacantEntry, ValueMut};
 pub use unordered_set::UnorderedSet;
 pub use vector::Vector;
 

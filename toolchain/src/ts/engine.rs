@@ -51,29 +51,58 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The engine with its WASI imports replaced, optimised when `optimize` (cached on disk: the
-/// optimisation takes seconds and only changes when the engine does).
-pub fn prepared(optimize: bool) -> anyhow::Result<Vec<u8>> {
-    let key = hex(&Sha256::digest(ENGINE)[..12]);
-    let dir = cache_dir().join("engine");
-    let path = dir.join(format!(
-        "{key}-{}.wasm",
-        if optimize { "opt" } else { "raw" }
-    ));
+/// A short hash of the engine inside this binary (names its cached forms).
+pub fn engine_key() -> String {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| hex(&Sha256::digest(ENGINE)[..12]))
+        .clone()
+}
+
+/// `cache_dir()/<dir>/<name>`'s bytes if it holds a module, else `make`'s, then kept there
+/// (written to a temporary file and renamed, so concurrent builds never see half a file).
+pub fn cached(
+    dir: &str,
+    name: &str,
+    make: impl FnOnce() -> anyhow::Result<Vec<u8>>,
+) -> anyhow::Result<Vec<u8>> {
+    let dir = cache_dir().join(dir);
+    let path = dir.join(name);
     if let Ok(bytes) = std::fs::read(&path)
         && bytes.starts_with(b"\0asm")
     {
         return Ok(bytes);
     }
-    let mut module = crate::wasi::replace_wasi_imports(ENGINE)?;
-    if optimize {
-        module = crate::optimize::optimize(&module)?;
-    }
+    let module = make()?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let temporary = dir.join(format!("{key}.{}.tmp", std::process::id()));
-    std::fs::write(&temporary, &module)?;
-    std::fs::rename(&temporary, &path)?;
+    let temporary = dir.join(format!("{name}.{}.tmp", std::process::id()));
+    std::fs::write(&temporary, &module)
+        .with_context(|| format!("writing {}", temporary.display()))?;
+    std::fs::rename(&temporary, &path).with_context(|| format!("writing {}", path.display()))?;
     Ok(module)
+}
+
+fn flavour(optimize: bool) -> &'static str {
+    if optimize { "opt" } else { "raw" }
+}
+
+/// The engine with its WASI imports replaced, optimised when `optimize` (cached on disk: the
+/// optimisation takes seconds and only changes when the engine does).
+pub fn prepared(optimize: bool) -> anyhow::Result<Vec<u8>> {
+    let name = format!("{}-{}.wasm", engine_key(), flavour(optimize));
+    cached("engine", &name, || {
+        let mut module = crate::wasi::replace_wasi_imports(ENGINE)?;
+        if optimize {
+            module = crate::optimize::optimize(&module)?;
+        }
+        Ok(module)
+    })
+}
+
+/// The prepared engine linked with no app (see [`link`]): the build's compiler and the code the
+/// snapshot runs; cached on disk next to the prepared engine.
+pub fn bare(engine: &[u8], optimize: bool) -> anyhow::Result<Vec<u8>> {
+    let name = format!("{}-{}-bare.wasm", engine_key(), flavour(optimize));
+    cached("engine", &name, || link(engine, &[], None, None))
 }
 
 /// Links an app into a prepared engine: the payload becomes a passive data segment served by the
@@ -268,19 +297,12 @@ impl Storage for NoState {
     }
 }
 
-/// The bare-linked engine compiled for wasmer (machine code cached on disk).
-fn tool(engine: &[u8]) -> anyhow::Result<(Runtime, Arc<CompiledModule>)> {
-    let limits = Limits {
-        max_module_size: 64 << 20,
-        // A build step, not an app call: a large bundle may take longer than a method may.
-        max_call_duration_ms: 600_000,
-        ..Limits::default()
-    };
-    let runtime = Runtime::new(limits, Some(cache_dir().join("wasmer")));
-    let (_, module) = runtime
-        .prepare(engine)
-        .map_err(|e| anyhow!("loading the engine into wasmer: {e}"))?;
-    Ok((runtime, module))
+/// The bare-linked engine loaded into wasmer (machine code cached on disk), for the build steps
+/// that run it: load it once per build.
+pub struct Tool {
+    runtime: Runtime,
+    module: Arc<CompiledModule>,
+    lowest_data: usize,
 }
 
 const TOOL_IDENTITY: Identity = Identity {
@@ -290,65 +312,111 @@ const TOOL_IDENTITY: Identity = Identity {
     xcall_origin: None,
 };
 
-/// Runs `export` of a bare-linked engine (a build tool, not an app) under wasmer with `input`,
-/// no state and a zero identity.
-pub fn run_tool(engine: &[u8], export: &str, input: &[u8]) -> anyhow::Result<Outcome> {
-    let (runtime, module) = tool(engine)?;
-    Ok(runtime.run(
-        &module,
-        export,
-        input.to_vec(),
-        TOOL_IDENTITY,
-        Arc::new(NoState),
-    ))
+impl Tool {
+    pub fn load(engine: &[u8]) -> anyhow::Result<Self> {
+        let limits = Limits {
+            max_module_size: 64 << 20,
+            // A build step, not an app call: a large bundle may take longer than a method may.
+            max_call_duration_ms: 600_000,
+            ..Limits::default()
+        };
+        let runtime = Runtime::new(limits, Some(cache_dir().join("wasmer")));
+        let (_, module) = runtime
+            .prepare(engine)
+            .map_err(|e| anyhow!("loading the engine into wasmer: {e}"))?;
+        Ok(Self {
+            runtime,
+            module,
+            lowest_data: lowest_data(engine)?,
+        })
+    }
+
+    /// Runs `export` (a build tool, not an app method) with `input`, no state and a zero
+    /// identity.
+    pub fn run(&self, export: &str, input: &[u8]) -> Outcome {
+        self.runtime.run(
+            &self.module,
+            export,
+            input.to_vec(),
+            TOOL_IDENTITY,
+            Arc::new(NoState),
+        )
+    }
+
+    /// Compiles a bundle to QuickJS bytecode (`calimero_js_compile`).
+    pub fn compile(&self, bundle: &str) -> anyhow::Result<Vec<u8>> {
+        match self.run("calimero_js_compile", bundle.as_bytes()).returns {
+            Ok(Some(bytecode)) if !bytecode.is_empty() => Ok(bytecode),
+            Ok(_) => bail!("the engine returned no bytecode"),
+            Err(FunctionCallError::HostError(HostError::Panic { message, .. })) => {
+                bail!("the engine could not compile the bundle: {message}")
+            }
+            Err(error) => bail!("the engine could not compile the bundle: {error}"),
+        }
+    }
+
+    /// Pre-initialises an app (step 6): the engine sets the app of `payload` up (SDK loaded,
+    /// classes defined, dispatcher ready) and its memory and globals are returned, for [`link`]
+    /// to make them the app module's initial state. The app's top level may not use the clock,
+    /// randomness, identity, logs or state; doing so is an error naming what it did.
+    pub fn snapshot(&self, payload: &[u8]) -> anyhow::Result<InstanceImage> {
+        let (outcome, image) = self.runtime.run_for_image(
+            &self.module,
+            SNAPSHOT_EXPORT,
+            payload.to_vec(),
+            TOOL_IDENTITY,
+            Arc::new(NoState),
+        );
+        match outcome.returns {
+            Ok(_) => {}
+            Err(FunctionCallError::HostError(HostError::Panic {
+                message, location, ..
+            })) => match location {
+                Some(at) if at.file != "engine" => {
+                    bail!("{}:{}: {message}", at.file, at.line)
+                }
+                _ => bail!("{message}"),
+            },
+            Err(error) => bail!("pre-initialising the app failed: {error}"),
+        }
+        let mut image = image.ok_or_else(|| anyhow!("the engine returned no snapshot"))?;
+        clear_stack(self.lowest_data, &mut image);
+        Ok(image)
+    }
 }
 
-/// Pre-initialises an app (step 6): the bare-linked `engine` sets the app of `payload` up (SDK
-/// loaded, classes defined, dispatcher ready) and its memory and globals are returned, for
-/// [`link`] to make them the app module's initial state. The app's top level may not use the
-/// clock, randomness, identity, logs or state; doing so is an error naming what it did.
-pub fn snapshot(engine: &[u8], payload: &[u8]) -> anyhow::Result<InstanceImage> {
-    let (runtime, module) = tool(engine)?;
-    let (outcome, image) = runtime.run_for_image(
-        &module,
-        SNAPSHOT_EXPORT,
-        payload.to_vec(),
-        TOOL_IDENTITY,
-        Arc::new(NoState),
-    );
-    match outcome.returns {
-        Ok(_) => {}
-        Err(FunctionCallError::HostError(HostError::Panic {
-            message, location, ..
-        })) => match location {
-            Some(at) if at.file != "engine" => {
-                bail!("{}:{}: {message}", at.file, at.line)
+/// Runs `export` of a bare-linked engine (see [`Tool::run`]).
+pub fn run_tool(engine: &[u8], export: &str, input: &[u8]) -> anyhow::Result<Outcome> {
+    Ok(Tool::load(engine)?.run(export, input))
+}
+
+/// The lowest address the engine's active data segments write (wasmparser: no full parse).
+fn lowest_data(engine: &[u8]) -> anyhow::Result<usize> {
+    let mut lowest = usize::MAX;
+    for payload in wasmparser::Parser::new(0).parse_all(engine) {
+        let wasmparser::Payload::DataSection(reader) = payload.context("reading the engine")?
+        else {
+            continue;
+        };
+        for data in reader {
+            let wasmparser::DataKind::Active { offset_expr, .. } =
+                data.context("reading the engine")?.kind
+            else {
+                continue;
+            };
+            if let Some(Ok(wasmparser::Operator::I32Const { value })) =
+                offset_expr.get_operators_reader().into_iter().next()
+            {
+                lowest = lowest.min(value as u32 as usize);
             }
-            _ => bail!("{message}"),
-        },
-        Err(error) => bail!("pre-initialising the app failed: {error}"),
+        }
     }
-    let mut image = image.ok_or_else(|| anyhow!("the engine returned no snapshot"))?;
-    clear_stack(engine, &mut image)?;
-    Ok(image)
+    Ok(lowest)
 }
 
 /// Zeroes the dead part of the stack in `image`: below the stack pointer, when the stack sits
 /// below all data (the wasm32 layout), what the set-up's calls left there is garbage.
-fn clear_stack(engine: &[u8], image: &mut InstanceImage) -> anyhow::Result<()> {
-    let module = Module::from_buffer(engine).context("reading the engine")?;
-    let lowest_data = module
-        .data
-        .iter()
-        .filter_map(|d| match &d.kind {
-            DataKind::Active {
-                offset: ConstExpr::Value(walrus::ir::Value::I32(at)),
-                ..
-            } => Some(*at as u32 as usize),
-            _ => None,
-        })
-        .min()
-        .unwrap_or(0);
+fn clear_stack(lowest_data: usize, image: &mut InstanceImage) {
     // The stack pointer is the first mutable global of a Rust wasm32 module.
     let stack_pointer = image.globals.iter().find_map(|(name, value)| match value {
         GlobalValue::I32(sp) if name == &format!("{GLOBAL_EXPORT}0") => Some(*sp as u32 as usize),
@@ -359,21 +427,6 @@ fn clear_stack(engine: &[u8], image: &mut InstanceImage) -> anyhow::Result<()> {
         && sp <= image.memory.len()
     {
         image.memory[..sp].fill(0);
-    }
-    Ok(())
-}
-
-/// Compiles a bundle to QuickJS bytecode by running `calimero_js_compile` of `engine` (a bare
-/// link of the prepared engine).
-pub fn compile(engine: &[u8], bundle: &str) -> anyhow::Result<Vec<u8>> {
-    let outcome = run_tool(engine, "calimero_js_compile", bundle.as_bytes())?;
-    match outcome.returns {
-        Ok(Some(bytecode)) if !bytecode.is_empty() => Ok(bytecode),
-        Ok(_) => bail!("the engine returned no bytecode"),
-        Err(FunctionCallError::HostError(HostError::Panic { message, .. })) => {
-            bail!("the engine could not compile the bundle: {message}")
-        }
-        Err(error) => bail!("the engine could not compile the bundle: {error}"),
     }
 }
 

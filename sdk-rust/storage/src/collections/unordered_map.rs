@@ -80,6 +80,7 @@ where
             key,
             value,
             record: V::RECORD,
+            write_back: true,
             _map: PhantomData,
         }))
     }
@@ -143,15 +144,22 @@ where
         clear_children(self.handle.id()?)
     }
 
-    /// The entry for `key`, for in-place insertion.
+    /// The entry for `key`: [`Entry::Occupied`] with its value, or [`Entry::Vacant`].
     pub fn entry(&mut self, key: K) -> Result<Entry<'_, K, V>, StoreError> {
         let id = self.entry_id(&key)?;
-        let existing = Self::load(id)?;
-        Ok(Entry {
-            map: self,
-            id,
-            key,
-            existing,
+        Ok(match Self::load(id)? {
+            Some((key, value)) => Entry::Occupied(Box::new(OccupiedEntry {
+                guard: Some(ValueMut {
+                    map: self.handle.id()?,
+                    id,
+                    key,
+                    value,
+                    record: V::RECORD,
+                    write_back: true,
+                    _map: PhantomData,
+                }),
+            })),
+            None => Entry::Vacant(VacantEntry { map: self, id, key }),
         })
     }
 }
@@ -243,6 +251,8 @@ where
     key: K,
     value: V,
     record: Option<&'static str>,
+    /// False once the entry was removed: nothing to write back.
+    write_back: bool,
     _map: PhantomData<&'a mut ()>,
 }
 
@@ -261,22 +271,49 @@ impl<K: BorshSerialize, V: BorshSerialize> DerefMut for ValueMut<'_, K, V> {
 
 impl<K: BorshSerialize, V: BorshSerialize> Drop for ValueMut<'_, K, V> {
     fn drop(&mut self) {
+        if !self.write_back {
+            return;
+        }
         if let Err(error) = save_value(self.map, self.id, &(&self.key, &self.value), self.record) {
             panic!("failed to write back a map entry: {error}");
         }
     }
 }
 
-/// A map entry that may or may not exist.
-pub struct Entry<'a, K, V>
+/// A map entry that may or may not exist, as `std::collections::hash_map::Entry`.
+#[must_use]
+pub enum Entry<'a, K, V>
 where
     K: BorshSerialize + BorshDeserialize + StorageKey,
-    V: BorshSerialize + BorshDeserialize,
+    V: BorshSerialize + BorshDeserialize + Mergeable,
+{
+    /// The key is present.
+    Occupied(Box<OccupiedEntry<'a, K, V>>),
+    /// The key is absent.
+    Vacant(VacantEntry<'a, K, V>),
+}
+
+/// A present entry. Its value is written back when the entry is dropped, so changes through
+/// [`OccupiedEntry::get_mut`] or [`OccupiedEntry::insert`] are kept; dropping panics if the
+/// write fails (the call then traps and nothing is persisted).
+pub struct OccupiedEntry<'a, K, V>
+where
+    K: BorshSerialize,
+    V: BorshSerialize,
+{
+    /// Taken only by the methods that consume the entry.
+    guard: Option<ValueMut<'a, K, V>>,
+}
+
+/// An absent entry: the key, and the map to insert it into.
+pub struct VacantEntry<'a, K, V>
+where
+    K: BorshSerialize + BorshDeserialize + StorageKey,
+    V: BorshSerialize + BorshDeserialize + Mergeable,
 {
     map: &'a mut UnorderedMap<K, V>,
     id: Id,
     key: K,
-    existing: Option<(K, V)>,
 }
 
 impl<'a, K, V> Entry<'a, K, V>
@@ -286,7 +323,7 @@ where
 {
     /// True if the key was present.
     pub fn is_occupied(&self) -> bool {
-        self.existing.is_some()
+        matches!(self, Entry::Occupied(_))
     }
 
     /// The existing value, or `default` inserted.
@@ -299,23 +336,10 @@ where
         self,
         make: impl FnOnce() -> V,
     ) -> Result<ValueMut<'a, K, V>, StoreError> {
-        let map = self.map.handle.id()?;
-        let value = match self.existing {
-            Some((_, value)) => value,
-            None => {
-                let value = make();
-                save_value(map, self.id, &(&self.key, &value), V::RECORD)?;
-                value
-            }
-        };
-        Ok(ValueMut {
-            map,
-            id: self.id,
-            key: self.key,
-            value,
-            record: V::RECORD,
-            _map: PhantomData,
-        })
+        match self {
+            Entry::Occupied(entry) => Ok(entry.into_guard()),
+            Entry::Vacant(entry) => entry.insert(make()),
+        }
     }
 
     /// The existing value, or `V::default()` inserted.
@@ -324,5 +348,99 @@ where
         V: Default,
     {
         self.or_insert_with(V::default)
+    }
+}
+
+impl<'a, K, V> OccupiedEntry<'a, K, V>
+where
+    K: BorshSerialize,
+    V: BorshSerialize,
+{
+    fn guard(&self) -> &ValueMut<'a, K, V> {
+        self.guard
+            .as_ref()
+            .expect("an occupied entry keeps its value until consumed")
+    }
+
+    // The entry only ever exists boxed (`Entry::Occupied`); taking the box keeps a moved-from box
+    // from holding the map's borrow until the end of the caller's scope.
+    #[allow(clippy::boxed_local)]
+    fn into_guard(mut self: Box<Self>) -> ValueMut<'a, K, V> {
+        self.guard
+            .take()
+            .expect("an occupied entry keeps its value until consumed")
+    }
+
+    /// The entry's key.
+    pub fn key(&self) -> &K {
+        &self.guard().key
+    }
+
+    /// The value.
+    pub fn get(&self) -> &V {
+        &self.guard().value
+    }
+
+    /// The value, to change in place (written back when the entry is dropped).
+    pub fn get_mut(&mut self) -> &mut V {
+        &mut self
+            .guard
+            .as_mut()
+            .expect("an occupied entry keeps its value until consumed")
+            .value
+    }
+
+    /// Replaces the value (written back when the entry is dropped); returns the old one.
+    pub fn insert(&mut self, value: V) -> V {
+        std::mem::replace(self.get_mut(), value)
+    }
+
+    /// Removes the entry; returns its value (as changed through this entry).
+    #[allow(clippy::boxed_local)] // as `into_guard`: the map can be used again right after
+    pub fn remove(mut self: Box<Self>) -> Result<V, StoreError>
+    where
+        V: BorshDeserialize,
+    {
+        let mut guard = self
+            .guard
+            .take()
+            .expect("an occupied entry keeps its value until consumed");
+        guard.write_back = false;
+        store::delete(guard.id)?;
+        // The guard writes back on drop, so its value cannot be moved out: copy it.
+        let bytes = borsh::to_vec(&guard.value).map_err(|source| StoreError::Encode {
+            what: "a map value",
+            source,
+        })?;
+        V::try_from_slice(&bytes).map_err(|source| StoreError::Decode {
+            what: "a map value",
+            source,
+        })
+    }
+}
+
+impl<'a, K, V> VacantEntry<'a, K, V>
+where
+    K: BorshSerialize + BorshDeserialize + StorageKey,
+    V: BorshSerialize + BorshDeserialize + Mergeable,
+{
+    /// The key that would be inserted.
+    pub fn key(&self) -> &K {
+        &self.key
+    }
+
+    /// Inserts `value`; returns a guard over it.
+    pub fn insert(self, value: V) -> Result<ValueMut<'a, K, V>, StoreError> {
+        let map = self.map.handle.id()?;
+        save_value(map, self.id, &(&self.key, &value), V::RECORD)?;
+        Ok(ValueMut {
+            map,
+            id: self.id,
+            key: self.key,
+            value,
+            record: V::RECORD,
+            write_back: true,
+            _map: PhantomData,
+        })
     }
 }
