@@ -534,3 +534,42 @@ fn ts_handlers_run_on_every_member_but_the_author_on_real_nodes() {
     let ran = |node: &TestNode| node.counters()["handlers_run"].as_u64().unwrap_or(0);
     assert_eq!((ran(&a), ran(&b), ran(&c)), (0, 1, 1));
 }
+
+#[test]
+fn an_import_of_a_name_nobody_exports_fails_the_build_naming_it_and_where() {
+    let app = app_with(
+        // Imports only types use are dropped with the types; these names are used as values.
+        "import { State, Logic, View } from \"@calimero/sdk\";\nimport { UnorderedMap, createUnorderedMap } from \"@calimero/sdk/collections\";\nimport { helper, missing } from \"./util\";\n@State\nexport class S { items: UnorderedMap<string, string> = new UnorderedMap(); }\n@Logic(S)\nexport class L extends S { @View() size(): number { return helper() + missing(); } }\nexport const factory = createUnorderedMap;\n",
+    );
+    std::fs::write(
+        app.path().join("src/util.ts"),
+        "export function helper(): number { return 1; }\n",
+    )
+    .unwrap();
+    let built = build_ts(app.path(), &app.path().join("res"));
+    let log = text(&built);
+    assert!(!built.status.success(), "{log}");
+    assert!(
+        log.contains(
+            "src/index.ts:2:24: `@calimero/sdk/collections` does not export `createUnorderedMap`"
+        ),
+        "{log}"
+    );
+    assert!(log.contains("this SDK does not have it"), "{log}");
+    assert!(
+        log.contains("UnorderedMap"),
+        "the exports are listed: {log}"
+    );
+    assert!(
+        log.contains("src/index.ts:3:18: `./util` does not export `missing`; it exports: helper"),
+        "{log}"
+    );
+    // With the names fixed, the same app builds.
+    std::fs::write(
+        app.path().join("src/index.ts"),
+        "import { State, Logic, View } from \"@calimero/sdk\";\nimport { UnorderedMap } from \"@calimero/sdk/collections\";\nimport { helper } from \"./util\";\n@State\nexport class S { items: UnorderedMap<string, string> = new UnorderedMap(); }\n@Logic(S)\nexport class L extends S { @View() size(): number { return helper(); } }\n",
+    )
+    .unwrap();
+    let built = build_ts(app.path(), &app.path().join("res"));
+    assert!(built.status.success(), "{}", text(&built));
+}

@@ -273,6 +273,74 @@ fn package_entry(package: &Path) -> PathBuf {
     normalize(&package.join(entry))
 }
 
+/// Every imported name must be exported by the module it comes from: otherwise the build stops
+/// naming the import and where it is, instead of the app meeting `undefined` at run time.
+fn check_imports(modules: &[(String, front::Lowered)]) -> anyhow::Result<()> {
+    let by_id: HashMap<&str, &front::Lowered> =
+        modules.iter().map(|(id, m)| (id.as_str(), m)).collect();
+    fn names<'m>(
+        id: &'m str,
+        by_id: &HashMap<&'m str, &'m front::Lowered>,
+        seen: &mut Vec<&'m str>,
+        out: &mut std::collections::BTreeSet<&'m str>,
+    ) {
+        if seen.contains(&id) {
+            return;
+        }
+        seen.push(id);
+        let Some(module) = by_id.get(id) else { return };
+        out.extend(module.exports.iter().map(String::as_str));
+        for all in &module.exports_all {
+            names(all, by_id, seen, out);
+        }
+    }
+    let mut problems = Vec::new();
+    for (_, module) in modules {
+        for (target, specifier, name, at) in &module.imports {
+            if !by_id.contains_key(target.as_str()) {
+                continue;
+            }
+            let mut exported = std::collections::BTreeSet::new();
+            names(target, &by_id, &mut Vec::new(), &mut exported);
+            // A re-export of everything from a module outside the bundle cannot be checked.
+            let unknown = by_id[target.as_str()]
+                .exports_all
+                .iter()
+                .any(|all| !by_id.contains_key(all.as_str()));
+            if exported.contains(name.as_str()) || unknown {
+                continue;
+            }
+            let what = if name == "default" {
+                "has no default export".to_owned()
+            } else {
+                format!("does not export `{name}`")
+            };
+            let hint = if target.starts_with("@calimero/sdk/") {
+                "; this SDK does not have it (docs/compatibility.md lists what upstream apps use and what exists here)"
+            } else {
+                ""
+            };
+            let list: Vec<&str> = exported
+                .iter()
+                .copied()
+                .filter(|n| *n != "default")
+                .collect();
+            problems.push(format!(
+                "{at}: `{specifier}` {what}{hint}; it exports: {}",
+                if list.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    list.join(", ")
+                }
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    bail!("{}", problems.join("\n"))
+}
+
 /// Links the app whose entry is `entry` (under `root`); `abi` from [`super::extract`] is given by
 /// `make_abi`, called with the app's parsed modules.
 pub fn bundle(
@@ -290,6 +358,7 @@ pub fn bundle(
     let mut app_files = Vec::new();
     linker.add(&entry_id, &mut app_files)?;
     linker.add(RUNTIME, &mut app_files)?;
+    check_imports(&linker.modules)?;
     let abi = make_abi(&app_files)?;
 
     let mut files: BTreeMap<String, usize> = BTreeMap::new();

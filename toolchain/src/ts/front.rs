@@ -340,6 +340,11 @@ fn print(map: &Lrc<SourceMap>, program: &Program, lines: Option<&mut Vec<u32>>) 
 pub struct Lowered {
     pub code: String,
     pub lines: Vec<u32>,
+    /// What the module exports: its own names, and the modules it re-exports whole.
+    pub exports: Vec<String>,
+    pub exports_all: Vec<String>,
+    /// Each name it imports: `(module id, specifier as written, name, file:line:column)`.
+    pub imports: Vec<(String, String, String, String)>,
 }
 
 /// Lowers a parsed module to the body of a bundle factory `function (exports, __require)`:
@@ -371,6 +376,9 @@ pub fn lower(
             let mut epilogue = String::new();
             let mut body = Vec::new();
             let mut imported = 0usize;
+            let mut exports: Vec<String> = Vec::new();
+            let mut exports_all: Vec<String> = Vec::new();
+            let mut imports: Vec<(String, String, String, String)> = Vec::new();
             let located = |span: Span| {
                 let p = map.lookup_char_pos(span.lo);
                 format!("{file}:{}:{}", p.line, p.col_display + 1)
@@ -388,7 +396,8 @@ pub fn lower(
                         if import.type_only {
                             continue;
                         }
-                        let id = resolve(&wtf8(&import.src.value), import.src.span)?;
+                        let written = wtf8(&import.src.value);
+                        let id = resolve(&written, import.src.span)?;
                         let handle = format!("__import{imported}");
                         imported += 1;
                         prologue.push_str(&format!("const {handle} = __require({id:?}); "));
@@ -406,11 +415,25 @@ pub fn lower(
                                         "const {} = {handle}[{name:?}]; ",
                                         named.local.sym
                                     ));
+                                    imports.push((
+                                        id.clone(),
+                                        written.clone(),
+                                        name,
+                                        located(named.span),
+                                    ));
                                 }
-                                ImportSpecifier::Default(default) => prologue.push_str(&format!(
-                                    "const {} = {handle}.default; ",
-                                    default.local.sym
-                                )),
+                                ImportSpecifier::Default(default) => {
+                                    prologue.push_str(&format!(
+                                        "const {} = {handle}.default; ",
+                                        default.local.sym
+                                    ));
+                                    imports.push((
+                                        id.clone(),
+                                        written.clone(),
+                                        "default".into(),
+                                        located(default.span),
+                                    ));
+                                }
                                 ImportSpecifier::Namespace(all) => prologue
                                     .push_str(&format!("const {} = {handle}; ", all.local.sym)),
                             }
@@ -419,6 +442,7 @@ pub fn lower(
                     ModuleDecl::ExportDecl(export) => {
                         for name in declared_names(&export.decl) {
                             epilogue.push_str(&format!("exports[{name:?}] = {name}; "));
+                            exports.push(name);
                         }
                         body.push(ModuleItem::Stmt(Stmt::Decl(export.decl)));
                     }
@@ -437,6 +461,7 @@ pub fn lower(
                                     let local = export_name(&spec.orig);
                                     let name = spec.exported.as_ref().map_or(local.clone(), export_name);
                                     epilogue.push_str(&format!("exports[{name:?}] = {local}; "));
+                                    exports.push(name);
                                 }
                                 (ExportSpecifier::Named(spec), Some(id)) => {
                                     let original = export_name(&spec.orig);
@@ -444,15 +469,20 @@ pub fn lower(
                                     epilogue.push_str(&format!(
                                         "exports[{name:?}] = __require({id:?})[{original:?}]; "
                                     ));
+                                    exports.push(name);
                                 }
                                 (ExportSpecifier::Namespace(spec), Some(id)) => {
                                     let name = export_name(&spec.name);
                                     epilogue.push_str(&format!("exports[{name:?}] = __require({id:?}); "));
+                                    exports.push(name);
                                 }
-                                (ExportSpecifier::Default(spec), Some(id)) => epilogue.push_str(&format!(
-                                    "exports[{:?}] = __require({id:?}).default; ",
-                                    spec.exported.sym.to_string()
-                                )),
+                                (ExportSpecifier::Default(spec), Some(id)) => {
+                                    epilogue.push_str(&format!(
+                                        "exports[{:?}] = __require({id:?}).default; ",
+                                        spec.exported.sym.to_string()
+                                    ));
+                                    exports.push(spec.exported.sym.to_string());
+                                }
                                 (_, None) => anyhow::bail!(
                                     "{}: this form of export is not supported; use `export {{ name }}`",
                                     located(named.span)
@@ -468,6 +498,7 @@ pub fn lower(
                         epilogue.push_str(&format!(
                             "for (const [k, v] of Object.entries(__require({id:?}))) if (k !== \"default\") exports[k] = v; "
                         ));
+                        exports_all.push(id);
                     }
                     ModuleDecl::ExportDefaultDecl(default) => match default.decl {
                         DefaultDecl::Class(ClassExpr {
@@ -475,6 +506,7 @@ pub fn lower(
                             class,
                         }) => {
                             epilogue.push_str(&format!("exports.default = {}; ", ident.sym));
+                            exports.push("default".into());
                             body.push(ModuleItem::Stmt(Stmt::Decl(Decl::Class(ClassDecl {
                                 ident,
                                 declare: false,
@@ -486,6 +518,7 @@ pub fn lower(
                             function,
                         }) => {
                             epilogue.push_str(&format!("exports.default = {}; ", ident.sym));
+                            exports.push("default".into());
                             body.push(ModuleItem::Stmt(Stmt::Decl(Decl::Fn(FnDecl {
                                 ident,
                                 declare: false,
@@ -501,6 +534,7 @@ pub fn lower(
                     ModuleDecl::ExportDefaultExpr(default) => match *default.expr {
                         Expr::Ident(ident) => {
                             epilogue.push_str(&format!("exports.default = {}; ", ident.sym));
+                            exports.push("default".into());
                         }
                         _ => anyhow::bail!(
                             "{}: `export default <expression>` is not supported; assign it to a const and export that",
@@ -531,7 +565,13 @@ pub fn lower(
             let mut all = vec![0];
             all.extend(lines);
             all.resize(code.lines().count(), 0);
-            Ok(Lowered { code, lines: all })
+            Ok(Lowered {
+                code,
+                lines: all,
+                exports,
+                exports_all,
+                imports,
+            })
         })
     })
 }
