@@ -136,18 +136,35 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// B3: fresh instance per call, in-memory store.
-fn b3(module: &[u8], calls: usize) -> anyhow::Result<Value> {
+/// A runtime with `module` compiled, an empty in-memory store and a member's identity.
+fn one_member(
+    module: &[u8],
+) -> anyhow::Result<(
+    Runtime,
+    Arc<calimero_runtime::CompiledModule>,
+    Arc<MemoryStorage>,
+    Identity,
+)> {
     let runtime = Runtime::new(Limits::default(), None);
     let (_, compiled) = runtime
         .prepare(module)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let storage = Arc::new(MemoryStorage::default());
     let identity = Identity {
         context_id: [7; 32],
         account_id: [1; 32],
         device_id: [1; 32],
         xcall_origin: None,
     };
+    Ok((
+        runtime,
+        compiled,
+        Arc::new(MemoryStorage::default()),
+        identity,
+    ))
+}
+
+fn b3(module: &[u8], calls: usize) -> anyhow::Result<Value> {
+    let (runtime, compiled, storage, identity) = one_member(module)?;
     let init = runtime.run(&compiled, "init", b"{}".to_vec(), identity, storage.clone());
     storage.apply(&init);
     let mut sets = Vec::with_capacity(calls);
@@ -186,17 +203,7 @@ fn b3(module: &[u8], calls: usize) -> anyhow::Result<Value> {
 /// artifact, which the module refuses at once. What remains is instantiation: memory, data
 /// segments, globals, imports.
 fn instantiation(module: &[u8], calls: usize) -> anyhow::Result<f64> {
-    let runtime = Runtime::new(Limits::default(), None);
-    let (_, compiled) = runtime
-        .prepare(module)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let storage = Arc::new(MemoryStorage::default());
-    let identity = Identity {
-        context_id: [7; 32],
-        account_id: [1; 32],
-        device_id: [1; 32],
-        xcall_origin: None,
-    };
+    let (runtime, compiled, storage, identity) = one_member(module)?;
     let mut times = Vec::with_capacity(calls);
     for _ in 0..calls {
         let started = Instant::now();

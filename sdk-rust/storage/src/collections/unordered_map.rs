@@ -74,15 +74,7 @@ where
     {
         let id = self.entry_id(key)?;
         let map = self.handle.id()?;
-        Ok(Self::load(id)?.map(|(key, value)| ValueMut {
-            map,
-            id,
-            key,
-            value,
-            record: V::RECORD,
-            write_back: true,
-            _map: PhantomData,
-        }))
+        Ok(Self::load(id)?.map(|(key, value)| ValueMut::new(map, id, key, value, V::RECORD)))
     }
 
     /// True if `key` is present.
@@ -149,15 +141,7 @@ where
         let id = self.entry_id(&key)?;
         Ok(match Self::load(id)? {
             Some((key, value)) => Entry::Occupied(Box::new(OccupiedEntry {
-                guard: Some(ValueMut {
-                    map: self.handle.id()?,
-                    id,
-                    key,
-                    value,
-                    record: V::RECORD,
-                    write_back: true,
-                    _map: PhantomData,
-                }),
+                guard: Some(ValueMut::new(self.handle.id()?, id, key, value, V::RECORD)),
             })),
             None => Entry::Vacant(VacantEntry { map: self, id, key }),
         })
@@ -254,6 +238,21 @@ where
     /// False once the entry was removed: nothing to write back.
     write_back: bool,
     _map: PhantomData<&'a mut ()>,
+}
+
+impl<K: BorshSerialize, V: BorshSerialize> ValueMut<'_, K, V> {
+    /// A guard over entry `id` of collection `map`, written back when dropped.
+    fn new(map: Id, id: Id, key: K, value: V, record: Option<&'static str>) -> Self {
+        Self {
+            map,
+            id,
+            key,
+            value,
+            record,
+            write_back: true,
+            _map: PhantomData,
+        }
+    }
 }
 
 impl<K: BorshSerialize, V: BorshSerialize> Deref for ValueMut<'_, K, V> {
@@ -433,14 +432,6 @@ where
     pub fn insert(self, value: V) -> Result<ValueMut<'a, K, V>, StoreError> {
         let map = self.map.handle.id()?;
         save_value(map, self.id, &(&self.key, &value), V::RECORD)?;
-        Ok(ValueMut {
-            map,
-            id: self.id,
-            key: self.key,
-            value,
-            record: V::RECORD,
-            write_back: true,
-            _map: PhantomData,
-        })
+        Ok(ValueMut::new(map, self.id, self.key, value, V::RECORD))
     }
 }
