@@ -1,5 +1,6 @@
-// The CRDT collections. A collection lives in entities of its own; put it in the @State class
-// (or inside a value stored in another collection) before using it.
+// The CRDT collections. A collection lives in entities of its own, created when it is stored in
+// the @State class or in a value stored in another collection. A new collection can be filled
+// and read before that; what it was given is written when it is stored.
 
 /** An add-wins map. Keys are strings, Uint8Array, booleans or integers. */
 export declare class UnorderedMap<K, V> {

@@ -401,3 +401,80 @@ export class TallyLogic extends Tally {
         text(&none)
     );
 }
+
+#[test]
+fn a_typescript_init_that_fills_its_collections_before_returning_them_stores_every_element() {
+    let app = app_with(
+        r#"import { State, Logic, Init, View, u32, u64 } from "@calimero/sdk";
+import { Counter, UnorderedMap, UnorderedSet, Vector } from "@calimero/sdk/collections";
+
+@State
+export class Seeded {
+  items: UnorderedMap<string, UnorderedSet<string>> = new UnorderedMap();
+  log: Vector<string> = new Vector();
+  hits: Counter = new Counter();
+}
+
+@Logic(Seeded)
+export class SeededLogic extends Seeded {
+  @Init
+  static init(): Seeded {
+    const state = new Seeded();
+    const fruit = new UnorderedSet<string>();
+    fruit.add("apple");
+    fruit.add("pear");
+    fruit.add("apple");
+    state.items.set("fruit", fruit);
+    state.items.set("empty", new UnorderedSet<string>());
+    state.items.set("gone", new UnorderedSet<string>());
+    if (state.items.remove("gone") === null) throw new Error("staged remove lost the entry");
+    state.log.push("a");
+    state.log.push("b");
+    state.log.push("c");
+    state.log.update(0, "z");
+    state.log.pop();
+    state.hits.incrementBy(3);
+    if (state.hits.value() !== 3n || state.items.size() !== 2 || state.log.len() !== 2) {
+      throw new Error("a detached collection does not read back what it was given");
+    }
+    return state;
+  }
+
+  @View()
+  items(): [string, string[]][] {
+    return this.items.entries().map(([k, v]): [string, string[]] => [k, v.toArray()]);
+  }
+
+  @View()
+  log_and_hits(): [string[], u64] {
+    return [this.log.toArray(), this.hits.value()];
+  }
+
+  add(item: string, tag: string): u32 {
+    const set = this.items.get(item);
+    if (set === null) return 0;
+    set.add(tag);
+    return set.size();
+  }
+}
+"#,
+    );
+    std::fs::write(
+        app.path().join("scenario.yml"),
+        r#"- {method: items, expect: {output: [["fruit", ["apple", "pear"]], ["empty", []]]}}
+- {method: log_and_hits, expect: {output: [["z", "b"], 3]}}
+- {method: add, args: {item: "fruit", tag: "fig"}, expect: {output: 3}}
+- {method: add, args: {item: "empty", tag: "x"}, expect: {output: 1}}
+- {method: items, expect: {output: [["fruit", ["apple", "pear", "fig"]], ["empty", ["x"]]]}}
+"#,
+    )
+    .unwrap();
+    let manifest = app.path().join("package.json");
+    let passed = cargo_calimero(&["test", "--manifest-path"], &[&manifest]);
+    assert!(passed.status.success(), "{}", text(&passed));
+    assert!(
+        text(&passed).contains("scenario.yml (5 calls)"),
+        "{}",
+        text(&passed)
+    );
+}

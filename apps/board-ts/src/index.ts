@@ -38,6 +38,27 @@ export class BoardLogic extends Board {
     return added;
   }
 
+  /** Adds a new item with its tags (duplicates counted once); returns how many it has. The set
+   * is filled before it is put into the map, and stored as if filled after. */
+  add_item(item: string, tags: string[]): u32 {
+    if (this.tags.has(item)) throw new AppError("ItemExists", item);
+    const set = new UnorderedSet<string>();
+    for (const tag of tags) set.add(tag);
+    const count = set.size();
+    this.tags.set(item, set);
+    return count;
+  }
+
+  /** Opens `option` with `weight` votes counted before the counter is stored; false if the
+   * option exists. */
+  open_option(option: string, weight: u32): boolean {
+    if (this.votes.has(option)) return false;
+    const counter = new Counter();
+    counter.incrementBy(weight);
+    this.votes.set(option, counter);
+    return true;
+  }
+
   /** Removes a tag; false if the item did not have it. An unknown item is an error. */
   untag(item: string, tag: string): boolean {
     const tags = this.tags.get(item);

@@ -22,6 +22,7 @@ pub enum Event {
 #[derive(Debug)]
 pub enum Error {
     NoSuchItem(String),
+    ItemExists(String),
 }
 
 #[app::logic]
@@ -45,6 +46,33 @@ impl Board {
             app::emit!(Event::Tagged { item, tag });
         }
         Ok(added)
+    }
+
+    /// Adds a new item with its tags (duplicates counted once); returns how many it has. The set
+    /// is filled before it is put into the map, and stored as if filled after.
+    pub fn add_item(&mut self, item: String, tags: Vec<String>) -> app::Result<u32> {
+        if self.tags.contains(&item)? {
+            app::bail!(Error::ItemExists(item));
+        }
+        let mut set = UnorderedSet::new();
+        for tag in tags {
+            set.insert(tag)?;
+        }
+        let count = set.len()? as u32;
+        self.tags.insert(item, set)?;
+        Ok(count)
+    }
+
+    /// Opens `option` with `weight` votes counted before the counter is stored; false if the
+    /// option exists.
+    pub fn open_option(&mut self, option: String, weight: u32) -> app::Result<bool> {
+        if self.votes.contains(&option)? {
+            return Ok(false);
+        }
+        let mut counter = Counter::new();
+        counter.increment_by(u64::from(weight))?;
+        self.votes.insert(option, counter)?;
+        Ok(true)
     }
 
     /// Removes a tag; false if the item did not have it. An unknown item is an error.

@@ -41,6 +41,14 @@ export interface Scope {
   parent: Uint8Array;
   next: number;
   bound: [Uint8Array, Uint8Array][];
+  /** Collections bound in this scope that were filled while detached: once the host has
+   * created their entities (after the save that consumes `bound`), `flushStaged` writes it. */
+  staged: any[];
+}
+
+/** Writes what the collections bound in `scope` were given while detached. */
+export function flushStaged(scope: Scope): void {
+  for (const collection of scope.staged) collection._flush();
 }
 
 export class Writer {
@@ -139,6 +147,7 @@ export function encode(t: any, v: any, w: Writer, scope: Scope | null): void {
         const id = host.collectionId(scope.parent, String(scope.next++));
         scope.bound.push([id, crdtType(t)]);
         v._bind(id, t);
+        if (v._staged !== null) scope.staged.push(v);
       } else {
         v._type = t;
       }

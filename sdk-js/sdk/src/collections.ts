@@ -2,13 +2,19 @@
 // from the app's declared types by the same storage crate Rust apps use, so a TypeScript app
 // and its Rust twin write the same entities.
 import { host } from "./host";
-import { Reader, Scope, Writer, decode, encode, keyBytes, recordTag, setFactories } from "./borsh";
+import { Reader, Scope, Writer, decode, encode, flushStaged, keyBytes, recordTag, setFactories } from "./borsh";
 
 const UNTYPED = "this collection's element types are unknown: declare it as a field of the @State class (or inside one) with its type arguments";
+
+// A detached collection (made with `new` and not yet in the state or another collection) keeps
+// what it is given in `_staged`, in insertion order, and reads it back from there. When it is
+// bound, the host creates its entity and `_flush` writes the staged elements through the
+// ordinary methods, as if they had been written after; Rust apps get the same entities.
 
 abstract class Collection {
   /** @internal */ _id: Uint8Array | null = null;
   /** @internal */ _type: any = null;
+  /** @internal */ _staged: any = null;
   /** @internal */ _bind(id: Uint8Array, type: any): void {
     this._id = id;
     this._type = type;
@@ -18,14 +24,43 @@ abstract class Collection {
     if (!this._type) throw new Error(UNTYPED);
     return this._id;
   }
+  /** @internal The staged content, created empty on first use; null once bound. */
+  protected _stage<S>(make: () => S): S | null {
+    if (this._id) return null;
+    if (this._staged === null) this._staged = make();
+    return this._staged;
+  }
+  /** @internal Writes the staged content (the collection is bound now). */
+  _flush(): void {
+    const staged = this._staged;
+    this._staged = null;
+    if (staged !== null) this._replay(staged);
+  }
+  /** @internal */ protected abstract _replay(staged: any): void;
+}
+
+/** Identifies a key or set element while detached, as its bytes would once typed. */
+function stagedKey(v: any): string {
+  switch (typeof v) {
+    case "string": return "s" + v;
+    case "number": case "bigint": return "n" + String(v);
+    case "boolean": return v ? "t" : "f";
+  }
+  if (v instanceof Uint8Array) {
+    let hex = "u";
+    for (const b of v) hex += (b < 16 ? "0" : "") + b.toString(16);
+    return hex;
+  }
+  throw new TypeError(`a map key or set element must be a string, number, bigint, boolean or Uint8Array, got ${v === null ? "null" : typeof v}`);
 }
 
 /** Writes an element; `record` tags it as a `@Mergeable` record (merged field by field). */
 function save(collection: Uint8Array, id: Uint8Array, parts: [any, any][], record: string | null = null): void {
   const w = new Writer();
-  const scope: Scope = { parent: id, next: 0, bound: [] };
+  const scope: Scope = { parent: id, next: 0, bound: [], staged: [] };
   for (const [type, value] of parts) encode(type, value, w, scope);
   host.save(collection, id, w.finish(), scope.bound, record);
+  flushStaged(scope);
 }
 
 /** The live elements of a set or vector, decoded, in creation order. */
@@ -40,12 +75,28 @@ function elements<T>(collection: Uint8Array, type: any): T[] {
 
 /** An add-wins map. `K` is a string, bytes, boolean or integer type. */
 export class UnorderedMap<K, V> extends Collection {
+  /** @internal */ private _pending(): Map<string, [K, V]> | null {
+    return this._stage(() => new Map<string, [K, V]>());
+  }
+  /** @internal */ protected _replay(staged: Map<string, [K, V]>): void {
+    for (const [key, value] of staged.values()) this.set(key, value);
+  }
   set(key: K, value: V): void {
+    const pending = this._pending();
+    if (pending) {
+      const k = stagedKey(key);
+      const entry = pending.get(k);
+      if (entry) entry[1] = value;
+      else pending.set(k, [key, value]);
+      return;
+    }
     const map = this._ready();
     const parts: [any, any][] = [[this._type.key, key], [this._type.value, value]];
     save(map, host.entryId(map, keyBytes(this._type.key, key)), parts, recordTag(this._type.value));
   }
   get(key: K): V | null {
+    const pending = this._pending();
+    if (pending) return pending.get(stagedKey(key))?.[1] ?? null;
     const map = this._ready();
     return this._value(host.entryId(map, keyBytes(this._type.key, key)));
   }
@@ -58,11 +109,20 @@ export class UnorderedMap<K, V> extends Collection {
     return decode(this._type.value, r);
   }
   has(key: K): boolean {
+    const pending = this._pending();
+    if (pending) return pending.has(stagedKey(key));
     const map = this._ready();
     return host.contains(host.entryId(map, keyBytes(this._type.key, key)));
   }
   /** Removes `key`; returns its value, or null if there was none. */
   remove(key: K): V | null {
+    const pending = this._pending();
+    if (pending) {
+      const k = stagedKey(key);
+      const entry = pending.get(k);
+      pending.delete(k);
+      return entry ? entry[1] : null;
+    }
     const map = this._ready();
     const id = host.entryId(map, keyBytes(this._type.key, key));
     const previous = this._value(id);
@@ -71,6 +131,8 @@ export class UnorderedMap<K, V> extends Collection {
   }
   /** Every entry, in insertion order. */
   entries(): [K, V][] {
+    const pending = this._pending();
+    if (pending) return [...pending.values()].map(([k, v]) => [k, v] as [K, V]);
     const map = this._ready();
     const out: [K, V][] = [];
     for (const id of host.elements(map)) {
@@ -84,14 +146,34 @@ export class UnorderedMap<K, V> extends Collection {
   }
   keys(): K[] { return this.entries().map((e) => e[0]); }
   values(): V[] { return this.entries().map((e) => e[1]); }
-  size(): number { return host.len(this._ready()); }
-  clear(): void { host.clear(this._ready()); }
+  size(): number {
+    const pending = this._pending();
+    return pending ? pending.size : host.len(this._ready());
+  }
+  clear(): void {
+    const pending = this._pending();
+    if (pending) pending.clear();
+    else host.clear(this._ready());
+  }
 }
 
 /** An add-wins set of strings, bytes, booleans or integers. */
 export class UnorderedSet<T> extends Collection {
+  /** @internal */ private _pending(): Map<string, T> | null {
+    return this._stage(() => new Map<string, T>());
+  }
+  /** @internal */ protected _replay(staged: Map<string, T>): void {
+    for (const value of staged.values()) this.add(value);
+  }
   /** Adds `value`; false if it was present. */
   add(value: T): boolean {
+    const pending = this._pending();
+    if (pending) {
+      const k = stagedKey(value);
+      if (pending.has(k)) return false;
+      pending.set(k, value);
+      return true;
+    }
     const set = this._ready();
     const id = host.entryId(set, keyBytes(this._type.items, value));
     if (host.contains(id)) return false;
@@ -99,28 +181,51 @@ export class UnorderedSet<T> extends Collection {
     return true;
   }
   has(value: T): boolean {
+    const pending = this._pending();
+    if (pending) return pending.has(stagedKey(value));
     const set = this._ready();
     return host.contains(host.entryId(set, keyBytes(this._type.items, value)));
   }
   /** Removes `value`; false if it was absent. */
   delete(value: T): boolean {
+    const pending = this._pending();
+    if (pending) return pending.delete(stagedKey(value));
     const set = this._ready();
     return host.remove(host.entryId(set, keyBytes(this._type.items, value)));
   }
   toArray(): T[] {
+    const pending = this._pending();
+    if (pending) return [...pending.values()];
     return elements(this._ready(), this._type.items);
   }
-  size(): number { return host.len(this._ready()); }
-  clear(): void { host.clear(this._ready()); }
+  size(): number {
+    const pending = this._pending();
+    return pending ? pending.size : host.len(this._ready());
+  }
+  clear(): void {
+    const pending = this._pending();
+    if (pending) pending.clear();
+    else host.clear(this._ready());
+  }
 }
 
 /** A list that grows at the end. */
 export class Vector<T> extends Collection {
+  /** @internal */ private _pending(): T[] | null {
+    return this._stage(() => [] as T[]);
+  }
+  /** @internal */ protected _replay(staged: T[]): void {
+    for (const value of staged) this.push(value);
+  }
   push(value: T): void {
+    const pending = this._pending();
+    if (pending) { pending.push(value); return; }
     const vector = this._ready();
     save(vector, host.randomId(), [[this._type.items, value]], recordTag(this._type.items));
   }
   get(index: number): T | null {
+    const pending = this._pending();
+    if (pending) return index >= 0 && index < pending.length ? pending[index] : null;
     const vector = this._ready();
     const id = host.elements(vector)[index];
     if (id === undefined) return null;
@@ -129,6 +234,15 @@ export class Vector<T> extends Collection {
   }
   /** Replaces the element at `index`; returns the old one. Throws a RangeError past the end. */
   update(index: number, value: T): T {
+    const pending = this._pending();
+    if (pending) {
+      if (!(index >= 0 && index < pending.length)) {
+        throw new RangeError(`index ${index} is out of bounds: the vector has ${pending.length} elements`);
+      }
+      const old = pending[index];
+      pending[index] = value;
+      return old;
+    }
     const vector = this._ready();
     const ids = host.elements(vector);
     const id = ids[index];
@@ -141,6 +255,8 @@ export class Vector<T> extends Collection {
     return old;
   }
   pop(): T | null {
+    const pending = this._pending();
+    if (pending) return pending.length > 0 ? pending.pop() as T : null;
     const vector = this._ready();
     const ids = host.elements(vector);
     const last = ids[ids.length - 1];
@@ -149,23 +265,44 @@ export class Vector<T> extends Collection {
     host.remove(last);
     return bytes === null ? null : decode(this._type.items, new Reader(bytes));
   }
-  len(): number { return host.len(this._ready()); }
+  len(): number {
+    const pending = this._pending();
+    return pending ? pending.length : host.len(this._ready());
+  }
   toArray(): T[] {
+    const pending = this._pending();
+    if (pending) return [...pending];
     return elements(this._ready(), this._type.items);
   }
-  clear(): void { host.clear(this._ready()); }
+  clear(): void {
+    const pending = this._pending();
+    if (pending) pending.length = 0;
+    else host.clear(this._ready());
+  }
 }
 
 /** A grow-only counter: every member's increments add up. */
 export class Counter extends Collection {
+  /** @internal */ private _pending(): { up: bigint } | null {
+    return this._stage(() => ({ up: 0n }));
+  }
+  /** @internal */ protected _replay(staged: { up: bigint }): void {
+    if (staged.up > 0n) this.incrementBy(staged.up);
+  }
   increment(): void { this.incrementBy(1); }
   incrementBy(amount: number | bigint): void {
     const n = BigInt(amount);
     if (n < 0n) throw new RangeError("a Counter only grows: incrementBy takes a non-negative amount");
+    const pending = this._pending();
+    if (pending) {
+      pending.up = pending.up + n > 18446744073709551615n ? 18446744073709551615n : pending.up + n;
+      return;
+    }
     host.counterAdd(this._ready(), false, n.toString());
   }
   value(): bigint {
-    const [up] = host.counterTotals(this._ready());
+    const pending = this._pending();
+    const up = pending ? pending.up : BigInt(host.counterTotals(this._ready())[0]);
     const n = BigInt(up);
     return n > 18446744073709551615n ? 18446744073709551615n : n;
   }

@@ -2,7 +2,7 @@
 // committed for mutating methods, the result returned as JSON. Driven by the ABI the toolchain
 // extracted from the app's types.
 import { ROOT_ENTRY, host } from "./host";
-import { Reader, Scope, Writer, decode, describe, encode, isCollection, resolve, crdtType, setTypes } from "./borsh";
+import { Reader, Scope, Writer, decode, describe, encode, flushStaged, isCollection, resolve, crdtType, setTypes } from "./borsh";
 import { mergeElement, mergeRoot } from "./merge";
 
 export const registry: any = { state: null, logic: null, init: null, abi: { methods: [], events: [], types: {} }, eventData };
@@ -180,9 +180,10 @@ function stateType(): any {
 
 function saveState(state: any): void {
   const w = new Writer();
-  const scope: Scope = { parent: ROOT_ENTRY, next: 0, bound: [] };
+  const scope: Scope = { parent: ROOT_ENTRY, next: 0, bound: [], staged: [] };
   encode(stateType(), state, w, scope);
   host.rootSave(w.finish(), scope.bound);
+  flushStaged(scope);
 }
 
 function loadState(): any {
@@ -205,7 +206,10 @@ function init(m: any): void {
     if (!collection || typeof collection._bind !== "function") {
       throw new TypeError(`the initial state's field ${f.name} must be a ${f.type.crdt_type}, got ${describe(collection)}`);
     }
-    if (!collection._id) collection._bind(host.attachField(f.name, crdtType(f.type)), f.type);
+    if (!collection._id) {
+      collection._bind(host.attachField(f.name, crdtType(f.type)), f.type);
+      collection._flush();
+    }
   }
   saveState(made);
   host.commit();

@@ -1,6 +1,10 @@
 //! CRDT collections. Each collection is a handle (its 32-byte id) to an entity under which the
 //! elements live; handles are created detached and bound when put into their parent.
 //!
+//! A detached collection can be used like an attached one: what is written into it is kept in
+//! memory, in order, and written to storage as its elements once the collection is bound (when
+//! its parent is saved, or when it becomes a state field), as if it had been written after.
+//!
 //! Elements are not direct children of the collection: they are sharded into two levels of
 //! *bucket* entities, by the high then the low nibble of the element id's first byte. A write
 //! then rewrites and rehashes about 16 + 16 + n/256 sibling records instead of all n, so a write
@@ -15,8 +19,9 @@ pub mod unordered_set;
 pub mod vector;
 
 use std::borrow::Cow;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io;
+use std::rc::Rc;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 
@@ -108,8 +113,19 @@ impl Handle {
         self.id.get().ok_or(StoreError::Detached)
     }
 
-    /// Binds a top-level state field and creates its entity under the context root.
-    fn attach_field(&self, name: &str, crdt_type: CrdtType) -> Result<(), StoreError> {
+    /// The id, or `None` while detached.
+    fn get(&self) -> Option<Id> {
+        self.id.get()
+    }
+
+    /// Binds a top-level state field, creates its entity under the context root, then writes
+    /// what `staged` returns for it (the elements written while it was detached).
+    fn attach_field(
+        &self,
+        name: &str,
+        crdt_type: CrdtType,
+        staged: impl FnOnce(Id) -> Result<Vec<Staged>, StoreError>,
+    ) -> Result<(), StoreError> {
         if self.id.get().is_some() {
             return Ok(());
         }
@@ -119,12 +135,16 @@ impl Handle {
             crdt_type: Some(crdt_type),
             field_name: Some(name.to_owned()),
         };
-        store::save(id, Some(store::root_id()), id.as_bytes().to_vec(), kind)
+        store::save(id, Some(store::root_id()), id.as_bytes().to_vec(), kind)?;
+        replay(id, staged(id)?)
     }
 
+    /// Writes the id; a detached collection is first bound under the parent being saved, and
+    /// what `staged` returns for it is written once its entity is created.
     fn serialize<W: io::Write>(
         &self,
         crdt_type: impl FnOnce() -> CrdtType,
+        staged: impl FnOnce(Id) -> Result<Vec<Staged>, StoreError>,
         writer: &mut W,
     ) -> io::Result<()> {
         let id = match self.id.get() {
@@ -134,6 +154,13 @@ impl Handle {
                     io::Error::new(io::ErrorKind::NotConnected, "collection is detached")
                 })?;
                 self.id.set(Some(id));
+                let writes = staged(id).map_err(|error| match error {
+                    StoreError::Detached => {
+                        io::Error::new(io::ErrorKind::NotConnected, "collection is detached")
+                    }
+                    error => io::Error::other(error.to_string()),
+                })?;
+                store::stage(id, writes);
                 id
             }
         };
@@ -143,6 +170,106 @@ impl Handle {
     fn deserialize<R: io::Read>(reader: &mut R) -> io::Result<Self> {
         Ok(Self::bound(Id::deserialize_reader(reader)?))
     }
+}
+
+/// A write made into a collection while it was detached, to be done once it is bound.
+pub(crate) enum Staged {
+    /// An element with its encoded data (value ‖ element id), its record tag and the
+    /// collections its value carries (bound under the element).
+    Element {
+        id: Id,
+        data: Vec<u8>,
+        record: Option<&'static str>,
+        bound: store::BoundCollections,
+    },
+    /// This device's increments (or decrements) of a counter.
+    Count { negative: bool, by: u64 },
+}
+
+/// Does the writes staged for `collection` (whose entity exists now), in order.
+pub(crate) fn replay(collection: Id, writes: Vec<Staged>) -> Result<(), StoreError> {
+    for write in writes {
+        match write {
+            Staged::Element {
+                id,
+                data,
+                record,
+                bound,
+            } => write_element(collection, id, data, record, bound)?,
+            Staged::Count { negative, by } => counter::bump(collection, negative, by)?,
+        }
+    }
+    Ok(())
+}
+
+/// The elements of a detached collection, in insertion order, each with its key's bytes (empty
+/// for vector elements). Clones of one detached collection share it.
+struct Staging<T>(Rc<RefCell<Keyed<T>>>);
+
+/// Values with their keys' bytes, in insertion order.
+type Keyed<T> = Vec<(Vec<u8>, T)>;
+
+impl<T> Default for Staging<T> {
+    fn default() -> Self {
+        Self(Rc::default())
+    }
+}
+
+impl<T> Clone for Staging<T> {
+    fn clone(&self) -> Self {
+        Self(Rc::clone(&self.0))
+    }
+}
+
+impl<T> Staging<T> {
+    fn items(&self) -> std::cell::Ref<'_, Keyed<T>> {
+        self.0.borrow()
+    }
+
+    fn items_mut(&self) -> std::cell::RefMut<'_, Keyed<T>> {
+        self.0.borrow_mut()
+    }
+
+    fn position(&self, key: &[u8]) -> Option<usize> {
+        self.items().iter().position(|(k, _)| k == key)
+    }
+
+    fn len(&self) -> usize {
+        self.items().len()
+    }
+
+    /// Empties it, returning what it held.
+    fn take(&self) -> Keyed<T> {
+        std::mem::take(&mut self.items_mut())
+    }
+}
+
+/// A copy of a value held by a detached collection (through its encoding). Fails with
+/// [`StoreError::Detached`] if the value carries a detached collection of its own.
+fn copy<T: BorshSerialize + BorshDeserialize>(
+    value: &T,
+    what: &'static str,
+) -> Result<T, StoreError> {
+    let bytes = borsh::to_vec(value).map_err(|source| match source.kind() {
+        io::ErrorKind::NotConnected => StoreError::Detached,
+        _ => StoreError::Encode { what, source },
+    })?;
+    T::try_from_slice(&bytes).map_err(|source| StoreError::Decode { what, source })
+}
+
+/// Encodes a value staged in a collection that is being bound to `collection`, as element `id`.
+fn stage_value<T: BorshSerialize + ?Sized>(
+    id: Id,
+    value: &T,
+    record: Option<&'static str>,
+) -> Result<Staged, StoreError> {
+    let (data, bound) = store::serialize_attached(id, &(value, id))?;
+    Ok(Staged::Element {
+        id,
+        data,
+        record,
+        bound,
+    })
 }
 
 /// Reads the data of an element and decodes its value (everything before the element id).
@@ -220,12 +347,23 @@ fn save_value<T: BorshSerialize + ?Sized>(
     record: Option<&'static str>,
 ) -> Result<(), StoreError> {
     let (bytes, bound) = store::serialize_attached(id, &(value, id))?;
+    write_element(collection, id, bytes, record, bound)
+}
+
+/// Writes encoded element `id` of `collection`, then creates the collections in `bound`.
+fn write_element(
+    collection: Id,
+    id: Id,
+    data: Vec<u8>,
+    record: Option<&str>,
+    bound: store::BoundCollections,
+) -> Result<(), StoreError> {
     let parent = element_parent(collection, id)?;
     let kind = EntityKind {
         crdt_type: record.map(|name| CrdtType::Custom(name.to_owned())),
         field_name: None,
     };
-    store::save(id, Some(parent), bytes, kind)?;
+    store::save(id, Some(parent), data, kind)?;
     store::create_bound(id, bound)
 }
 

@@ -16,8 +16,9 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error(
-        "this collection is not attached to the app state yet: create it empty, put it into its \
-         parent (a state field or a collection entry), then fill it through the parent"
+        "a collection that is not in the app state yet (detached) cannot be encoded or copied on \
+         its own: put it into its parent (a state field or a collection entry) first, or change \
+         the value in place with `get_mut`"
     )]
     Detached,
     #[error("the app state is already initialized")]

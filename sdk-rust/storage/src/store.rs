@@ -22,6 +22,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 
 use crate::action::{Action, encode_delta};
 use crate::address::{Id, Key, hash};
+use crate::collections::Staged;
 use crate::entities::{COUNTER_SLOT, ChildInfo, CrdtType, EntityIndex, Metadata, StorageType};
 use crate::env;
 use crate::error::StoreError;
@@ -83,6 +84,9 @@ struct Store {
     last_created: u64,
     /// Record name → element layout → merge, registered for this execution.
     value_merges: BTreeMap<String, BTreeMap<&'static str, ValueMergeFn>>,
+    /// Writes made into collections while they were detached, by the id they were bound to,
+    /// done by [`create_bound`] once their entities exist.
+    staged: BTreeMap<Id, Vec<Staged>>,
 }
 
 thread_local! {
@@ -883,7 +887,15 @@ pub(crate) fn bind_in_scope(crdt_type: CrdtType) -> Option<Id> {
     })
 }
 
-/// Creates the entities of collections bound by [`serialize_attached`] under `parent`.
+/// Keeps the writes a collection bound to `id` received while detached, for [`create_bound`].
+pub(crate) fn stage(id: Id, writes: Vec<Staged>) {
+    if !writes.is_empty() {
+        with(|store| store.staged.insert(id, writes));
+    }
+}
+
+/// Creates the entities of collections bound by [`serialize_attached`] under `parent`, then
+/// writes what each received while it was detached.
 pub fn create_bound(parent: Id, bound: BoundCollections) -> Result<(), StoreError> {
     for (id, crdt_type) in bound {
         let kind = EntityKind {
@@ -891,6 +903,9 @@ pub fn create_bound(parent: Id, bound: BoundCollections) -> Result<(), StoreErro
             field_name: None,
         };
         save(id, Some(parent), id.as_bytes().to_vec(), kind)?;
+        if let Some(writes) = with(|store| store.staged.remove(&id)) {
+            crate::collections::replay(id, writes)?;
+        }
     }
     Ok(())
 }

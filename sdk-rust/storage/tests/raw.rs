@@ -61,13 +61,11 @@ fn typed(host: &TestHost) {
             .insert("gone".into(), "x".to_owned().into())
             .unwrap();
         state.items.remove("gone").unwrap();
-        let mut set = UnorderedSet::new();
-        set.insert("red".to_owned()).unwrap_err(); // detached until put in its parent
         state
             .tags
             .insert("colours".into(), UnorderedSet::new())
             .unwrap();
-        set = state.tags.get("colours").unwrap().unwrap();
+        let mut set = state.tags.get("colours").unwrap().unwrap();
         set.insert("red".to_owned()).unwrap();
         state.hits.increment_by(3).unwrap();
         root::save(&state).unwrap();

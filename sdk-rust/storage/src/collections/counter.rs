@@ -1,10 +1,12 @@
 //! Grow-only and positive-negative counters: one slot entity per device and sign.
 
+use std::cell::Cell;
 use std::io;
+use std::rc::Rc;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 
-use super::Handle;
+use super::{Handle, Staged};
 use crate::address::Id;
 use crate::entities::{COUNTER_SLOT, CrdtType};
 use crate::error::StoreError;
@@ -17,6 +19,8 @@ use crate::store::{self, EntityKind};
 #[derive(Clone, Debug, Default)]
 pub struct Counter<const ALLOW_DECREMENT: bool = false> {
     handle: Handle,
+    /// Increments and decrements made while detached (shared by clones).
+    staged: Rc<Cell<(u64, u64)>>,
 }
 
 /// A grow-only counter.
@@ -30,9 +34,17 @@ const NEGATIVE: &str = "-";
 impl<const ALLOW_DECREMENT: bool> Counter<ALLOW_DECREMENT> {
     /// A new, detached counter.
     pub fn new() -> Self {
-        Self {
-            handle: Handle::default(),
-        }
+        Self::default()
+    }
+
+    /// The staged counts as this device's writes once bound.
+    fn staged_writes(&self) -> Vec<Staged> {
+        let (up, down) = self.staged.take();
+        [(false, up), (true, down)]
+            .into_iter()
+            .filter(|&(_, by)| by > 0)
+            .map(|(negative, by)| Staged::Count { negative, by })
+            .collect()
     }
 
     fn crdt_type() -> CrdtType {
@@ -44,7 +56,19 @@ impl<const ALLOW_DECREMENT: bool> Counter<ALLOW_DECREMENT> {
     }
 
     fn bump(&mut self, sign: &'static str, by: u64) -> Result<(), StoreError> {
-        bump(self.handle.id()?, sign == NEGATIVE, by)
+        let negative = sign == NEGATIVE;
+        match self.handle.get() {
+            Some(counter) => bump(counter, negative, by),
+            None => {
+                let (up, down) = self.staged.get();
+                self.staged.set(if negative {
+                    (up, down.saturating_add(by))
+                } else {
+                    (up.saturating_add(by), down)
+                });
+                Ok(())
+            }
+        }
     }
 
     /// Adds one.
@@ -58,7 +82,13 @@ impl<const ALLOW_DECREMENT: bool> Counter<ALLOW_DECREMENT> {
     }
 
     fn totals(&self) -> Result<(u128, u128), StoreError> {
-        totals(self.handle.id()?)
+        match self.handle.get() {
+            Some(counter) => totals(counter),
+            None => {
+                let (up, down) = self.staged.get();
+                Ok((u128::from(up), u128::from(down)))
+            }
+        }
     }
 }
 
@@ -137,7 +167,8 @@ pub(crate) fn totals(counter: Id) -> Result<(u128, u128), StoreError> {
 
 impl<const D: bool> BorshSerialize for Counter<D> {
     fn serialize<W: io::Write>(&self, writer: &mut W) -> io::Result<()> {
-        self.handle.serialize(Self::crdt_type, writer)
+        self.handle
+            .serialize(Self::crdt_type, |_| Ok(self.staged_writes()), writer)
     }
 }
 
@@ -145,6 +176,7 @@ impl<const D: bool> BorshDeserialize for Counter<D> {
     fn deserialize_reader<R: io::Read>(reader: &mut R) -> io::Result<Self> {
         Ok(Self {
             handle: Handle::deserialize(reader)?,
+            staged: Rc::default(),
         })
     }
 }
@@ -155,6 +187,7 @@ impl<const D: bool> Mergeable for Counter<D> {
     }
 
     fn attach_field(&self, name: &str) -> Result<(), StoreError> {
-        self.handle.attach_field(name, Self::crdt_type())
+        self.handle
+            .attach_field(name, Self::crdt_type(), |_| Ok(self.staged_writes()))
     }
 }

@@ -8,19 +8,19 @@
 //! attached yet, with the ids the typed code would give them ([`Id::collection`] of the element
 //! and `"0"`, `"1"`, … in encoding order).
 
-use super::{Handle, clear_children, element_parent};
+use super::{Handle, clear_children, write_element};
 use crate::address::Id;
 use crate::entities::CrdtType;
 use crate::error::StoreError;
 use crate::hlc::HybridTimestamp;
-use crate::store::{self, BoundCollections, EntityKind};
+use crate::store::{self, BoundCollections};
 
 pub use crate::store::random_id;
 
 /// Binds a top-level state field: the collection entity under the context root.
 pub fn attach_field(name: &str, crdt_type: CrdtType) -> Result<Id, StoreError> {
     let handle = Handle::default();
-    handle.attach_field(name, crdt_type)?;
+    handle.attach_field(name, crdt_type, |_| Ok(Vec::new()))?;
     handle.id()
 }
 
@@ -50,13 +50,7 @@ pub fn save(
     let mut data = Vec::with_capacity(value.len() + 32);
     data.extend_from_slice(value);
     data.extend_from_slice(id.as_bytes());
-    let parent = element_parent(collection, id)?;
-    let kind = EntityKind {
-        crdt_type: record.map(|name| CrdtType::Custom(name.to_owned())),
-        field_name: None,
-    };
-    store::save(id, Some(parent), data, kind)?;
-    store::create_bound(id, bound)
+    write_element(collection, id, data, record, bound)
 }
 
 /// Deletes element `id`; false if it was not live.

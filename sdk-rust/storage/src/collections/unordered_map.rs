@@ -1,13 +1,14 @@
 //! A map with one child entity per entry, the entry id derived from the key.
 
 use std::borrow::Borrow;
+use std::cell::{RefCell, RefMut};
 use std::io;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
 use borsh::{BorshDeserialize, BorshSerialize};
 
-use super::{Handle, StorageKey, clear_children, save_value};
+use super::{Handle, Staged, Staging, StorageKey, clear_children, copy, save_value, stage_value};
 use crate::address::Id;
 use crate::entities::CrdtType;
 use crate::error::StoreError;
@@ -18,8 +19,13 @@ use crate::store;
 /// tombstone that wins over writes it saw.
 pub struct UnorderedMap<K, V> {
     handle: Handle,
+    /// The entries while detached.
+    staged: Staging<(K, V)>,
     _types: PhantomData<fn() -> (K, V)>,
 }
+
+/// The staged entries of a detached map.
+type StagedEntries<K, V> = RefCell<Vec<(Vec<u8>, (K, V))>>;
 
 impl<K, V> UnorderedMap<K, V>
 where
@@ -30,8 +36,18 @@ where
     pub fn new() -> Self {
         Self {
             handle: Handle::default(),
+            staged: Staging::default(),
             _types: PhantomData,
         }
+    }
+
+    /// The staged entries as the writes of the map bound to `map`.
+    fn staged_writes(&self, map: Id) -> Result<Vec<Staged>, StoreError> {
+        self.staged
+            .take()
+            .into_iter()
+            .map(|(key, entry)| stage_value(Id::entry(map, &key), &entry, V::RECORD))
+            .collect()
     }
 
     fn crdt_type() -> CrdtType {
@@ -51,6 +67,17 @@ where
 
     /// Inserts or replaces; returns the previous value.
     pub fn insert(&mut self, key: K, value: V) -> Result<Option<V>, StoreError> {
+        if self.handle.get().is_none() {
+            let bytes = key.key_bytes().into_owned();
+            let mut staged = self.staged.items_mut();
+            return Ok(match staged.iter_mut().find(|(k, _)| *k == bytes) {
+                Some((_, entry)) => Some(std::mem::replace(&mut entry.1, value)),
+                None => {
+                    staged.push((bytes, (key, value)));
+                    None
+                }
+            });
+        }
         let id = self.entry_id(&key)?;
         let previous = Self::load(id)?.map(|(_, v)| v);
         save_value(self.handle.id()?, id, &(&key, &value), V::RECORD)?;
@@ -63,6 +90,12 @@ where
         K: Borrow<Q>,
         Q: StorageKey + ?Sized,
     {
+        if self.handle.get().is_none() {
+            return match self.staged.position(&key.key_bytes()) {
+                Some(at) => copy(&self.staged.items()[at].1.1, "a map value").map(Some),
+                None => Ok(None),
+            };
+        }
         Ok(Self::load(self.entry_id(key)?)?.map(|(_, v)| v))
     }
 
@@ -72,6 +105,10 @@ where
         K: Borrow<Q>,
         Q: StorageKey + ?Sized,
     {
+        if self.handle.get().is_none() {
+            let at = self.staged.position(&key.key_bytes());
+            return Ok(at.map(|at| ValueMut::staged(&self.staged.0, at)));
+        }
         let id = self.entry_id(key)?;
         let map = self.handle.id()?;
         Ok(Self::load(id)?.map(|(key, value)| ValueMut::new(map, id, key, value, V::RECORD)))
@@ -83,6 +120,9 @@ where
         K: Borrow<Q>,
         Q: StorageKey + ?Sized,
     {
+        if self.handle.get().is_none() {
+            return Ok(self.staged.position(&key.key_bytes()).is_some());
+        }
         Ok(store::index(self.entry_id(key)?)?.is_some_and(|i| i.is_live()))
     }
 
@@ -92,6 +132,10 @@ where
         K: Borrow<Q>,
         Q: StorageKey + ?Sized,
     {
+        if self.handle.get().is_none() {
+            let at = self.staged.position(&key.key_bytes());
+            return Ok(at.map(|at| self.staged.items_mut().remove(at).1.1));
+        }
         let id = self.entry_id(key)?;
         let previous = Self::load(id)?.map(|(_, v)| v);
         if previous.is_some() {
@@ -102,6 +146,14 @@ where
 
     /// Every entry, in insertion order.
     pub fn entries(&self) -> Result<impl Iterator<Item = (K, V)> + use<K, V>, StoreError> {
+        if self.handle.get().is_none() {
+            let staged = self.staged.items();
+            let entries = staged
+                .iter()
+                .map(|(_, entry)| copy(entry, "a map entry"))
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok(entries.into_iter());
+        }
         let mut entries = Vec::new();
         for child in super::elements(self.handle.id()?)? {
             if let Some(entry) = Self::load(child.id)? {
@@ -123,7 +175,10 @@ where
 
     /// The number of entries.
     pub fn len(&self) -> Result<usize, StoreError> {
-        super::count(self.handle.id()?)
+        match self.handle.get() {
+            Some(map) => super::count(map),
+            None => Ok(self.staged.len()),
+        }
     }
 
     /// True if there are no entries.
@@ -133,17 +188,39 @@ where
 
     /// Removes every entry.
     pub fn clear(&mut self) -> Result<(), StoreError> {
-        clear_children(self.handle.id()?)
+        match self.handle.get() {
+            Some(map) => clear_children(map),
+            None => {
+                self.staged.take();
+                Ok(())
+            }
+        }
     }
 
     /// The entry for `key`: [`Entry::Occupied`] with its value, or [`Entry::Vacant`].
     pub fn entry(&mut self, key: K) -> Result<Entry<'_, K, V>, StoreError> {
+        let Some(map) = self.handle.get() else {
+            return Ok(match self.staged.position(&key.key_bytes()) {
+                Some(at) => Entry::Occupied(Box::new(OccupiedEntry {
+                    guard: Some(ValueMut::staged(&self.staged.0, at)),
+                })),
+                None => Entry::Vacant(VacantEntry {
+                    map: self,
+                    id: None,
+                    key,
+                }),
+            });
+        };
         let id = self.entry_id(&key)?;
         Ok(match Self::load(id)? {
             Some((key, value)) => Entry::Occupied(Box::new(OccupiedEntry {
-                guard: Some(ValueMut::new(self.handle.id()?, id, key, value, V::RECORD)),
+                guard: Some(ValueMut::new(map, id, key, value, V::RECORD)),
             })),
-            None => Entry::Vacant(VacantEntry { map: self, id, key }),
+            None => Entry::Vacant(VacantEntry {
+                map: self,
+                id: Some(id),
+                key,
+            }),
         })
     }
 }
@@ -162,6 +239,7 @@ impl<K, V> Clone for UnorderedMap<K, V> {
     fn clone(&self) -> Self {
         Self {
             handle: self.handle.clone(),
+            staged: self.staged.clone(),
             _types: PhantomData,
         }
     }
@@ -181,7 +259,8 @@ where
     V: BorshSerialize + BorshDeserialize + Mergeable,
 {
     fn serialize<W: io::Write>(&self, writer: &mut W) -> io::Result<()> {
-        self.handle.serialize(Self::crdt_type, writer)
+        self.handle
+            .serialize(Self::crdt_type, |map| self.staged_writes(map), writer)
     }
 }
 
@@ -189,6 +268,7 @@ impl<K, V> BorshDeserialize for UnorderedMap<K, V> {
     fn deserialize_reader<R: io::Read>(reader: &mut R) -> io::Result<Self> {
         Ok(Self {
             handle: Handle::deserialize(reader)?,
+            staged: Staging::default(),
             _types: PhantomData,
         })
     }
@@ -205,7 +285,8 @@ where
     }
 
     fn attach_field(&self, name: &str) -> Result<(), StoreError> {
-        self.handle.attach_field(name, Self::crdt_type())
+        self.handle
+            .attach_field(name, Self::crdt_type(), |map| self.staged_writes(map))
     }
 
     fn register_merges() {
@@ -230,6 +311,22 @@ where
     K: BorshSerialize,
     V: BorshSerialize,
 {
+    slot: Slot<'a, K, V>,
+}
+
+enum Slot<'a, K: BorshSerialize, V: BorshSerialize> {
+    /// An entry of an attached map, written back on drop.
+    Stored(StoredValue<K, V>),
+    /// An entry of a detached map, changed in place.
+    Staged {
+        entries: &'a StagedEntries<K, V>,
+        at: usize,
+        entry: RefMut<'a, (Vec<u8>, (K, V))>,
+    },
+}
+
+/// A stored entry's key and value, written back when dropped unless it was removed.
+struct StoredValue<K: BorshSerialize, V: BorshSerialize> {
     map: Id,
     id: Id,
     key: K,
@@ -237,20 +334,35 @@ where
     record: Option<&'static str>,
     /// False once the entry was removed: nothing to write back.
     write_back: bool,
-    _map: PhantomData<&'a mut ()>,
 }
 
-impl<K: BorshSerialize, V: BorshSerialize> ValueMut<'_, K, V> {
+impl<'a, K: BorshSerialize, V: BorshSerialize> ValueMut<'a, K, V> {
     /// A guard over entry `id` of collection `map`, written back when dropped.
     fn new(map: Id, id: Id, key: K, value: V, record: Option<&'static str>) -> Self {
         Self {
-            map,
-            id,
-            key,
-            value,
-            record,
-            write_back: true,
-            _map: PhantomData,
+            slot: Slot::Stored(StoredValue {
+                map,
+                id,
+                key,
+                value,
+                record,
+                write_back: true,
+            }),
+        }
+    }
+
+    /// A guard over staged entry `at` of a detached map.
+    fn staged(entries: &'a StagedEntries<K, V>, at: usize) -> Self {
+        let entry = RefMut::map(RefCell::borrow_mut(entries), |entries| &mut entries[at]);
+        Self {
+            slot: Slot::Staged { entries, at, entry },
+        }
+    }
+
+    fn key(&self) -> &K {
+        match &self.slot {
+            Slot::Stored(stored) => &stored.key,
+            Slot::Staged { entry, .. } => &entry.1.0,
         }
     }
 }
@@ -258,17 +370,23 @@ impl<K: BorshSerialize, V: BorshSerialize> ValueMut<'_, K, V> {
 impl<K: BorshSerialize, V: BorshSerialize> Deref for ValueMut<'_, K, V> {
     type Target = V;
     fn deref(&self) -> &V {
-        &self.value
+        match &self.slot {
+            Slot::Stored(stored) => &stored.value,
+            Slot::Staged { entry, .. } => &entry.1.1,
+        }
     }
 }
 
 impl<K: BorshSerialize, V: BorshSerialize> DerefMut for ValueMut<'_, K, V> {
     fn deref_mut(&mut self) -> &mut V {
-        &mut self.value
+        match &mut self.slot {
+            Slot::Stored(stored) => &mut stored.value,
+            Slot::Staged { entry, .. } => &mut entry.1.1,
+        }
     }
 }
 
-impl<K: BorshSerialize, V: BorshSerialize> Drop for ValueMut<'_, K, V> {
+impl<K: BorshSerialize, V: BorshSerialize> Drop for StoredValue<K, V> {
     fn drop(&mut self) {
         if !self.write_back {
             return;
@@ -311,7 +429,8 @@ where
     V: BorshSerialize + BorshDeserialize + Mergeable,
 {
     map: &'a mut UnorderedMap<K, V>,
-    id: Id,
+    /// `None` while the map is detached.
+    id: Option<Id>,
     key: K,
 }
 
@@ -372,21 +491,19 @@ where
 
     /// The entry's key.
     pub fn key(&self) -> &K {
-        &self.guard().key
+        self.guard().key()
     }
 
     /// The value.
     pub fn get(&self) -> &V {
-        &self.guard().value
+        self.guard()
     }
 
     /// The value, to change in place (written back when the entry is dropped).
     pub fn get_mut(&mut self) -> &mut V {
-        &mut self
-            .guard
+        self.guard
             .as_mut()
             .expect("an occupied entry keeps its value until consumed")
-            .value
     }
 
     /// Replaces the value (written back when the entry is dropped); returns the old one.
@@ -400,21 +517,22 @@ where
     where
         V: BorshDeserialize,
     {
-        let mut guard = self
+        let guard = self
             .guard
             .take()
             .expect("an occupied entry keeps its value until consumed");
-        guard.write_back = false;
-        store::delete(guard.id)?;
-        // The guard writes back on drop, so its value cannot be moved out: copy it.
-        let bytes = borsh::to_vec(&guard.value).map_err(|source| StoreError::Encode {
-            what: "a map value",
-            source,
-        })?;
-        V::try_from_slice(&bytes).map_err(|source| StoreError::Decode {
-            what: "a map value",
-            source,
-        })
+        match guard.slot {
+            Slot::Stored(mut stored) => {
+                stored.write_back = false;
+                store::delete(stored.id)?;
+                // The stored value writes back on drop, so it cannot be moved out: copy it.
+                copy(&stored.value, "a map value")
+            }
+            Slot::Staged { entries, at, entry } => {
+                drop(entry);
+                Ok(RefCell::borrow_mut(entries).remove(at).1.1)
+            }
+        }
     }
 }
 
@@ -430,8 +548,14 @@ where
 
     /// Inserts `value`; returns a guard over it.
     pub fn insert(self, value: V) -> Result<ValueMut<'a, K, V>, StoreError> {
+        let Some(id) = self.id else {
+            let bytes = self.key.key_bytes().into_owned();
+            let staged = &self.map.staged;
+            staged.items_mut().push((bytes, (self.key, value)));
+            return Ok(ValueMut::staged(&staged.0, staged.len() - 1));
+        };
         let map = self.map.handle.id()?;
-        save_value(map, self.id, &(&self.key, &value), V::RECORD)?;
-        Ok(ValueMut::new(map, self.id, self.key, value, V::RECORD))
+        save_value(map, id, &(&self.key, &value), V::RECORD)?;
+        Ok(ValueMut::new(map, id, self.key, value, V::RECORD))
     }
 }

@@ -6,7 +6,9 @@ use std::marker::PhantomData;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 
-use super::{Handle, StorageKey, clear_children, load_value, save_value};
+use super::{
+    Handle, Staged, Staging, StorageKey, clear_children, copy, load_value, save_value, stage_value,
+};
 use crate::address::Id;
 use crate::entities::CrdtType;
 use crate::error::StoreError;
@@ -16,6 +18,8 @@ use crate::store;
 /// An add-wins set.
 pub struct UnorderedSet<T> {
     handle: Handle,
+    /// The elements while detached.
+    staged: Staging<T>,
     _types: PhantomData<fn() -> T>,
 }
 
@@ -27,8 +31,18 @@ where
     pub fn new() -> Self {
         Self {
             handle: Handle::default(),
+            staged: Staging::default(),
             _types: PhantomData,
         }
+    }
+
+    /// The staged elements as the writes of the set bound to `set`.
+    fn staged_writes(&self, set: Id) -> Result<Vec<Staged>, StoreError> {
+        self.staged
+            .take()
+            .into_iter()
+            .map(|(key, value)| stage_value(Id::entry(set, &key), &value, None))
+            .collect()
     }
 
     fn crdt_type() -> CrdtType {
@@ -43,6 +57,14 @@ where
 
     /// Adds `value`; false if it was present.
     pub fn insert(&mut self, value: T) -> Result<bool, StoreError> {
+        if self.handle.get().is_none() {
+            let key = value.key_bytes().into_owned();
+            if self.staged.position(&key).is_some() {
+                return Ok(false);
+            }
+            self.staged.items_mut().push((key, value));
+            return Ok(true);
+        }
         let id = self.element_id(&value)?;
         if store::index(id)?.is_some_and(|i| i.is_live()) {
             return Ok(false);
@@ -57,6 +79,9 @@ where
         T: Borrow<Q>,
         Q: StorageKey + ?Sized,
     {
+        if self.handle.get().is_none() {
+            return Ok(self.staged.position(&value.key_bytes()).is_some());
+        }
         Ok(store::index(self.element_id(value)?)?.is_some_and(|i| i.is_live()))
     }
 
@@ -66,11 +91,23 @@ where
         T: Borrow<Q>,
         Q: StorageKey + ?Sized,
     {
+        if self.handle.get().is_none() {
+            let at = self.staged.position(&value.key_bytes());
+            return Ok(at.map(|at| self.staged.items_mut().remove(at)).is_some());
+        }
         store::delete(self.element_id(value)?)
     }
 
     /// Every element, in insertion order.
     pub fn iter(&self) -> Result<impl Iterator<Item = T> + use<T>, StoreError> {
+        if self.handle.get().is_none() {
+            let staged = self.staged.items();
+            let values = staged
+                .iter()
+                .map(|(_, value)| copy(value, "a set element"))
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok(values.into_iter());
+        }
         let mut values = Vec::new();
         for child in super::elements(self.handle.id()?)? {
             if let Some(value) = load_value(child.id, "a set element")? {
@@ -82,7 +119,10 @@ where
 
     /// The number of elements.
     pub fn len(&self) -> Result<usize, StoreError> {
-        super::count(self.handle.id()?)
+        match self.handle.get() {
+            Some(set) => super::count(set),
+            None => Ok(self.staged.len()),
+        }
     }
 
     /// True if there are no elements.
@@ -92,7 +132,13 @@ where
 
     /// Removes every element.
     pub fn clear(&mut self) -> Result<(), StoreError> {
-        clear_children(self.handle.id()?)
+        match self.handle.get() {
+            Some(set) => clear_children(set),
+            None => {
+                self.staged.take();
+                Ok(())
+            }
+        }
     }
 }
 
@@ -106,6 +152,7 @@ impl<T> Clone for UnorderedSet<T> {
     fn clone(&self) -> Self {
         Self {
             handle: self.handle.clone(),
+            staged: self.staged.clone(),
             _types: PhantomData,
         }
     }
@@ -121,7 +168,8 @@ impl<T> std::fmt::Debug for UnorderedSet<T> {
 
 impl<T: BorshSerialize + BorshDeserialize + StorageKey> BorshSerialize for UnorderedSet<T> {
     fn serialize<W: io::Write>(&self, writer: &mut W) -> io::Result<()> {
-        self.handle.serialize(Self::crdt_type, writer)
+        self.handle
+            .serialize(Self::crdt_type, |set| self.staged_writes(set), writer)
     }
 }
 
@@ -129,6 +177,7 @@ impl<T> BorshDeserialize for UnorderedSet<T> {
     fn deserialize_reader<R: io::Read>(reader: &mut R) -> io::Result<Self> {
         Ok(Self {
             handle: Handle::deserialize(reader)?,
+            staged: Staging::default(),
             _types: PhantomData,
         })
     }
@@ -140,6 +189,7 @@ impl<T: BorshSerialize + BorshDeserialize + StorageKey> Mergeable for UnorderedS
     }
 
     fn attach_field(&self, name: &str) -> Result<(), StoreError> {
-        self.handle.attach_field(name, Self::crdt_type())
+        self.handle
+            .attach_field(name, Self::crdt_type(), |set| self.staged_writes(set))
     }
 }

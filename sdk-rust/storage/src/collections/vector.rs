@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 
-use super::{Handle, clear_children, load_value, save_value};
+use super::{Handle, Staged, Staging, clear_children, copy, load_value, save_value, stage_value};
 use crate::address::Id;
 use crate::entities::CrdtType;
 use crate::error::StoreError;
@@ -16,6 +16,8 @@ use crate::store;
 /// an update of one index is last-writer-wins.
 pub struct Vector<T> {
     handle: Handle,
+    /// The elements while detached (with empty keys).
+    staged: Staging<T>,
     _types: PhantomData<fn() -> T>,
 }
 
@@ -24,7 +26,25 @@ impl<T: BorshSerialize + BorshDeserialize + Mergeable> Vector<T> {
     pub fn new() -> Self {
         Self {
             handle: Handle::default(),
+            staged: Staging::default(),
             _types: PhantomData,
+        }
+    }
+
+    /// The staged elements as the writes of the vector once bound (ids are random, as pushed).
+    fn staged_writes(&self) -> Result<Vec<Staged>, StoreError> {
+        self.staged
+            .take()
+            .into_iter()
+            .map(|(_, value)| stage_value(store::random_id(), &value, T::RECORD))
+            .collect()
+    }
+
+    /// The staged element at `index`, copied.
+    fn staged_get(&self, index: usize) -> Result<Option<T>, StoreError> {
+        match self.staged.items().get(index) {
+            Some((_, value)) => copy(value, "a vector element").map(Some),
+            None => Ok(None),
         }
     }
 
@@ -36,11 +56,18 @@ impl<T: BorshSerialize + BorshDeserialize + Mergeable> Vector<T> {
 
     /// Appends `value`.
     pub fn push(&mut self, value: T) -> Result<(), StoreError> {
+        if self.handle.get().is_none() {
+            self.staged.items_mut().push((Vec::new(), value));
+            return Ok(());
+        }
         save_value(self.handle.id()?, store::random_id(), &value, T::RECORD)
     }
 
     /// The element at `index`.
     pub fn get(&self, index: usize) -> Result<Option<T>, StoreError> {
+        if self.handle.get().is_none() {
+            return self.staged_get(index);
+        }
         match super::elements(self.handle.id()?)?.get(index) {
             Some(child) => load_value(child.id, "a vector element"),
             None => Ok(None),
@@ -49,6 +76,14 @@ impl<T: BorshSerialize + BorshDeserialize + Mergeable> Vector<T> {
 
     /// Replaces the element at `index`; returns the old one.
     pub fn update(&mut self, index: usize, value: T) -> Result<T, StoreError> {
+        if self.handle.get().is_none() {
+            let mut staged = self.staged.items_mut();
+            let len = staged.len();
+            return match staged.get_mut(index) {
+                Some((_, slot)) => Ok(std::mem::replace(slot, value)),
+                None => Err(StoreError::IndexOutOfBounds { index, len }),
+            };
+        }
         let collection = self.handle.id()?;
         let children = super::elements(collection)?;
         let Some(child) = children.get(index) else {
@@ -68,6 +103,9 @@ impl<T: BorshSerialize + BorshDeserialize + Mergeable> Vector<T> {
 
     /// Removes and returns the last element.
     pub fn pop(&mut self) -> Result<Option<T>, StoreError> {
+        if self.handle.get().is_none() {
+            return Ok(self.staged.items_mut().pop().map(|(_, value)| value));
+        }
         let Some(last) = super::elements(self.handle.id()?)?.pop() else {
             return Ok(None);
         };
@@ -78,6 +116,14 @@ impl<T: BorshSerialize + BorshDeserialize + Mergeable> Vector<T> {
 
     /// Every element, in order.
     pub fn iter(&self) -> Result<impl Iterator<Item = T> + use<T>, StoreError> {
+        if self.handle.get().is_none() {
+            let staged = self.staged.items();
+            let values = staged
+                .iter()
+                .map(|(_, value)| copy(value, "a vector element"))
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok(values.into_iter());
+        }
         let mut values = Vec::new();
         for child in super::elements(self.handle.id()?)? {
             if let Some(value) = load_value(child.id, "a vector element")? {
@@ -89,7 +135,10 @@ impl<T: BorshSerialize + BorshDeserialize + Mergeable> Vector<T> {
 
     /// The number of elements.
     pub fn len(&self) -> Result<usize, StoreError> {
-        super::count(self.handle.id()?)
+        match self.handle.get() {
+            Some(vector) => super::count(vector),
+            None => Ok(self.staged.len()),
+        }
     }
 
     /// True if there are no elements.
@@ -99,7 +148,13 @@ impl<T: BorshSerialize + BorshDeserialize + Mergeable> Vector<T> {
 
     /// Removes every element.
     pub fn clear(&mut self) -> Result<(), StoreError> {
-        clear_children(self.handle.id()?)
+        match self.handle.get() {
+            Some(vector) => clear_children(vector),
+            None => {
+                self.staged.take();
+                Ok(())
+            }
+        }
     }
 }
 
@@ -113,6 +168,7 @@ impl<T> Clone for Vector<T> {
     fn clone(&self) -> Self {
         Self {
             handle: self.handle.clone(),
+            staged: self.staged.clone(),
             _types: PhantomData,
         }
     }
@@ -128,7 +184,8 @@ impl<T> std::fmt::Debug for Vector<T> {
 
 impl<T: BorshSerialize + BorshDeserialize + Mergeable> BorshSerialize for Vector<T> {
     fn serialize<W: io::Write>(&self, writer: &mut W) -> io::Result<()> {
-        self.handle.serialize(Self::crdt_type, writer)
+        self.handle
+            .serialize(Self::crdt_type, |_| self.staged_writes(), writer)
     }
 }
 
@@ -136,6 +193,7 @@ impl<T> BorshDeserialize for Vector<T> {
     fn deserialize_reader<R: io::Read>(reader: &mut R) -> io::Result<Self> {
         Ok(Self {
             handle: Handle::deserialize(reader)?,
+            staged: Staging::default(),
             _types: PhantomData,
         })
     }
@@ -147,7 +205,8 @@ impl<T: BorshSerialize + BorshDeserialize + Mergeable> Mergeable for Vector<T> {
     }
 
     fn attach_field(&self, name: &str) -> Result<(), StoreError> {
-        self.handle.attach_field(name, Self::crdt_type())
+        self.handle
+            .attach_field(name, Self::crdt_type(), |_| self.staged_writes())
     }
 
     fn register_merges() {
