@@ -126,6 +126,11 @@ pub fn type_ref(ty: &Type, self_name: &str) -> TypeRef {
                     "kind": "record", "fields": [], "crdt_type": "lww_register",
                     "inner_type": full(inner, self_name)
                 }),
+                // calimero_sdk's id types: 32 bytes, written as text in JSON.
+                ("AccountId", []) => json!({ "kind": "bytes", "size": 32, "encoding": "hex" }),
+                ("PublicKey" | "ContextId" | "BlobId", []) => {
+                    json!({ "kind": "bytes", "size": 32, "encoding": "base58" })
+                }
                 ("Self", _) => json!({ "$ref": self_name }),
                 _ => json!({ "$ref": name }),
             };

@@ -45,11 +45,13 @@ pub mod env;
 pub mod event;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
+pub mod types;
 
 pub use borsh;
 pub use calimero_storage as storage;
 pub use serde;
 pub use serde_json;
+pub use types::{AccountId, BlobId, ContextId, IdParseError, PublicKey};
 
 /// The app-facing macros and types: `use calimero_sdk::app;`.
 pub mod app {

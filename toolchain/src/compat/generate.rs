@@ -148,7 +148,13 @@ pub fn value(abi: &Value, ty: &Value, rng: &mut Rng, depth: usize) -> Value {
             let n = ty["size"]
                 .as_u64()
                 .unwrap_or_else(|| length(rng) as u64 * 4);
-            json!((0..n).map(|_| rng.below(256)).collect::<Vec<_>>())
+            let bytes: Vec<u8> = (0..n).map(|_| rng.below(256) as u8).collect();
+            // Ids (`AccountId`, `PublicKey`, ...) cross JSON as text.
+            match ty["encoding"].as_str() {
+                Some("hex") => json!(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+                Some("base58") => json!(bs58::encode(&bytes).into_string()),
+                _ => json!(bytes),
+            }
         }
         "list" => {
             let n = length(rng);
