@@ -114,6 +114,13 @@ pub fn type_ref(ty: &Type, self_name: &str) -> TypeRef {
                     "kind": "map", "key": scalar("string"), "value": full(value, self_name),
                     "crdt_type": "unordered_map"
                 }),
+                ("SortedMap", [_, value]) => json!({
+                    "kind": "map", "key": scalar("string"), "value": full(value, self_name),
+                    "crdt_type": "sorted_map"
+                }),
+                ("SortedSet", [inner]) => json!({
+                    "kind": "list", "items": full(inner, self_name), "crdt_type": "sorted_set"
+                }),
                 ("UnorderedSet", [inner]) => json!({
                     "kind": "list", "items": full(inner, self_name), "crdt_type": "unordered_set"
                 }),

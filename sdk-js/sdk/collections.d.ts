@@ -31,6 +31,37 @@ export declare class UnorderedSet<T> {
   clear(): void;
 }
 
+/** An add-wins map read in key order (strings by UTF-8 bytes, integers by value, bytes
+ * lexicographically); it stores and merges exactly as an UnorderedMap. */
+export declare class SortedMap<K, V> extends UnorderedMap<K, V> {
+  constructor();
+  /** Every entry, in key order. */
+  entries(): [K, V][];
+  /** The entries with `from <= key < to` (null: unbounded), in key order. */
+  range(from: K | null, to: K | null): [K, V][];
+  /** At most `limit` entries after skipping `offset`, in key order. */
+  page(offset: number, limit: number): [K, V][];
+  /** The entry with the least key, or null. */
+  first(): [K, V] | null;
+  /** The entry with the greatest key, or null. */
+  last(): [K, V] | null;
+}
+
+/** An add-wins set read in order; it stores and merges exactly as an UnorderedSet. */
+export declare class SortedSet<T> extends UnorderedSet<T> {
+  constructor();
+  /** Every element, in order. */
+  toArray(): T[];
+  /** The elements with `from <= element < to` (null: unbounded), in order. */
+  range(from: T | null, to: T | null): T[];
+  /** At most `limit` elements after skipping `offset`, in order. */
+  page(offset: number, limit: number): T[];
+  /** The least element, or null. */
+  first(): T | null;
+  /** The greatest element, or null. */
+  last(): T | null;
+}
+
 /** A list that grows at the end. */
 export declare class Vector<T> {
   constructor();

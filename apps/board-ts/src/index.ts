@@ -1,7 +1,7 @@
 // Nested collections: a set of tags per item and a vote counter per option. The TypeScript
 // twin of apps/board: same methods, results, events and stored bytes.
 import { AppError, Event, Init, Logic, State, View, emit, u32, u64 } from "@calimero/sdk";
-import { Counter, UnorderedMap, UnorderedSet } from "@calimero/sdk/collections";
+import { Counter, SortedMap, SortedSet, UnorderedMap, UnorderedSet } from "@calimero/sdk/collections";
 
 @Event
 export class Tagged {
@@ -17,6 +17,8 @@ export class Voted {
 export class Board {
   tags: UnorderedMap<string, UnorderedSet<string>> = new UnorderedMap();
   votes: UnorderedMap<string, Counter> = new UnorderedMap();
+  pins: SortedMap<string, u32> = new SortedMap();
+  labels: SortedSet<string> = new SortedSet();
 }
 
 @Logic(Board)
@@ -95,6 +97,64 @@ export class BoardLogic extends Board {
     const total = counter.value();
     emit(new Voted(option, total));
     return total;
+  }
+
+  /** Pins `item` with `weight`; returns the previous weight. */
+  pin(item: string, weight: u32): u32 | null {
+    const previous = this.pins.get(item);
+    this.pins.set(item, weight);
+    return previous;
+  }
+
+  /** Unpins `item`; false if it was not pinned. */
+  unpin(item: string): boolean {
+    return this.pins.remove(item) !== null;
+  }
+
+  /** Every pin, by item name (UTF-8 byte order). */
+  @View()
+  pins(): [string, u32][] {
+    return this.pins.entries();
+  }
+
+  /** The pins with `from <= item < to`, in order. */
+  @View()
+  pins_between(from: string, to: string): [string, u32][] {
+    return this.pins.range(from, to);
+  }
+
+  /** At most `limit` pins after skipping `offset`, in order. */
+  @View()
+  pin_page(offset: u32, limit: u32): [string, u32][] {
+    return this.pins.page(offset, limit);
+  }
+
+  /** The pin with the least item name. */
+  @View()
+  first_pin(): [string, u32] | null {
+    return this.pins.first();
+  }
+
+  /** The pin with the greatest item name. */
+  @View()
+  last_pin(): [string, u32] | null {
+    return this.pins.last();
+  }
+
+  /** Adds a board label; false if it exists. */
+  label(name: string): boolean {
+    return this.labels.add(name);
+  }
+
+  /** Removes a board label; false if it did not exist. */
+  unlabel(name: string): boolean {
+    return this.labels.delete(name);
+  }
+
+  /** The labels from `from` on, in order, with the least label first. */
+  @View()
+  labels_from(from: string): [string[], string | null] {
+    return [this.labels.range(from, null), this.labels.first()];
   }
 
   /** Every option with its total, in the order options were first voted for. */

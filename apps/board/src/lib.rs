@@ -3,12 +3,14 @@
 //! `apps/board-ts` is its TypeScript twin, checked with `cargo calimero compat`.
 
 use calimero_sdk::app;
-use calimero_storage::collections::{Counter, UnorderedMap, UnorderedSet};
+use calimero_storage::collections::{Counter, SortedMap, SortedSet, UnorderedMap, UnorderedSet};
 
 #[app::state(emits = Event)]
 pub struct Board {
     tags: UnorderedMap<String, UnorderedSet<String>>,
     votes: UnorderedMap<String, Counter>,
+    pins: SortedMap<String, u32>,
+    labels: SortedSet<String>,
 }
 
 #[app::event]
@@ -32,6 +34,8 @@ impl Board {
         Board {
             tags: UnorderedMap::new(),
             votes: UnorderedMap::new(),
+            pins: SortedMap::new(),
+            labels: SortedSet::new(),
         }
     }
 
@@ -117,6 +121,62 @@ impl Board {
         let total = counter.value()?;
         app::emit!(Event::Voted { option, total });
         Ok(total)
+    }
+
+    /// Pins `item` with `weight`; returns the previous weight.
+    pub fn pin(&mut self, item: String, weight: u32) -> app::Result<Option<u32>> {
+        Ok(self.pins.insert(item, weight)?)
+    }
+
+    /// Unpins `item`; false if it was not pinned.
+    pub fn unpin(&mut self, item: String) -> app::Result<bool> {
+        Ok(self.pins.remove(&item)?.is_some())
+    }
+
+    /// Every pin, by item name (UTF-8 byte order).
+    #[app::view]
+    pub fn pins(&self) -> app::Result<Vec<(String, u32)>> {
+        Ok(self.pins.entries()?.collect())
+    }
+
+    /// The pins with `from <= item < to`, in order.
+    #[app::view]
+    pub fn pins_between(&self, from: String, to: String) -> app::Result<Vec<(String, u32)>> {
+        Ok(self.pins.range(from..to)?.collect())
+    }
+
+    /// At most `limit` pins after skipping `offset`, in order.
+    #[app::view]
+    pub fn pin_page(&self, offset: u32, limit: u32) -> app::Result<Vec<(String, u32)>> {
+        Ok(self.pins.page(offset as usize, limit as usize)?)
+    }
+
+    /// The pin with the least item name.
+    #[app::view]
+    pub fn first_pin(&self) -> app::Result<Option<(String, u32)>> {
+        Ok(self.pins.first()?)
+    }
+
+    /// The pin with the greatest item name.
+    #[app::view]
+    pub fn last_pin(&self) -> app::Result<Option<(String, u32)>> {
+        Ok(self.pins.last()?)
+    }
+
+    /// Adds a board label; false if it exists.
+    pub fn label(&mut self, name: String) -> app::Result<bool> {
+        Ok(self.labels.insert(name)?)
+    }
+
+    /// Removes a board label; false if it did not exist.
+    pub fn unlabel(&mut self, name: String) -> app::Result<bool> {
+        Ok(self.labels.remove(&name)?)
+    }
+
+    /// The labels from `from` on, in order, with the least label first.
+    #[app::view]
+    pub fn labels_from(&self, from: String) -> app::Result<(Vec<String>, Option<String>)> {
+        Ok((self.labels.range(from..)?.collect(), self.labels.first()?))
     }
 
     /// Every option with its total, in the order options were first voted for.

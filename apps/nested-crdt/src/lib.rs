@@ -7,7 +7,7 @@ use calimero_sdk::app;
 use calimero_sdk::borsh::{BorshDeserialize, BorshSerialize};
 use calimero_sdk::serde::Serialize;
 use calimero_storage::collections::{
-    Counter, LwwRegister, Mergeable, UnorderedMap, UnorderedSet, Vector,
+    Counter, LwwRegister, Mergeable, SortedMap, SortedSet, UnorderedMap, UnorderedSet, Vector,
 };
 use calimero_storage::hlc::HybridTimestamp;
 
@@ -23,6 +23,8 @@ pub struct Collections {
     scores: UnorderedMap<String, Counter>,
     nested: UnorderedMap<String, UnorderedMap<String, LwwRegister<u64>>>,
     profiles: UnorderedMap<String, Profile>,
+    ranked: SortedMap<String, Counter>,
+    marks: SortedSet<String>,
 }
 
 /// A record stored as a map value: concurrent updates of different fields of one profile
@@ -88,6 +90,19 @@ pub struct Snapshot {
     scores: Vec<(String, u64)>,
     nested: Vec<(String, BTreeMap<String, u64>)>,
     profiles: BTreeMap<String, ProfileView>,
+    /// Every player's total, in key order.
+    ranked: Vec<(String, u64)>,
+    /// `ranked.range("k1".."k3")`.
+    ranked_window: Vec<(String, u64)>,
+    ranked_first: Option<(String, u64)>,
+    ranked_last: Option<(String, u64)>,
+    /// `ranked.page(1, 2)`.
+    ranked_page: Vec<(String, u64)>,
+    /// Every mark, in order.
+    marks: Vec<String>,
+    /// `marks.range("k2"..)`.
+    marks_from_k2: Vec<String>,
+    marks_first: Option<String>,
 }
 
 #[app::logic]
@@ -105,7 +120,21 @@ impl Collections {
             scores: UnorderedMap::new(),
             nested: UnorderedMap::new(),
             profiles: UnorderedMap::new(),
+            ranked: SortedMap::new(),
+            marks: SortedSet::new(),
         }
+    }
+
+    /// Adds `points` to `player` in the sorted map of counters; returns the new total.
+    pub fn rank(&mut self, player: String, points: u64) -> app::Result<u64> {
+        let mut counter = self.ranked.entry(player)?.or_insert_with(Counter::new)?;
+        counter.increment_by(points)?;
+        Ok(counter.value()?)
+    }
+
+    /// Adds `tag` to the sorted set; false if it was there.
+    pub fn mark(&mut self, tag: String) -> app::Result<bool> {
+        Ok(self.marks.insert(tag)?)
     }
 
     pub fn rename(&mut self, who: String, name: String) -> app::Result<ProfileVersion> {
@@ -245,6 +274,16 @@ impl Collections {
         for (name, map) in self.nested.entries()? {
             nested.push((name, map.entries()?.map(|(k, v)| (k, *v.get())).collect()));
         }
+        let totals = |entries: Vec<(String, Counter)>| -> app::Result<Vec<(String, u64)>> {
+            let mut out = Vec::new();
+            for (name, counter) in entries {
+                out.push((name, counter.value()?));
+            }
+            Ok(out)
+        };
+        let one = |entry: Option<(String, Counter)>| -> app::Result<Option<(String, u64)>> {
+            Ok(totals(entry.into_iter().collect())?.pop())
+        };
         let mut profiles = BTreeMap::new();
         for (who, profile) in self.profiles.entries()? {
             let view = ProfileView {
@@ -270,6 +309,18 @@ impl Collections {
             scores,
             nested,
             profiles,
+            ranked: totals(self.ranked.entries()?.collect())?,
+            ranked_window: totals(
+                self.ranked
+                    .range("k1".to_owned().."k3".to_owned())?
+                    .collect(),
+            )?,
+            ranked_first: one(self.ranked.first()?)?,
+            ranked_last: one(self.ranked.last()?)?,
+            ranked_page: totals(self.ranked.page(1, 2)?)?,
+            marks: self.marks.iter()?.collect(),
+            marks_from_k2: self.marks.range("k2".to_owned()..)?.collect(),
+            marks_first: self.marks.first()?,
         })
     }
 }

@@ -39,6 +39,8 @@ enum Op {
     SetAge(u8, u8),
     Visit(u8),
     Award(u8, u8),
+    Rank(u8, u8),
+    Mark(u8),
 }
 
 impl Op {
@@ -72,6 +74,8 @@ impl Op {
             Op::SetAge(w, a) => ("set_age", json!({"who": k(w), "age": a})),
             Op::Visit(w) => ("visit", json!({"who": k(w)})),
             Op::Award(w, b) => ("award", json!({"who": k(w), "badge": k(b)})),
+            Op::Rank(p, n) => ("rank", json!({"player": k(p), "points": n % 9})),
+            Op::Mark(t) => ("mark", json!({"tag": k(t)})),
         }
     }
 }
@@ -99,6 +103,8 @@ fn op() -> impl Strategy<Value = Op> {
         (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::SetAge(a, b)),
         any::<u8>().prop_map(Op::Visit),
         (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::Award(a, b)),
+        (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::Rank(a, b)),
+        any::<u8>().prop_map(Op::Mark),
     ]
 }
 
@@ -112,6 +118,10 @@ struct Model {
     balance: i64,
     scores: BTreeMap<String, u64>,
     profiles: BTreeMap<String, ProfileModel>,
+    /// The sorted map of counters: sums by player, in key order.
+    ranked: BTreeMap<String, u64>,
+    /// The grow-only use of the sorted set: every tag marked anywhere, in order.
+    marks: BTreeSet<String>,
 }
 
 #[derive(Default)]
@@ -146,6 +156,13 @@ impl Model {
                 *self.scores.entry(text("player")).or_default() +=
                     args["points"].as_u64().expect("points")
             }
+            Op::Rank(..) => {
+                *self.ranked.entry(text("player")).or_default() +=
+                    args["points"].as_u64().expect("points")
+            }
+            Op::Mark(_) => {
+                self.marks.insert(text("tag"));
+            }
             Op::Rename(..) | Op::SetAge(..) | Op::Visit(_) | Op::Award(..) => {
                 let profile = self.profiles.entry(text("who")).or_default();
                 join(&mut profile.name, &result["name"]);
@@ -178,6 +195,65 @@ impl Model {
             })
             .collect();
         prop_assert_eq!(&scores, &self.scores, "scores");
+
+        // The sorted collections: contents from the model, order from the keys.
+        let pairs = |value: &Value| -> Vec<(String, u64)> {
+            value
+                .as_array()
+                .expect("pairs")
+                .iter()
+                .map(|pair| {
+                    (
+                        pair[0].as_str().unwrap().to_owned(),
+                        pair[1].as_u64().unwrap(),
+                    )
+                })
+                .collect()
+        };
+        let ranked: Vec<(String, u64)> = self.ranked.clone().into_iter().collect();
+        prop_assert_eq!(pairs(&view["ranked"]), ranked.clone(), "ranked");
+        let window: Vec<(String, u64)> = self
+            .ranked
+            .range("k1".to_owned().."k3".to_owned())
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        prop_assert_eq!(pairs(&view["ranked_window"]), window, "ranked range");
+        let one = |value: &Value| {
+            pairs(&json!(if value.is_null() {
+                vec![]
+            } else {
+                vec![value.clone()]
+            }))
+        };
+        prop_assert_eq!(
+            one(&view["ranked_first"]),
+            ranked.first().cloned().into_iter().collect::<Vec<_>>(),
+            "first"
+        );
+        prop_assert_eq!(
+            one(&view["ranked_last"]),
+            ranked.last().cloned().into_iter().collect::<Vec<_>>(),
+            "last"
+        );
+        let page: Vec<(String, u64)> = ranked.iter().skip(1).take(2).cloned().collect();
+        prop_assert_eq!(pairs(&view["ranked_page"]), page, "page");
+        let strings = |value: &Value| -> Vec<String> {
+            value
+                .as_array()
+                .expect("strings")
+                .iter()
+                .map(|s| s.as_str().unwrap().to_owned())
+                .collect()
+        };
+        let marks: Vec<String> = self.marks.iter().cloned().collect();
+        prop_assert_eq!(strings(&view["marks"]), marks.clone(), "marks");
+        let from_k2: Vec<String> = self.marks.range("k2".to_owned()..).cloned().collect();
+        prop_assert_eq!(strings(&view["marks_from_k2"]), from_k2, "marks range");
+        prop_assert_eq!(
+            view["marks_first"].as_str().map(str::to_owned),
+            marks.first().cloned(),
+            "first mark"
+        );
         let profiles = view["profiles"].as_object().expect("profiles");
         prop_assert_eq!(profiles.len(), self.profiles.len(), "number of profiles");
         for (who, model) in &self.profiles {

@@ -122,7 +122,8 @@ function int(v: any, kind: string): number {
 /** The CRDT collections, by `crdt_type`, that live in entities of their own. */
 export function isCollection(t: any): boolean {
   const c = t && t.crdt_type;
-  return c === "unordered_map" || c === "unordered_set" || c === "vector" || c === "counter";
+  return c === "unordered_map" || c === "unordered_set" || c === "sorted_map" || c === "sorted_set"
+    || c === "vector" || c === "counter";
 }
 
 export function encode(t: any, v: any, w: Writer, scope: Scope | null): void {
@@ -140,7 +141,7 @@ export function encode(t: any, v: any, w: Writer, scope: Scope | null): void {
       w.bytes(v._stamp);
       return;
     }
-    case "unordered_map": case "unordered_set": case "vector": case "counter": {
+    case "unordered_map": case "unordered_set": case "sorted_map": case "sorted_set": case "vector": case "counter": {
       if (!v || typeof v._bind !== "function") throw new TypeError(`expected a collection (${t.crdt_type}), got ${describe(v)}`);
       if (!v._id) {
         if (!scope) throw new Error("a collection is detached: put it into the state or another collection first");
@@ -254,7 +255,7 @@ export function decode(t: any, r: Reader): any {
       const value = decode(t.inner_type, r);
       return makeRegister(value, r.bytes(56));
     }
-    case "unordered_map": case "unordered_set": case "vector": case "counter":
+    case "unordered_map": case "unordered_set": case "sorted_map": case "sorted_set": case "vector": case "counter":
       return makeCollection(t, r.bytes(32));
   }
   switch (t.kind) {
@@ -319,6 +320,8 @@ export function rustName(t: any): string {
   switch (t.crdt_type) {
     case "unordered_map": return `${c}unordered_map::UnorderedMap<${rustName(t.key)}, ${rustName(t.value)}>`;
     case "unordered_set": return `${c}unordered_set::UnorderedSet<${rustName(t.items)}>`;
+    case "sorted_map": return `${c}sorted_map::SortedMap<${rustName(t.key)}, ${rustName(t.value)}>`;
+    case "sorted_set": return `${c}sorted_set::SortedSet<${rustName(t.items)}>`;
     case "vector": return `${c}vector::Vector<${rustName(t.items)}>`;
     // `type_name` leaves out a const argument equal to its default (`Counter<false>`).
     case "counter": return `${c}counter::Counter${t.kind === "i64" ? "<true>" : ""}`;
@@ -341,7 +344,9 @@ export function crdtType(t: any): Uint8Array {
     case "lww_register": w.u8(0); w.sized(utf8(rustName(t.inner_type))); break;
     case "counter": w.u8(t.kind === "i64" ? 2 : 1); break;
     case "unordered_map": w.u8(4); w.sized(utf8(rustName(t.key))); w.sized(utf8(rustName(t.value))); break;
+    case "sorted_map": w.u8(5); w.sized(utf8(rustName(t.key))); w.sized(utf8(rustName(t.value))); break;
     case "unordered_set": w.u8(6); w.sized(utf8(rustName(t.items))); break;
+    case "sorted_set": w.u8(7); w.sized(utf8(rustName(t.items))); break;
     case "vector": w.u8(8); w.sized(utf8(rustName(t.items))); break;
     default: throw new TypeError(`not a collection type: ${JSON.stringify(t)}`);
   }

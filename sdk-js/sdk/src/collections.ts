@@ -75,7 +75,7 @@ function elements<T>(collection: Uint8Array, type: any): T[] {
 
 /** An add-wins map. `K` is a string, bytes, boolean or integer type. */
 export class UnorderedMap<K, V> extends Collection {
-  /** @internal */ private _pending(): Map<string, [K, V]> | null {
+  /** @internal */ protected _pending(): Map<string, [K, V]> | null {
     return this._stage(() => new Map<string, [K, V]>());
   }
   /** @internal */ protected _replay(staged: Map<string, [K, V]>): void {
@@ -159,7 +159,7 @@ export class UnorderedMap<K, V> extends Collection {
 
 /** An add-wins set of strings, bytes, booleans or integers. */
 export class UnorderedSet<T> extends Collection {
-  /** @internal */ private _pending(): Map<string, T> | null {
+  /** @internal */ protected _pending(): Map<string, T> | null {
     return this._stage(() => new Map<string, T>());
   }
   /** @internal */ protected _replay(staged: Map<string, T>): void {
@@ -206,6 +206,82 @@ export class UnorderedSet<T> extends Collection {
     const pending = this._pending();
     if (pending) pending.clear();
     else host.clear(this._ready());
+  }
+}
+
+// Sorted collections store exactly what the unordered ones store and merge the same way; reads
+// come in the order Rust's `Ord` gives the key type: strings by their UTF-8 bytes, integers by
+// value, byte arrays lexicographically, false before true.
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}
+
+/** Compares two keys of one type the way the Rust twin's `Ord` does. */
+function compareKeys(a: any, b: any): number {
+  if (typeof a === "string" && typeof b === "string") {
+    return compareBytes(host.utf8Encode(a), host.utf8Encode(b));
+  }
+  if (a instanceof Uint8Array && b instanceof Uint8Array) return compareBytes(a, b);
+  if (typeof a === "boolean" && typeof b === "boolean") return Number(a) - Number(b);
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** `items` from index `from` (inclusive) to `to` (exclusive; null: unbounded), as `key` picks. */
+function within<E>(items: E[], key: (item: E) => any, from: any, to: any): E[] {
+  return items.filter((item) => (from === null || from === undefined || compareKeys(key(item), from) >= 0)
+    && (to === null || to === undefined || compareKeys(key(item), to) < 0));
+}
+
+/** An add-wins map read in key order; it merges as an UnorderedMap. */
+export class SortedMap<K, V> extends UnorderedMap<K, V> {
+  /** Every entry, in key order. */
+  entries(): [K, V][] {
+    return super.entries().sort((a, b) => compareKeys(a[0], b[0]));
+  }
+  /** The entries with `from <= key < to` (null: unbounded), in key order. */
+  range(from: K | null, to: K | null): [K, V][] {
+    return within(this.entries(), (e) => e[0], from, to);
+  }
+  /** At most `limit` entries after skipping `offset`, in key order. */
+  page(offset: number, limit: number): [K, V][] {
+    return this.entries().slice(offset, offset + limit);
+  }
+  /** The entry with the least key, or null. */
+  first(): [K, V] | null {
+    return this.entries()[0] ?? null;
+  }
+  /** The entry with the greatest key, or null. */
+  last(): [K, V] | null {
+    const all = this.entries();
+    return all.length > 0 ? all[all.length - 1] : null;
+  }
+}
+
+/** An add-wins set read in order; it merges as an UnorderedSet. */
+export class SortedSet<T> extends UnorderedSet<T> {
+  /** Every element, in order. */
+  toArray(): T[] {
+    return super.toArray().sort(compareKeys);
+  }
+  /** The elements with `from <= element < to` (null: unbounded), in order. */
+  range(from: T | null, to: T | null): T[] {
+    return within(this.toArray(), (e) => e, from, to);
+  }
+  /** At most `limit` elements after skipping `offset`, in order. */
+  page(offset: number, limit: number): T[] {
+    return this.toArray().slice(offset, offset + limit);
+  }
+  /** The least element, or null. */
+  first(): T | null {
+    return this.toArray()[0] ?? null;
+  }
+  /** The greatest element, or null. */
+  last(): T | null {
+    const all = this.toArray();
+    return all.length > 0 ? all[all.length - 1] : null;
   }
 }
 
@@ -326,7 +402,9 @@ export class LwwRegister<T> {
 setFactories(
   (type, id) => {
     const make = type.crdt_type === "unordered_map" ? new UnorderedMap()
+      : type.crdt_type === "sorted_map" ? new SortedMap()
       : type.crdt_type === "unordered_set" ? new UnorderedSet()
+      : type.crdt_type === "sorted_set" ? new SortedSet()
       : type.crdt_type === "vector" ? new Vector() : new Counter();
     make._bind(id, type);
     return make;

@@ -60,7 +60,7 @@ export function mergeValue(t: any, mine: any, theirs: any): any {
   }
   switch (t.crdt_type) {
     case "lww_register": return register(t, mine, theirs);
-    case "unordered_map": case "unordered_set": case "vector": case "counter": return mine;
+    case "unordered_map": case "unordered_set": case "sorted_map": case "sorted_set": case "vector": case "counter": return mine;
   }
   return plain(t, mine, theirs);
 }
@@ -81,13 +81,15 @@ function layouts(name: string, root: any): Layout[] {
       visit(resolve(t));
       return;
     }
-    if (t.crdt_type === "unordered_map") {
-      if (recordTag(t.value) === name) found.set(rustName(t), { order: rustName(t), key: t.key, value: t.value });
+    if (t.crdt_type === "unordered_map" || t.crdt_type === "sorted_map") {
+      // A sorted map registers its entries' merge under the unordered map's name, as in Rust.
+      const order = rustName({ ...t, crdt_type: "unordered_map" });
+      if (recordTag(t.value) === name) found.set(order, { order, key: t.key, value: t.value });
       visit(t.value);
     } else if (t.crdt_type === "vector") {
       if (recordTag(t.items) === name) found.set(rustName(t), { order: rustName(t), key: null, value: t.items });
       visit(t.items);
-    } else if (t.crdt_type === "unordered_set") {
+    } else if (t.crdt_type === "unordered_set" || t.crdt_type === "sorted_set") {
       visit(t.items);
     } else if (t.crdt_type === "lww_register") {
       visit(t.inner_type);

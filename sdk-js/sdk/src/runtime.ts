@@ -70,8 +70,8 @@ function toJson(t: any, v: any): any {
   switch (t.crdt_type) {
     case "lww_register": return toJson(t.inner_type, v.get());
     case "counter": return v.value();
-    case "unordered_map": return toJson({ kind: "map", key: t.key, value: t.value }, new Map(v.entries()));
-    case "unordered_set": case "vector": return v.toArray().map((x: any) => toJson(t.items, x));
+    case "unordered_map": case "sorted_map": return toJson({ kind: "map", key: t.key, value: t.value }, new Map(v.entries()));
+    case "unordered_set": case "sorted_set": case "vector": return v.toArray().map((x: any) => toJson(t.items, x));
   }
   switch (t.kind) {
     case "u64": case "i64": case "u128": case "i128": return BigInt(v);

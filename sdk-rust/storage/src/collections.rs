@@ -14,6 +14,8 @@
 pub mod counter;
 pub mod lww_register;
 pub mod raw;
+pub mod sorted_map;
+pub mod sorted_set;
 pub mod unordered_map;
 pub mod unordered_set;
 pub mod vector;
@@ -30,6 +32,8 @@ pub use crate::merge::Mergeable;
 pub use calimero_sdk_macros::Mergeable;
 pub use counter::{Counter, GCounter, PNCounter};
 pub use lww_register::LwwRegister;
+pub use sorted_map::SortedMap;
+pub use sorted_set::SortedSet;
 pub use unordered_map::{Entry, OccupiedEntry, UnorderedMap, VacantEntry, ValueMut};
 pub use unordered_set::UnorderedSet;
 pub use vector::Vector;

@@ -429,6 +429,16 @@ impl<'a> Extractor<'a> {
                         self.check_key(&items, ty, file, what)?;
                         json!({"kind": "list", "crdt_type": "unordered_set", "items": items})
                     }
+                    ("SortedMap", 2) => {
+                        let key = arg(self, 0)?;
+                        self.check_key(&key, ty, file, what)?;
+                        json!({"kind": "map", "crdt_type": "sorted_map", "key": key, "value": arg(self, 1)?})
+                    }
+                    ("SortedSet", 1) => {
+                        let items = arg(self, 0)?;
+                        self.check_key(&items, ty, file, what)?;
+                        json!({"kind": "list", "crdt_type": "sorted_set", "items": items})
+                    }
                     ("Vector", 1) => {
                         json!({"kind": "list", "crdt_type": "vector", "items": arg(self, 0)?})
                     }

@@ -41,6 +41,26 @@ where
         }
     }
 
+    /// Encodes the handle as a collection of type `crdt_type` (a sorted map stores as this).
+    pub(super) fn serialize_as<W: io::Write>(
+        &self,
+        crdt_type: impl FnOnce() -> CrdtType,
+        writer: &mut W,
+    ) -> io::Result<()> {
+        self.handle
+            .serialize(crdt_type, |map| self.staged_writes(map), writer)
+    }
+
+    /// Binds a top-level field as a collection of type `crdt_type`.
+    pub(super) fn attach_field_as(
+        &self,
+        name: &str,
+        crdt_type: CrdtType,
+    ) -> Result<(), StoreError> {
+        self.handle
+            .attach_field(name, crdt_type, |map| self.staged_writes(map))
+    }
+
     /// The staged entries as the writes of the map bound to `map`.
     fn staged_writes(&self, map: Id) -> Result<Vec<Staged>, StoreError> {
         self.staged
@@ -259,8 +279,7 @@ where
     V: BorshSerialize + BorshDeserialize + Mergeable,
 {
     fn serialize<W: io::Write>(&self, writer: &mut W) -> io::Result<()> {
-        self.handle
-            .serialize(Self::crdt_type, |map| self.staged_writes(map), writer)
+        self.serialize_as(Self::crdt_type, writer)
     }
 }
 
@@ -285,8 +304,7 @@ where
     }
 
     fn attach_field(&self, name: &str) -> Result<(), StoreError> {
-        self.handle
-            .attach_field(name, Self::crdt_type(), |map| self.staged_writes(map))
+        self.attach_field_as(name, Self::crdt_type())
     }
 
     fn register_merges() {

@@ -36,6 +36,26 @@ where
         }
     }
 
+    /// Encodes the handle as a collection of type `crdt_type` (a sorted set stores as this).
+    pub(super) fn serialize_as<W: io::Write>(
+        &self,
+        crdt_type: impl FnOnce() -> CrdtType,
+        writer: &mut W,
+    ) -> io::Result<()> {
+        self.handle
+            .serialize(crdt_type, |set| self.staged_writes(set), writer)
+    }
+
+    /// Binds a top-level field as a collection of type `crdt_type`.
+    pub(super) fn attach_field_as(
+        &self,
+        name: &str,
+        crdt_type: CrdtType,
+    ) -> Result<(), StoreError> {
+        self.handle
+            .attach_field(name, crdt_type, |set| self.staged_writes(set))
+    }
+
     /// The staged elements as the writes of the set bound to `set`.
     fn staged_writes(&self, set: Id) -> Result<Vec<Staged>, StoreError> {
         self.staged
@@ -168,8 +188,7 @@ impl<T> std::fmt::Debug for UnorderedSet<T> {
 
 impl<T: BorshSerialize + BorshDeserialize + StorageKey> BorshSerialize for UnorderedSet<T> {
     fn serialize<W: io::Write>(&self, writer: &mut W) -> io::Result<()> {
-        self.handle
-            .serialize(Self::crdt_type, |set| self.staged_writes(set), writer)
+        self.serialize_as(Self::crdt_type, writer)
     }
 }
 
@@ -189,7 +208,6 @@ impl<T: BorshSerialize + BorshDeserialize + StorageKey> Mergeable for UnorderedS
     }
 
     fn attach_field(&self, name: &str) -> Result<(), StoreError> {
-        self.handle
-            .attach_field(name, Self::crdt_type(), |set| self.staged_writes(set))
+        self.attach_field_as(name, Self::crdt_type())
     }
 }
