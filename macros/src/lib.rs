@@ -70,6 +70,66 @@ fn non_crdt_advice(ty: &Type) -> Option<String> {
     }
 }
 
+/// Key types of the collections in `ty` (map keys, set elements) that are the app's own: paths
+/// without generic arguments that are not one of the types the storage crate already keys.
+fn custom_key_types(ty: &Type, out: &mut Vec<Type>) {
+    const KNOWN: &[&str] = &[
+        "String",
+        "str",
+        "Vec",
+        "bool",
+        "u8",
+        "u16",
+        "u32",
+        "u64",
+        "u128",
+        "i8",
+        "i16",
+        "i32",
+        "i64",
+        "i128",
+        "Id",
+        "AccountId",
+        "PublicKey",
+        "ContextId",
+        "BlobId",
+        "Self",
+    ];
+    let Type::Path(path) = ty else { return };
+    let Some(segment) = path.path.segments.last() else {
+        return;
+    };
+    let syn::PathArguments::AngleBracketed(args) = &segment.arguments else {
+        return;
+    };
+    let types: Vec<&Type> = args
+        .args
+        .iter()
+        .filter_map(|a| match a {
+            syn::GenericArgument::Type(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    let keyed = matches!(
+        segment.ident.to_string().as_str(),
+        "UnorderedMap" | "SortedMap" | "UnorderedSet" | "SortedSet"
+    );
+    if keyed
+        && let Some(Type::Path(key)) = types.first()
+        && let Some(last) = key.path.segments.last()
+        && last.arguments.is_empty()
+        && !KNOWN.contains(&last.ident.to_string().as_str())
+        && !out
+            .iter()
+            .any(|t| quote!(#t).to_string() == quote!(#key).to_string())
+    {
+        out.push(Type::Path(key.clone()));
+    }
+    for t in types {
+        custom_key_types(t, out);
+    }
+}
+
 struct StateArgs {
     emits: Option<Type>,
 }
@@ -136,6 +196,7 @@ fn state_impl(args: StateArgs, item: ItemStruct) -> TokenStream2 {
     let mut attaches = TokenStream2::new();
     let mut registers = TokenStream2::new();
     let mut abi_fields = Vec::new();
+    let mut keys = Vec::new();
     let self_name = name.to_string();
     for field in &fields.named {
         let ident = field.ident.as_ref().expect("named fields have names");
@@ -158,7 +219,19 @@ fn state_impl(args: StateArgs, item: ItemStruct) -> TokenStream2 {
             <#ty as ::calimero_sdk::storage::Mergeable>::register_merges();
         });
         abi_fields.push(abi::field(&field_name, ty, &self_name));
+        custom_key_types(ty, &mut keys);
     }
+    // An app's own key type needs only `AsRef<[u8]>`, as upstream: its entries are keyed by
+    // those bytes.
+    let key_impls = keys.iter().map(|key| {
+        quote_spanned! {key.span()=>
+            impl ::calimero_sdk::storage::collections::StorageKey for #key {
+                fn key_bytes(&self) -> ::std::borrow::Cow<'_, [u8]> {
+                    ::std::borrow::Cow::Borrowed(::core::convert::AsRef::<[u8]>::as_ref(self))
+                }
+            }
+        }
+    });
     if !errors.is_empty() {
         return quote! { #item #errors };
     }
@@ -216,6 +289,7 @@ fn state_impl(args: StateArgs, item: ItemStruct) -> TokenStream2 {
             }
         }
 
+        #(#key_impls)*
         #event_check
         #section
     }

@@ -62,6 +62,21 @@ export declare class SortedSet<T> extends UnorderedSet<T> {
   last(): T | null;
 }
 
+/** Immutable values stored once under the SHA-256 of their Borsh encoding (32 bytes). Values
+ * cannot be changed or removed; the node refuses a peer's attempt to. Store it in the state
+ * before inserting. */
+export declare class FrozenStorage<T> {
+  constructor();
+  /** Stores `value` unless it is there; returns its key. */
+  insert(value: T): Uint8Array;
+  /** The value stored under `key`, or null. */
+  get(key: Uint8Array): T | null;
+  has(key: Uint8Array): boolean;
+  /** Every `[key, value]`, in the order they were first stored. */
+  entries(): [Uint8Array, T][];
+  size(): number;
+}
+
 /** A list that grows at the end. */
 export declare class Vector<T> {
   constructor();

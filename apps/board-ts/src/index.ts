@@ -1,7 +1,7 @@
 // Nested collections: a set of tags per item and a vote counter per option. The TypeScript
 // twin of apps/board: same methods, results, events and stored bytes.
 import { AppError, Event, Init, Logic, State, View, emit, u32, u64 } from "@calimero/sdk";
-import { Counter, SortedMap, SortedSet, UnorderedMap, UnorderedSet } from "@calimero/sdk/collections";
+import { Counter, FrozenStorage, SortedMap, SortedSet, UnorderedMap, UnorderedSet } from "@calimero/sdk/collections";
 
 @Event
 export class Tagged {
@@ -19,6 +19,20 @@ export class Board {
   votes: UnorderedMap<string, Counter> = new UnorderedMap();
   pins: SortedMap<string, u32> = new SortedMap();
   labels: SortedSet<string> = new SortedSet();
+  notes: FrozenStorage<string> = new FrozenStorage();
+}
+
+function toHex(bytes: Uint8Array): string {
+  let out = "";
+  for (const b of bytes) out += (b < 16 ? "0" : "") + b.toString(16);
+  return out;
+}
+
+function fromHex(text: string): Uint8Array | null {
+  if (text.length !== 64 || !/^[0-9a-fA-F]*$/.test(text)) return null;
+  const out = new Uint8Array(32);
+  for (let i = 0; i < 32; i++) out[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
+  return out;
 }
 
 @Logic(Board)
@@ -155,6 +169,24 @@ export class BoardLogic extends Board {
   @View()
   labels_from(from: string): [string[], string | null] {
     return [this.labels.range(from, null), this.labels.first()];
+  }
+
+  /** Stores a note for good; returns its key (the SHA-256 of its encoding) in hex. */
+  freeze(note: string): string {
+    return toHex(this.notes.insert(note));
+  }
+
+  /** The note under a hex key; null for an unknown or malformed key. */
+  @View()
+  frozen_note(key: string): string | null {
+    const bytes = fromHex(key);
+    return bytes === null ? null : this.notes.get(bytes);
+  }
+
+  /** How many distinct notes are frozen. */
+  @View()
+  note_count(): u32 {
+    return this.notes.size();
   }
 
   /** Every option with its total, in the order options were first voted for. */

@@ -3,7 +3,9 @@
 //! `apps/board-ts` is its TypeScript twin, checked with `cargo calimero compat`.
 
 use calimero_sdk::app;
-use calimero_storage::collections::{Counter, SortedMap, SortedSet, UnorderedMap, UnorderedSet};
+use calimero_storage::collections::{
+    Counter, FrozenStorage, SortedMap, SortedSet, UnorderedMap, UnorderedSet,
+};
 
 #[app::state(emits = Event)]
 pub struct Board {
@@ -11,6 +13,7 @@ pub struct Board {
     votes: UnorderedMap<String, Counter>,
     pins: SortedMap<String, u32>,
     labels: SortedSet<String>,
+    notes: FrozenStorage<String>,
 }
 
 #[app::event]
@@ -36,6 +39,7 @@ impl Board {
             votes: UnorderedMap::new(),
             pins: SortedMap::new(),
             labels: SortedSet::new(),
+            notes: FrozenStorage::new(),
         }
     }
 
@@ -177,6 +181,35 @@ impl Board {
     #[app::view]
     pub fn labels_from(&self, from: String) -> app::Result<(Vec<String>, Option<String>)> {
         Ok((self.labels.range(from..)?.collect(), self.labels.first()?))
+    }
+
+    /// Stores a note for good; returns its key (the SHA-256 of its encoding) in hex.
+    pub fn freeze(&mut self, note: String) -> app::Result<String> {
+        let key = self.notes.insert(note)?;
+        Ok(key.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// The note under a hex key; null for an unknown or malformed key.
+    #[app::view]
+    pub fn frozen_note(&self, key: String) -> app::Result<Option<String>> {
+        let bytes: Option<Vec<u8>> = (0..key.len())
+            .step_by(2)
+            .map(|i| {
+                key.get(i..i + 2)
+                    .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
+            .collect();
+        match bytes.and_then(|b| <[u8; 32]>::try_from(b).ok()) {
+            Some(key) => Ok(self.notes.get(&key)?),
+            None => Ok(None),
+        }
+    }
+
+    /// How many distinct notes are frozen.
+    #[app::view]
+    pub fn note_count(&self) -> app::Result<u32> {
+        Ok(self.notes.len()? as u32)
     }
 
     /// Every option with its total, in the order options were first voted for.

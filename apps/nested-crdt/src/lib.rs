@@ -7,7 +7,8 @@ use calimero_sdk::app;
 use calimero_sdk::borsh::{BorshDeserialize, BorshSerialize};
 use calimero_sdk::serde::Serialize;
 use calimero_storage::collections::{
-    Counter, LwwRegister, Mergeable, SortedMap, SortedSet, UnorderedMap, UnorderedSet, Vector,
+    Counter, FrozenStorage, LwwRegister, Mergeable, SortedMap, SortedSet, UnorderedMap,
+    UnorderedSet, Vector,
 };
 use calimero_storage::hlc::HybridTimestamp;
 
@@ -25,6 +26,7 @@ pub struct Collections {
     profiles: UnorderedMap<String, Profile>,
     ranked: SortedMap<String, Counter>,
     marks: SortedSet<String>,
+    archive: FrozenStorage<String>,
 }
 
 /// A record stored as a map value: concurrent updates of different fields of one profile
@@ -103,6 +105,8 @@ pub struct Snapshot {
     /// `marks.range("k2"..)`.
     marks_from_k2: Vec<String>,
     marks_first: Option<String>,
+    /// Every archived document with whether it is found again under the hash of its encoding.
+    archive: Vec<(String, bool)>,
 }
 
 #[app::logic]
@@ -122,7 +126,15 @@ impl Collections {
             profiles: UnorderedMap::new(),
             ranked: SortedMap::new(),
             marks: SortedSet::new(),
+            archive: FrozenStorage::new(),
         }
+    }
+
+    /// Archives `doc` for good; returns whether it was new.
+    pub fn archive(&mut self, doc: String) -> app::Result<bool> {
+        let before = self.archive.len()?;
+        self.archive.insert(doc)?;
+        Ok(self.archive.len()? > before)
     }
 
     /// Adds `points` to `player` in the sorted map of counters; returns the new total.
@@ -321,6 +333,16 @@ impl Collections {
             marks: self.marks.iter()?.collect(),
             marks_from_k2: self.marks.range("k2".to_owned()..)?.collect(),
             marks_first: self.marks.first()?,
+            archive: {
+                let mut archive = Vec::new();
+                for (key, doc) in self.archive.entries()? {
+                    let found = FrozenStorage::key_of(&doc)? == key
+                        && self.archive.get(&key)?.as_ref() == Some(&doc);
+                    archive.push((doc, found));
+                }
+                archive.sort();
+                archive
+            },
         })
     }
 }

@@ -41,6 +41,7 @@ enum Op {
     Award(u8, u8),
     Rank(u8, u8),
     Mark(u8),
+    Archive(u8),
 }
 
 impl Op {
@@ -76,6 +77,7 @@ impl Op {
             Op::Award(w, b) => ("award", json!({"who": k(w), "badge": k(b)})),
             Op::Rank(p, n) => ("rank", json!({"player": k(p), "points": n % 9})),
             Op::Mark(t) => ("mark", json!({"tag": k(t)})),
+            Op::Archive(d) => ("archive", json!({"doc": format!("doc {}", d % 6)})),
         }
     }
 }
@@ -105,6 +107,7 @@ fn op() -> impl Strategy<Value = Op> {
         (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::Award(a, b)),
         (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::Rank(a, b)),
         any::<u8>().prop_map(Op::Mark),
+        any::<u8>().prop_map(Op::Archive),
     ]
 }
 
@@ -122,6 +125,8 @@ struct Model {
     ranked: BTreeMap<String, u64>,
     /// The grow-only use of the sorted set: every tag marked anywhere, in order.
     marks: BTreeSet<String>,
+    /// Frozen storage: every document archived anywhere, once.
+    archive: BTreeSet<String>,
 }
 
 #[derive(Default)]
@@ -162,6 +167,9 @@ impl Model {
             }
             Op::Mark(_) => {
                 self.marks.insert(text("tag"));
+            }
+            Op::Archive(_) => {
+                self.archive.insert(text("doc"));
             }
             Op::Rename(..) | Op::SetAge(..) | Op::Visit(_) | Op::Award(..) => {
                 let profile = self.profiles.entry(text("who")).or_default();
@@ -253,6 +261,12 @@ impl Model {
             view["marks_first"].as_str().map(str::to_owned),
             marks.first().cloned(),
             "first mark"
+        );
+        let archive: Vec<Value> = self.archive.iter().map(|d| json!([d, true])).collect();
+        prop_assert_eq!(
+            view["archive"].as_array().cloned().unwrap_or_default(),
+            archive,
+            "archive"
         );
         let profiles = view["profiles"].as_object().expect("profiles");
         prop_assert_eq!(profiles.len(), self.profiles.len(), "number of profiles");

@@ -123,7 +123,7 @@ function int(v: any, kind: string): number {
 export function isCollection(t: any): boolean {
   const c = t && t.crdt_type;
   return c === "unordered_map" || c === "unordered_set" || c === "sorted_map" || c === "sorted_set"
-    || c === "vector" || c === "counter";
+    || c === "vector" || c === "counter" || c === "frozen_storage";
 }
 
 export function encode(t: any, v: any, w: Writer, scope: Scope | null): void {
@@ -141,7 +141,8 @@ export function encode(t: any, v: any, w: Writer, scope: Scope | null): void {
       w.bytes(v._stamp);
       return;
     }
-    case "unordered_map": case "unordered_set": case "sorted_map": case "sorted_set": case "vector": case "counter": {
+    case "unordered_map": case "unordered_set": case "sorted_map": case "sorted_set": case "vector": case "counter":
+    case "frozen_storage": {
       if (!v || typeof v._bind !== "function") throw new TypeError(`expected a collection (${t.crdt_type}), got ${describe(v)}`);
       if (!v._id) {
         if (!scope) throw new Error("a collection is detached: put it into the state or another collection first");
@@ -183,7 +184,10 @@ export function encode(t: any, v: any, w: Writer, scope: Scope | null): void {
       w.sized(utf8(v)); return;
     case "bytes":
       if (!(v instanceof Uint8Array)) throw new TypeError(`expected Uint8Array, got ${describe(v)}`);
-      w.sized(v); return;
+      if (t.size === undefined) { w.sized(v); return; }
+      // A fixed-size array (`[u8; N]`): no length prefix.
+      if (v.length !== t.size) throw new RangeError(`expected ${t.size} bytes, got ${v.length}`);
+      w.bytes(v); return;
     case "list": {
       if (!Array.isArray(v)) throw new TypeError(`expected array, got ${describe(v)}`);
       w.u32(v.length);
@@ -256,6 +260,7 @@ export function decode(t: any, r: Reader): any {
       return makeRegister(value, r.bytes(56));
     }
     case "unordered_map": case "unordered_set": case "sorted_map": case "sorted_set": case "vector": case "counter":
+    case "frozen_storage":
       return makeCollection(t, r.bytes(32));
   }
   switch (t.kind) {
@@ -278,7 +283,7 @@ export function decode(t: any, r: Reader): any {
     case "f32": { r.need(4); const v = r.view.getFloat32(r.at, true); r.at += 4; return v; }
     case "f64": { r.need(8); const v = r.view.getFloat64(r.at, true); r.at += 8; return v; }
     case "string": return text(r.bytes(r.u32()));
-    case "bytes": return r.bytes(r.u32());
+    case "bytes": return r.bytes(t.size === undefined ? r.u32() : t.size);
     case "list": { const n = r.u32(); const out = []; for (let i = 0; i < n; i++) out.push(decode(t.items, r)); return out; }
     case "tuple": return t.elements.map((e: any) => decode(e, r));
     case "map": { const n = r.u32(); const out = new Map(); for (let i = 0; i < n; i++) { const k = decode(t.key, r); out.set(k, decode(t.value, r)); } return out; }
@@ -322,6 +327,7 @@ export function rustName(t: any): string {
     case "unordered_set": return `${c}unordered_set::UnorderedSet<${rustName(t.items)}>`;
     case "sorted_map": return `${c}sorted_map::SortedMap<${rustName(t.key)}, ${rustName(t.value)}>`;
     case "sorted_set": return `${c}sorted_set::SortedSet<${rustName(t.items)}>`;
+    case "frozen_storage": return `${c}frozen::FrozenStorage<${rustName(t.value)}>`;
     case "vector": return `${c}vector::Vector<${rustName(t.items)}>`;
     // `type_name` leaves out a const argument equal to its default (`Counter<false>`).
     case "counter": return `${c}counter::Counter${t.kind === "i64" ? "<true>" : ""}`;
@@ -329,7 +335,7 @@ export function rustName(t: any): string {
   }
   switch (t.kind) {
     case "string": return "alloc::string::String";
-    case "bytes": return "alloc::vec::Vec<u8>";
+    case "bytes": return t.size === undefined ? "alloc::vec::Vec<u8>" : `[u8; ${t.size}]`;
     case "list": return `alloc::vec::Vec<${rustName(t.items)}>`;
     case "map": return `alloc::collections::btree::map::BTreeMap<${rustName(t.key)}, ${rustName(t.value)}>`;
     case "unit": return "()";
@@ -348,6 +354,7 @@ export function crdtType(t: any): Uint8Array {
     case "unordered_set": w.u8(6); w.sized(utf8(rustName(t.items))); break;
     case "sorted_set": w.u8(7); w.sized(utf8(rustName(t.items))); break;
     case "vector": w.u8(8); w.sized(utf8(rustName(t.items))); break;
+    case "frozen_storage": w.u8(10); break;
     default: throw new TypeError(`not a collection type: ${JSON.stringify(t)}`);
   }
   return w.finish();

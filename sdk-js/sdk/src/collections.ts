@@ -285,6 +285,53 @@ export class SortedSet<T> extends UnorderedSet<T> {
   }
 }
 
+/** The tag of frozen elements (`calimero_storage::entities::FROZEN`). */
+const FROZEN = "frozen_value";
+
+/** Immutable values stored once under the SHA-256 of their Borsh encoding. The node refuses a
+ * frozen element whose value does not hash to its key, and any deletion of one. */
+export class FrozenStorage<T> extends Collection {
+  /** @internal Frozen keys come from the declared type, so nothing is staged. */
+  protected _replay(_staged: any): void {}
+  /** Stores `value` unless it is there; returns its key (32 bytes). */
+  insert(value: T): Uint8Array {
+    if (!this._id) {
+      throw new Error("a FrozenStorage keys values by their encoding, which needs its declared type: store it in the state (or another collection) before inserting");
+    }
+    const store = this._ready();
+    const w = new Writer();
+    encode(this._type.value, value, w, null);
+    const key: Uint8Array = host.hash(w.finish());
+    const id = host.entryId(store, key);
+    if (!host.contains(id)) save(store, id, [[this._type.key, key], [this._type.value, value]], FROZEN);
+    return key;
+  }
+  /** The value stored under `key`, or null. */
+  get(key: Uint8Array): T | null {
+    const bytes = host.value(host.entryId(this._ready(), key));
+    if (bytes === null) return null;
+    const r = new Reader(bytes);
+    decode(this._type.key, r);
+    return decode(this._type.value, r);
+  }
+  has(key: Uint8Array): boolean {
+    return host.contains(host.entryId(this._ready(), key));
+  }
+  /** Every `[key, value]`, in the order they were first stored. */
+  entries(): [Uint8Array, T][] {
+    const out: [Uint8Array, T][] = [];
+    for (const id of host.elements(this._ready())) {
+      const bytes = host.value(id);
+      if (bytes === null) continue;
+      const r = new Reader(bytes);
+      const k = decode(this._type.key, r);
+      out.push([k, decode(this._type.value, r)]);
+    }
+    return out;
+  }
+  size(): number { return host.len(this._ready()); }
+}
+
 /** A list that grows at the end. */
 export class Vector<T> extends Collection {
   /** @internal */ private _pending(): T[] | null {
@@ -405,6 +452,7 @@ setFactories(
       : type.crdt_type === "sorted_map" ? new SortedMap()
       : type.crdt_type === "unordered_set" ? new UnorderedSet()
       : type.crdt_type === "sorted_set" ? new SortedSet()
+      : type.crdt_type === "frozen_storage" ? new FrozenStorage()
       : type.crdt_type === "vector" ? new Vector() : new Counter();
     make._bind(id, type);
     return make;

@@ -60,7 +60,8 @@ export function mergeValue(t: any, mine: any, theirs: any): any {
   }
   switch (t.crdt_type) {
     case "lww_register": return register(t, mine, theirs);
-    case "unordered_map": case "unordered_set": case "sorted_map": case "sorted_set": case "vector": case "counter": return mine;
+    case "unordered_map": case "unordered_set": case "sorted_map": case "sorted_set": case "vector": case "counter":
+    case "frozen_storage": return mine;
   }
   return plain(t, mine, theirs);
 }
@@ -89,6 +90,8 @@ function layouts(name: string, root: any): Layout[] {
     } else if (t.crdt_type === "vector") {
       if (recordTag(t.items) === name) found.set(rustName(t), { order: rustName(t), key: null, value: t.items });
       visit(t.items);
+    } else if (t.crdt_type === "frozen_storage") {
+      visit(t.value);
     } else if (t.crdt_type === "unordered_set" || t.crdt_type === "sorted_set") {
       visit(t.items);
     } else if (t.crdt_type === "lww_register") {

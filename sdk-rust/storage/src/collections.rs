@@ -12,6 +12,7 @@
 //! create the same ones, and they are ordinary entities for merging, deletion and hashing.
 
 pub mod counter;
+pub mod frozen;
 pub mod lww_register;
 pub mod raw;
 pub mod sorted_map;
@@ -31,6 +32,7 @@ pub use crate::merge::Mergeable;
 /// `#[derive(Mergeable)]`: see [`Mergeable`] and the `calimero_sdk::app` docs.
 pub use calimero_sdk_macros::Mergeable;
 pub use counter::{Counter, GCounter, PNCounter};
+pub use frozen::{FrozenStorage, FrozenValue};
 pub use lww_register::LwwRegister;
 pub use sorted_map::SortedMap;
 pub use sorted_set::SortedSet;
@@ -44,6 +46,15 @@ use crate::error::StoreError;
 use crate::store::{self, EntityKind};
 
 /// The bytes a key contributes to an entry id (`H(collection ‖ "__calimero_entry__" ‖ bytes)`).
+///
+/// A key type of the app's own needs only `AsRef<[u8]>` when it keys a collection that is a
+/// field of the `#[app::state]` struct (or nested in one): the state macro implements this trait
+/// for it from those bytes. Elsewhere (inside a record), implement it by hand.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot key a collection",
+    label = "not a collection key",
+    note = "keys are strings, byte strings, byte arrays, integers, booleans, the SDK's id types,             or a type of your own with `AsRef<[u8]>` used as a key in the `#[app::state]` struct             (elsewhere implement `StorageKey` for it)"
+)]
 pub trait StorageKey {
     /// Strings give their UTF-8, byte strings themselves, integers their little-endian bytes.
     fn key_bytes(&self) -> Cow<'_, [u8]>;

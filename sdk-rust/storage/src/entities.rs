@@ -70,6 +70,10 @@ pub enum CrdtType {
 /// The `crdt_type` of one device's slot inside a counter; merged by maximum.
 pub const COUNTER_SLOT: &str = "counter_slot";
 
+/// The `crdt_type` of an element of a `FrozenStorage`: its value must hash to its key, and it is
+/// never changed or deleted.
+pub const FROZEN: &str = "frozen_value";
+
 /// Per-entity metadata. Not part of any hash.
 #[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Metadata {

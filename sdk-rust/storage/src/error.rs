@@ -29,6 +29,8 @@ pub enum StoreError {
     UnknownParent(Id),
     #[error("an action tries to delete the context root or the app state entry")]
     ProtectedEntity,
+    #[error("entity {id} is frozen (content-addressed): {reason}")]
+    Frozen { id: Id, reason: &'static str },
     #[error("remote timestamp is more than 5 s ahead of the local clock")]
     ClockDrift,
     #[error("entity {id} is corrupt: {reason}")]

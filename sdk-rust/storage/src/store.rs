@@ -23,7 +23,9 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use crate::action::{Action, encode_delta};
 use crate::address::{Id, Key, hash};
 use crate::collections::Staged;
-use crate::entities::{COUNTER_SLOT, ChildInfo, CrdtType, EntityIndex, Metadata, StorageType};
+use crate::entities::{
+    COUNTER_SLOT, ChildInfo, CrdtType, EntityIndex, FROZEN, Metadata, StorageType,
+};
 use crate::env;
 use crate::error::StoreError;
 use crate::hlc::{Clock, HybridTimestamp};
@@ -216,7 +218,11 @@ fn merge_record(
 /// The record name an element is tagged with, if any.
 fn record_name(metadata: &Metadata) -> Option<&str> {
     match &metadata.crdt_type {
-        Some(CrdtType::Custom(name)) if name != BUCKET && name != COUNTER_SLOT => Some(name),
+        Some(CrdtType::Custom(name))
+            if name != BUCKET && name != COUNTER_SLOT && name != FROZEN =>
+        {
+            Some(name)
+        }
         _ => None,
     }
 }
@@ -572,6 +578,13 @@ pub fn save(id: Id, parent: Option<Id>, data: Vec<u8>, kind: EntityKind) -> Resu
     with(|store| {
         let own_hash = hash(&[&data]);
         let existing = store.index(id)?;
+        let frozen = is_frozen(kind.crdt_type.as_ref())
+            || existing
+                .as_ref()
+                .is_some_and(|e| is_frozen(e.metadata.crdt_type.as_ref()));
+        if frozen {
+            check_frozen(id, &data)?;
+        }
         match existing {
             Some(mut index) if index.is_live() => {
                 if index.own_hash == own_hash {
@@ -665,6 +678,12 @@ pub fn delete(id: Id) -> Result<bool, StoreError> {
         if !index.is_live() {
             return Ok(false);
         }
+        if is_frozen(index.metadata.crdt_type.as_ref()) {
+            return Err(StoreError::Frozen {
+                id,
+                reason: "it cannot be deleted",
+            });
+        }
         let deleted_at = now.max(index.metadata.updated_at);
         store.delete_at(id, deleted_at)?;
         store.record(Action::DeleteRef {
@@ -713,6 +732,13 @@ pub fn apply_action(action: Action, merges: &Merges<'_>) -> Result<(), StoreErro
             if id == root || id == Id::ROOT_ENTRY {
                 return Err(StoreError::ProtectedEntity);
             }
+            let frozen = |m: &Metadata| is_frozen(m.crdt_type.as_ref());
+            if frozen(&metadata) || index(id)?.is_some_and(|i| frozen(&i.metadata)) {
+                return Err(StoreError::Frozen {
+                    id,
+                    reason: "it cannot be deleted",
+                });
+            }
             with(|store| {
                 if store.index(id)?.is_none() {
                     store.put(EntityIndex {
@@ -732,6 +758,23 @@ pub fn apply_action(action: Action, merges: &Merges<'_>) -> Result<(), StoreErro
     }
 }
 
+fn is_frozen(crdt_type: Option<&CrdtType>) -> bool {
+    matches!(crdt_type, Some(CrdtType::Custom(name)) if name == FROZEN)
+}
+
+/// A frozen element's data is `key ‖ value ‖ element id` with `key = SHA-256(value)`.
+fn check_frozen(id: Id, data: &[u8]) -> Result<(), StoreError> {
+    let value = split_element(id, data)?;
+    if value.len() >= 32 && hash(&[&value[32..]]) == value[..32] {
+        Ok(())
+    } else {
+        Err(StoreError::Frozen {
+            id,
+            reason: "its value does not hash to its key",
+        })
+    }
+}
+
 fn is_counter_slot(metadata: &Metadata) -> bool {
     matches!(&metadata.crdt_type, Some(CrdtType::Custom(name)) if name == COUNTER_SLOT)
 }
@@ -744,6 +787,13 @@ fn apply_put(
     merges: &Merges<'_>,
 ) -> Result<(), StoreError> {
     let existing = index(id)?;
+    if is_frozen(metadata.crdt_type.as_ref())
+        || existing
+            .as_ref()
+            .is_some_and(|e| is_frozen(e.metadata.crdt_type.as_ref()))
+    {
+        check_frozen(id, &data)?;
+    }
     if let Some(index) = existing.as_ref().filter(|i| i.is_live()) {
         let current = env::storage_read(&Key::Entry(id).to_bytes()).unwrap_or_default();
         let record = record_name(&index.metadata).or_else(|| record_name(&metadata));

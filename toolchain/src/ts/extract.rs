@@ -429,6 +429,10 @@ impl<'a> Extractor<'a> {
                         self.check_key(&items, ty, file, what)?;
                         json!({"kind": "list", "crdt_type": "unordered_set", "items": items})
                     }
+                    ("FrozenStorage", 1) => json!({
+                        "kind": "map", "crdt_type": "frozen_storage",
+                        "key": {"kind": "bytes", "size": 32}, "value": arg(self, 0)?
+                    }),
                     ("SortedMap", 2) => {
                         let key = arg(self, 0)?;
                         self.check_key(&key, ty, file, what)?;
