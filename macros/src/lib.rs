@@ -553,6 +553,15 @@ pub fn destroy(_attr: TokenStream, item: TokenStream) -> TokenStream {
     marker_outside_logic("destroy", item)
 }
 
+/// Marks a method other contexts may call through `env::xcall` (on the same node). Once a
+/// module has one such method, the node lets xcalls reach only those.
+/// `#[app::xcall(from_same_app)]` further limits callers to contexts of the same application.
+/// Inside the method, `env::xcall_origin()` names the calling context (`None` for a direct call).
+#[proc_macro_attribute]
+pub fn xcall(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    marker_outside_logic("xcall", item)
+}
+
 /// Node-local private state: not supported yet by this SDK.
 #[proc_macro_attribute]
 pub fn private(_attr: TokenStream, item: TokenStream) -> TokenStream {
@@ -569,6 +578,32 @@ struct Markers {
     init: bool,
     view: bool,
     destroy: bool,
+    /// `#[app::xcall]`: `Some(false)`; `#[app::xcall(from_same_app)]`: `Some(true)`.
+    xcall: Option<bool>,
+    /// A marker written wrongly.
+    error: Option<syn::Error>,
+}
+
+/// `#[app::xcall]` or `#[app::xcall(from_same_app)]`: whether callers must run the same app.
+fn xcall_marker(attr: &Attribute) -> syn::Result<bool> {
+    match &attr.meta {
+        syn::Meta::Path(_) => Ok(false),
+        syn::Meta::List(list) => {
+            let ident: syn::Ident = syn::parse2(list.tokens.clone())?;
+            if ident == "from_same_app" {
+                Ok(true)
+            } else {
+                Err(syn::Error::new(
+                    ident.span(),
+                    "expected `#[app::xcall]` or `#[app::xcall(from_same_app)]`",
+                ))
+            }
+        }
+        syn::Meta::NameValue(_) => Err(syn::Error::new(
+            attr.span(),
+            "expected `#[app::xcall]` or `#[app::xcall(from_same_app)]`",
+        )),
+    }
 }
 
 fn take_markers(attrs: &mut Vec<Attribute>) -> Markers {
@@ -586,6 +621,10 @@ fn take_markers(attrs: &mut Vec<Attribute>) -> Markers {
             Some("init") if is_app => markers.init = true,
             Some("view") if is_app => markers.view = true,
             Some("destroy") if is_app => markers.destroy = true,
+            Some("xcall") if is_app => match xcall_marker(attr) {
+                Ok(same_app) => markers.xcall = Some(same_app),
+                Err(error) => markers.error = Some(error),
+            },
             _ => return true,
         }
         false
@@ -637,9 +676,13 @@ fn logic_impl(mut item: ItemImpl) -> TokenStream2 {
         let ImplItem::Fn(method) = impl_item else {
             continue;
         };
-        let markers = take_markers(&mut method.attrs);
+        let mut markers = take_markers(&mut method.attrs);
+        if let Some(error) = markers.error.take() {
+            errors.extend(error.to_compile_error());
+            continue;
+        }
         if !matches!(method.vis, syn::Visibility::Public(_)) {
-            if markers.init || markers.view {
+            if markers.init || markers.view || markers.xcall.is_some() {
                 errors.extend(spanned_error(
                     method.sig.ident.span(),
                     "app methods must be `pub`",
@@ -944,6 +987,12 @@ fn export_method(
     };
 
     let mut abi = json!({ "name": name, "params": abi_params });
+    if let Some(same_app) = markers.xcall {
+        abi["xcall_callable"] = json!(true);
+        if same_app {
+            abi["xcall_callers"] = json!("same_app");
+        }
+    }
     if markers.init {
         abi["intent"] = json!("mutating");
     } else {

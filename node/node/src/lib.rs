@@ -25,4 +25,4 @@ pub mod sync;
 pub mod testing;
 pub mod verify;
 
-pub use node::{Node, NodeError};
+pub use node::{MAX_XCALL_DEPTH, Node, NodeError, XCallOutcome, XCallReport};

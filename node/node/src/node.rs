@@ -121,10 +121,47 @@ pub struct Execution {
     pub output: Value,
     #[serde(skip)]
     pub logs: Vec<String>,
+    /// What became of each `env::xcall` the call made (and those they made), in order.
+    #[serde(skip)]
+    pub xcalls: Vec<XCallReport>,
     #[serde(skip)]
     pub events: Vec<Event>,
     #[serde(skip)]
     pub root_hash: Option<[u8; 32]>,
+}
+
+/// The outcome of one cross-context call (`env::xcall`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XCallReport {
+    /// The context that made the call.
+    pub from: ContextId,
+    /// The context it named.
+    pub to: ContextId,
+    pub function: String,
+    /// How deep in a chain of xcalls it ran (1: made by a client's call).
+    pub depth: u32,
+    pub outcome: XCallOutcome,
+}
+
+/// What the node did with an xcall.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum XCallOutcome {
+    /// It ran and committed (or returned an app error: `Ok(false)`).
+    Ran { ok: bool },
+    /// It was not run, for this reason.
+    Denied(String),
+}
+
+/// Executions in a chain of xcalls run at depths `0..=MAX_XCALL_DEPTH`; the deepest one's own
+/// xcalls are denied.
+pub const MAX_XCALL_DEPTH: u32 = 3;
+
+/// Who may reach the methods of an application through xcalls, from its ABI.
+#[derive(Debug, Default)]
+pub(crate) struct XCallGate {
+    /// Method → whether callers must run the same application. Empty: the app marks no method
+    /// `#[app::xcall]`, and every method is reachable.
+    methods: HashMap<String, bool>,
 }
 
 /// A summary of an application, as the admin API lists it.
@@ -621,6 +658,21 @@ impl Node {
         Ok(set)
     }
 
+    fn xcall_gate(&self, id: &ApplicationId) -> Result<XCallGate, NodeError> {
+        let abi = self.application_abi(id)?;
+        let methods = abi["methods"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["xcall_callable"] == true)
+            .filter_map(|m| {
+                let name = m["name"].as_str()?.to_owned();
+                Some((name, m["xcall_callers"] == "same_app"))
+            })
+            .collect();
+        Ok(XCallGate { methods })
+    }
+
     // ---- contexts ----
 
     pub(crate) fn context(&self, id: &ContextId) -> Result<ContextRecord, NodeError> {
@@ -768,13 +820,115 @@ impl Node {
         Ok(())
     }
 
-    /// Runs `method` in `context` with JSON `args`, as this node's member.
+    /// Runs `method` in `context` with JSON `args`, as this node's member. Then runs the xcalls
+    /// the call made (see [`Node::dispatch_xcalls`]); the result does not depend on them.
     pub fn execute(
         &self,
         context: &ContextId,
         method: &str,
         args: Vec<u8>,
     ) -> Result<Execution, NodeError> {
+        let (mut execution, xcalls) = self.execute_as(context, method, args, None)?;
+        execution.xcalls = self.dispatch_xcalls(context, xcalls, 0);
+        Ok(execution)
+    }
+
+    /// Runs the xcalls an execution at `depth` made, each as this node's member of the target
+    /// context, with `env::xcall_origin()` set to `from`. One is denied if the chain is already
+    /// [`MAX_XCALL_DEPTH`] deep, if this node does not hold the target context, if the target
+    /// app marks methods `#[app::xcall]` and this is not one, or if the method is
+    /// `from_same_app` and `from` runs another application.
+    fn dispatch_xcalls(
+        &self,
+        from: &ContextId,
+        xcalls: Vec<calimero_runtime::XCall>,
+        depth: u32,
+    ) -> Vec<XCallReport> {
+        let mut reports = Vec::new();
+        for call in xcalls {
+            let to = ContextId::new(call.context_id);
+            let mut report = XCallReport {
+                from: *from,
+                to,
+                function: call.function.clone(),
+                depth: depth + 1,
+                outcome: XCallOutcome::Ran { ok: false },
+            };
+            match self.xcall_permitted(from, &to, &call.function, depth) {
+                Err(reason) => {
+                    tracing::warn!(%from, %to, function = %call.function, %reason, "xcall denied");
+                    report.outcome = XCallOutcome::Denied(reason);
+                    reports.push(report);
+                }
+                Ok(()) => {
+                    let result = self.execute_as(&to, &call.function, call.params, Some(*from));
+                    match result {
+                        Ok((_, onward)) => {
+                            report.outcome = XCallOutcome::Ran { ok: true };
+                            reports.push(report);
+                            reports.extend(self.dispatch_xcalls(&to, onward, depth + 1));
+                        }
+                        Err(error) => {
+                            tracing::warn!(%from, %to, function = %call.function, %error, "xcall failed");
+                            reports.push(report);
+                        }
+                    }
+                }
+            }
+        }
+        reports
+    }
+
+    fn xcall_permitted(
+        &self,
+        from: &ContextId,
+        to: &ContextId,
+        function: &str,
+        depth: u32,
+    ) -> Result<(), String> {
+        if depth >= MAX_XCALL_DEPTH {
+            return Err(format!(
+                "a chain of xcalls is at most {MAX_XCALL_DEPTH} deep"
+            ));
+        }
+        let target = self
+            .context(to)
+            .map_err(|_| format!("this node does not hold context {to}"))?;
+        if !target.is_initialized() {
+            return Err(format!("context {to} has no state on this node yet"));
+        }
+        let gate = self
+            .xcall_gate(&target.application)
+            .map_err(|e| e.to_string())?;
+        if gate.methods.is_empty() {
+            return Ok(());
+        }
+        match gate.methods.get(function) {
+            None => Err(format!(
+                "`{function}` is not an #[app::xcall] method of the target app"
+            )),
+            Some(true) => {
+                let source = self.context(from).map_err(|e| e.to_string())?;
+                if source.application == target.application {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "`{function}` is #[app::xcall(from_same_app)] and the caller runs another application"
+                    ))
+                }
+            }
+            Some(false) => Ok(()),
+        }
+    }
+
+    /// [`Node::execute`] without running xcalls: the execution and the xcalls it made.
+    fn execute_as(
+        &self,
+        context: &ContextId,
+        method: &str,
+        args: Vec<u8>,
+        origin: Option<ContextId>,
+    ) -> Result<(Execution, Vec<calimero_runtime::XCall>), NodeError> {
         calimero_runtime::validate_method_name(method, self.runtime.limits())
             .map_err(|e| NodeError::FunctionCall(FunctionCallError::MethodResolutionError(e)))?;
         let state = self.context_state(context)?;
@@ -791,7 +945,18 @@ impl Node {
         }
         // Re-read under the lock: a concurrent writer may have moved the heads.
         let mut record = self.context(context)?;
-        let outcome = self.run_as_member(context, &record, Entry::Method(method), args)?;
+        let mut outcome = self.run_as_member_from(
+            context,
+            &record,
+            Entry::Method(method),
+            args,
+            origin.map(|o| o.to_bytes()),
+        )?;
+        let mut xcalls = std::mem::take(&mut outcome.xcalls);
+        if read_only || !outcome.should_persist() {
+            // A call whose writes are not kept does not reach other contexts either.
+            xcalls.clear();
+        }
 
         if outcome.should_persist() {
             if read_only {
@@ -837,12 +1002,16 @@ impl Node {
             Ok(Some(bytes)) => serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())),
         };
-        Ok(Execution {
-            output,
-            logs: outcome.logs,
-            events,
-            root_hash: outcome.root_hash,
-        })
+        Ok((
+            Execution {
+                output,
+                logs: outcome.logs,
+                xcalls: Vec::new(),
+                events,
+                root_hash: outcome.root_hash,
+            },
+            xcalls,
+        ))
     }
 
     /// Creates a member identity not yet bound to a context: its public key can be named in an
@@ -894,12 +1063,24 @@ impl Node {
         entry: Entry<'_>,
         input: Vec<u8>,
     ) -> Result<Outcome, NodeError> {
+        self.run_as_member_from(context, record, entry, input, None)
+    }
+
+    /// [`Node::run_as_member`] for a call made by context `origin`'s xcall.
+    fn run_as_member_from(
+        &self,
+        context: &ContextId,
+        record: &ContextRecord,
+        entry: Entry<'_>,
+        input: Vec<u8>,
+        origin: Option<[u8; 32]>,
+    ) -> Result<Outcome, NodeError> {
         let module = self.module(&record.application)?;
         let identity = Identity {
             context_id: context.to_bytes(),
             account_id: record.member.to_bytes(),
             device_id: record.member.to_bytes(),
-            xcall_origin: None,
+            xcall_origin: origin,
         };
         let storage = Arc::new(ContextStorage {
             store: self.store.clone(),

@@ -102,3 +102,27 @@ pub fn random_vec(len: usize) -> Vec<u8> {
     unsafe { calimero_sys::random_bytes(buffer.as_arg()) };
     bytes
 }
+
+/// Queues a call of `function` with JSON `params` on context `context_id` (32 bytes), run by
+/// the node after this call commits, as the node's own member of that context. Fire and
+/// forget: this call's result does not wait for it or see its outcome. The node runs it only
+/// if it holds that context, the target method is `#[app::xcall]` (when the target app marks
+/// any), the caller is allowed (`from_same_app`), and the chain of xcalls is at most 3 deep.
+pub fn xcall(context_id: &[u8], function: &str, params: &[u8]) {
+    let call = calimero_sys::XCall {
+        context_id: Buffer::new(context_id),
+        function: Buffer::new(function.as_bytes()),
+        params: Buffer::new(params),
+    };
+    // SAFETY: `call` describes three live buffers for the duration of the host call.
+    unsafe { calimero_sys::xcall(call.as_arg()) };
+}
+
+/// The context whose `xcall` started this call, or `None` for a call from a client.
+pub fn xcall_origin() -> Option<[u8; 32]> {
+    // SAFETY: `xcall_origin` takes a plain register id.
+    if unsafe { calimero_sys::xcall_origin(DATA_REGISTER) } == 0 {
+        return None;
+    }
+    calimero_sys::register_bytes(DATA_REGISTER).and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+}

@@ -56,7 +56,7 @@ pub use types::{AccountId, BlobId, ContextId, IdParseError, PublicKey};
 /// The app-facing macros and types: `use calimero_sdk::app;`.
 pub mod app {
     pub use calimero_sdk_macros::{
-        AbiType, Mergeable, destroy, error, event, init, logic, private, state, view,
+        AbiType, Mergeable, destroy, error, event, init, logic, private, state, view, xcall,
     };
     pub use calimero_storage::Mergeable;
 
