@@ -562,15 +562,87 @@ pub fn xcall(_attr: TokenStream, item: TokenStream) -> TokenStream {
     marker_outside_logic("xcall", item)
 }
 
-/// Node-local private state: not supported yet by this SDK.
+/// Node-local private state: a struct (or enum) stored in this node's private storage, never
+/// replicated. Generates `private_handle()`, `private_load()`, `private_load_or_default()` and
+/// `private_load_or_init_with(f)`; the type needs `BorshSerialize + BorshDeserialize`.
+/// `#[app::private(key = "...")]` chooses the storage key (default: derived from the name).
 #[proc_macro_attribute]
-pub fn private(_attr: TokenStream, item: TokenStream) -> TokenStream {
+pub fn private(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let attr2: TokenStream2 = attr.into();
     let item2: TokenStream2 = item.into();
-    let err = spanned_error(
-        item2.span(),
-        "#[app::private] state is not supported yet by this SDK; keep private data out of the app state",
-    );
-    quote!(#err #item2).into()
+    let (ident, generics) = match syn::parse2::<syn::Item>(item2.clone()) {
+        Ok(syn::Item::Struct(s)) => (s.ident, s.generics),
+        Ok(syn::Item::Enum(e)) => (e.ident, e.generics),
+        _ => {
+            let err = spanned_error(item2.span(), "#[app::private] goes on a struct or an enum");
+            return quote!(#err #item2).into();
+        }
+    };
+    if !generics.params.is_empty() {
+        let err = spanned_error(generics.span(), "#[app::private] types cannot be generic");
+        return quote!(#err #item2).into();
+    }
+    let key = if attr2.is_empty() {
+        format!("calimero:private:{ident}")
+    } else {
+        let parsed = syn::parse2::<syn::MetaNameValue>(attr2.clone())
+            .ok()
+            .and_then(|nv| match (nv.path.is_ident("key"), nv.value) {
+                (
+                    true,
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(s),
+                        ..
+                    }),
+                ) => Some(s.value()),
+                _ => None,
+            });
+        match parsed {
+            Some(key) => key,
+            None => {
+                let err = spanned_error(
+                    attr2.span(),
+                    "expected `#[app::private]` or `#[app::private(key = \"...\")]`",
+                );
+                return quote!(#err #item2).into();
+            }
+        }
+    };
+    let key = proc_macro2::Literal::byte_string(key.as_bytes());
+    quote! {
+        #item2
+
+        impl #ident {
+            /// Where this type's private value lives.
+            pub fn private_handle() -> ::calimero_sdk::private_storage::EntryHandle<Self> {
+                ::calimero_sdk::private_storage::EntryHandle::new(#key)
+            }
+
+            /// The stored private value, if any.
+            pub fn private_load() -> ::calimero_sdk::app::Result<
+                ::core::option::Option<::calimero_sdk::private_storage::EntryRef<Self>>,
+            > {
+                Self::private_handle().get()
+            }
+
+            /// The stored private value, or the default stored now.
+            pub fn private_load_or_default()
+            -> ::calimero_sdk::app::Result<::calimero_sdk::private_storage::EntryRef<Self>>
+            where
+                Self: ::core::default::Default,
+            {
+                Self::private_handle().get_or_default()
+            }
+
+            /// The stored private value, or `make()` stored now.
+            pub fn private_load_or_init_with<F: FnOnce() -> Self>(
+                make: F,
+            ) -> ::calimero_sdk::app::Result<::calimero_sdk::private_storage::EntryRef<Self>> {
+                Self::private_handle().get_or_init_with(make)
+            }
+        }
+    }
+    .into()
 }
 
 #[derive(Default)]

@@ -127,7 +127,7 @@ export class BoardLogic extends Board {
 
   /** Every pin, by item name (UTF-8 byte order). */
   @View()
-  pins(): [string, u32][] {
+  all_pins(): [string, u32][] {
     return this.pins.entries();
   }
 

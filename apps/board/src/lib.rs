@@ -139,7 +139,7 @@ impl Board {
 
     /// Every pin, by item name (UTF-8 byte order).
     #[app::view]
-    pub fn pins(&self) -> app::Result<Vec<(String, u32)>> {
+    pub fn all_pins(&self) -> app::Result<Vec<(String, u32)>> {
         Ok(self.pins.entries()?.collect())
     }
 

@@ -126,3 +126,21 @@ pub fn xcall_origin() -> Option<[u8; 32]> {
     }
     calimero_sys::register_bytes(DATA_REGISTER).and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
 }
+
+/// Reads `key` from this node's private storage (node-local, never replicated).
+pub fn private_storage_read(key: &[u8]) -> Option<Vec<u8>> {
+    let key = Buffer::new(key);
+    // SAFETY: `key` describes a live slice.
+    if unsafe { calimero_sys::private_storage_read(key.as_arg(), DATA_REGISTER) } == 1 {
+        calimero_sys::register_bytes(DATA_REGISTER)
+    } else {
+        None
+    }
+}
+
+/// Writes `key` in this node's private storage; false if the node has none for this call.
+pub fn private_storage_write(key: &[u8], value: &[u8]) -> bool {
+    let (key, value) = (Buffer::new(key), Buffer::new(value));
+    // SAFETY: both descriptors describe live slices.
+    unsafe { calimero_sys::private_storage_write(key.as_arg(), value.as_arg()) == 1 }
+}

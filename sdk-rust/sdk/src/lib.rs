@@ -43,6 +43,7 @@ pub mod abi {
 }
 pub mod env;
 pub mod event;
+pub mod private_storage;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 pub mod types;

@@ -111,6 +111,68 @@ macro_rules! int_keys {
 }
 int_keys!(u8, u16, u32, u64, u128, i8, i16, i32, i64, i128);
 
+thread_local! {
+    /// Set while a private (node-local) value is encoded or decoded: see [`private_encoding`].
+    static PRIVATE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with collections encoded inline: a collection writes its elements into the value
+/// instead of its id, and reads them back from it, staying detached. Private state
+/// (`#[app::private]`) is stored this way, as one node-local value that never reaches the
+/// replicated store.
+pub fn private_encoding<R>(f: impl FnOnce() -> R) -> R {
+    let previous = PRIVATE.with(|p| p.replace(true));
+    let result = f();
+    PRIVATE.with(|p| p.set(previous));
+    result
+}
+
+fn encoding_inline() -> bool {
+    PRIVATE.with(Cell::get)
+}
+
+/// The error of a collection of the replicated state encoded into private state.
+fn bound_in_private() -> io::Error {
+    io::Error::other(
+        "a collection of the replicated app state cannot be stored in private state; make a new \
+         one (`new()`) in the private value",
+    )
+}
+
+/// Writes `items` as `u32 count ‖ items` (a detached collection's inline form).
+fn write_inline<T, W: io::Write>(
+    handle: &Handle,
+    items: &Keyed<T>,
+    write: impl Fn(&T, &mut W) -> io::Result<()>,
+    writer: &mut W,
+) -> io::Result<()> {
+    if handle.get().is_some() {
+        return Err(bound_in_private());
+    }
+    let count = u32::try_from(items.len()).map_err(io::Error::other)?;
+    count.serialize(writer)?;
+    for (_, item) in items {
+        write(item, writer)?;
+    }
+    Ok(())
+}
+
+/// Reads `u32 count ‖ items` into a staging area, each keyed by `key`.
+fn read_inline<T, R: io::Read>(
+    reader: &mut R,
+    read: impl Fn(&mut R) -> io::Result<T>,
+    key: impl Fn(&T) -> Vec<u8>,
+) -> io::Result<Staging<T>> {
+    let count = u32::deserialize_reader(reader)?;
+    let staging = Staging::default();
+    for _ in 0..count {
+        let item = read(reader)?;
+        let bytes = key(&item);
+        staging.items_mut().push((bytes, item));
+    }
+    Ok(staging)
+}
+
 /// The id of a collection, possibly not yet bound.
 #[derive(Clone, Debug, Default)]
 struct Handle {
@@ -259,17 +321,17 @@ impl<T> Staging<T> {
     }
 }
 
-/// A copy of a value held by a detached collection (through its encoding). Fails with
-/// [`StoreError::Detached`] if the value carries a detached collection of its own.
+/// A copy of a value held by a detached collection (through its encoding). Detached
+/// collections inside it are copied with their elements (a change to the copy does not reach the
+/// original: change it in place with `get_mut`).
 fn copy<T: BorshSerialize + BorshDeserialize>(
     value: &T,
     what: &'static str,
 ) -> Result<T, StoreError> {
-    let bytes = borsh::to_vec(value).map_err(|source| match source.kind() {
-        io::ErrorKind::NotConnected => StoreError::Detached,
-        _ => StoreError::Encode { what, source },
-    })?;
-    T::try_from_slice(&bytes).map_err(|source| StoreError::Decode { what, source })
+    private_encoding(|| {
+        let bytes = borsh::to_vec(value).map_err(|source| StoreError::Encode { what, source })?;
+        T::try_from_slice(&bytes).map_err(|source| StoreError::Decode { what, source })
+    })
 }
 
 /// Encodes a value staged in a collection that is being bound to `collection`, as element `id`.

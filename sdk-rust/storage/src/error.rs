@@ -16,9 +16,8 @@ pub enum StoreError {
         source: std::io::Error,
     },
     #[error(
-        "a collection that is not in the app state yet (detached) cannot be encoded or copied on \
-         its own: put it into its parent (a state field or a collection entry) first, or change \
-         the value in place with `get_mut`"
+        "a collection that is not in the app state yet (detached) cannot be encoded on its own: \
+         put it into its parent (a state field or a collection entry) first"
     )]
     Detached,
     #[error("the app state is already initialized")]

@@ -207,6 +207,11 @@ impl TestHost {
         self.state.borrow().storage.clone()
     }
 
+    /// This node's private storage (`#[app::private]` values): keys to values.
+    pub fn private_storage(&self) -> BTreeMap<Vec<u8>, Vec<u8>> {
+        self.state.borrow().private_storage.clone()
+    }
+
     /// Replaces the committed storage (a snapshot from another replica).
     pub fn load_snapshot(&self, snapshot: BTreeMap<Vec<u8>, Vec<u8>>) {
         self.state.borrow_mut().storage = snapshot;

@@ -167,6 +167,12 @@ pub(crate) fn totals(counter: Id) -> Result<(u128, u128), StoreError> {
 
 impl<const D: bool> BorshSerialize for Counter<D> {
     fn serialize<W: io::Write>(&self, writer: &mut W) -> io::Result<()> {
+        if super::encoding_inline() {
+            if self.handle.get().is_some() {
+                return Err(super::bound_in_private());
+            }
+            return self.staged.get().serialize(writer);
+        }
         self.handle
             .serialize(Self::crdt_type, |_| Ok(self.staged_writes()), writer)
     }
@@ -174,6 +180,12 @@ impl<const D: bool> BorshSerialize for Counter<D> {
 
 impl<const D: bool> BorshDeserialize for Counter<D> {
     fn deserialize_reader<R: io::Read>(reader: &mut R) -> io::Result<Self> {
+        if super::encoding_inline() {
+            return Ok(Self {
+                handle: Handle::default(),
+                staged: Rc::new(Cell::new(<(u64, u64)>::deserialize_reader(reader)?)),
+            });
+        }
         Ok(Self {
             handle: Handle::deserialize(reader)?,
             staged: Rc::default(),

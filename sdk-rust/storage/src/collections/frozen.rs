@@ -131,7 +131,7 @@ impl<T: BorshSerialize + BorshDeserialize> BorshSerialize for FrozenStorage<T> {
     }
 }
 
-impl<T> BorshDeserialize for FrozenStorage<T> {
+impl<T: BorshDeserialize> BorshDeserialize for FrozenStorage<T> {
     fn deserialize_reader<R: io::Read>(reader: &mut R) -> io::Result<Self> {
         Ok(Self {
             inner: UnorderedMap::deserialize_reader(reader)?,

@@ -212,7 +212,11 @@ where
     }
 }
 
-impl<K, V> BorshDeserialize for SortedMap<K, V> {
+impl<K, V> BorshDeserialize for SortedMap<K, V>
+where
+    K: BorshDeserialize + StorageKey,
+    V: BorshDeserialize,
+{
     fn deserialize_reader<R: io::Read>(reader: &mut R) -> io::Result<Self> {
         Ok(Self {
             inner: UnorderedMap::deserialize_reader(reader)?,

@@ -158,7 +158,7 @@ impl<T: BorshSerialize + BorshDeserialize + StorageKey + Ord> BorshSerialize for
     }
 }
 
-impl<T> BorshDeserialize for SortedSet<T> {
+impl<T: BorshDeserialize + StorageKey> BorshDeserialize for SortedSet<T> {
     fn deserialize_reader<R: io::Read>(reader: &mut R) -> io::Result<Self> {
         Ok(Self {
             inner: UnorderedSet::deserialize_reader(reader)?,

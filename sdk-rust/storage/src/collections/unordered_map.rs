@@ -47,6 +47,14 @@ where
         crdt_type: impl FnOnce() -> CrdtType,
         writer: &mut W,
     ) -> io::Result<()> {
+        if super::encoding_inline() {
+            return super::write_inline(
+                &self.handle,
+                &self.staged.items(),
+                |entry, w| entry.serialize(w),
+                writer,
+            );
+        }
         self.handle
             .serialize(crdt_type, |map| self.staged_writes(map), writer)
     }
@@ -283,8 +291,21 @@ where
     }
 }
 
-impl<K, V> BorshDeserialize for UnorderedMap<K, V> {
+impl<K, V> BorshDeserialize for UnorderedMap<K, V>
+where
+    K: BorshDeserialize + StorageKey,
+    V: BorshDeserialize,
+{
     fn deserialize_reader<R: io::Read>(reader: &mut R) -> io::Result<Self> {
+        if super::encoding_inline() {
+            return Ok(Self {
+                handle: Handle::default(),
+                staged: super::read_inline(reader, <(K, V)>::deserialize_reader, |entry| {
+                    entry.0.key_bytes().into_owned()
+                })?,
+                _types: PhantomData,
+            });
+        }
         Ok(Self {
             handle: Handle::deserialize(reader)?,
             staged: Staging::default(),
