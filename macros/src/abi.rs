@@ -118,6 +118,9 @@ pub fn type_ref(ty: &Type, self_name: &str) -> TypeRef {
                     "kind": "map", "key": scalar("string"), "value": full(value, self_name),
                     "crdt_type": "sorted_map"
                 }),
+                ("ReplicatedGrowableArray", []) => {
+                    json!({ "kind": "string", "crdt_type": "rga" })
+                }
                 ("FrozenStorage", [inner]) => json!({
                     "kind": "map", "key": { "kind": "bytes", "size": 32 },
                     "value": full(inner, self_name), "crdt_type": "frozen_storage"

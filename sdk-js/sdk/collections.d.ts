@@ -77,6 +77,20 @@ export declare class FrozenStorage<T> {
   size(): number;
 }
 
+/** Collaborative text (RGA): concurrent edits merge, every member sees the same text. Positions
+ * count Unicode code points. Store it in the state before editing it. */
+export declare class ReplicatedGrowableArray {
+  constructor();
+  /** Inserts `text` so that its first character is at position `pos` (0 ..= length). */
+  insertStr(pos: number, text: string): void;
+  insert(pos: number, ch: string): void;
+  /** Deletes the characters at positions `start ..< end`. */
+  deleteRange(start: number, end: number): void;
+  delete(pos: number): void;
+  getText(): string;
+  len(): number;
+}
+
 /** A list that grows at the end. */
 export declare class Vector<T> {
   constructor();

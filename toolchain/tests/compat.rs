@@ -478,3 +478,81 @@ export class SeededLogic extends Seeded {
         text(&passed)
     );
 }
+
+#[test]
+fn bigint_literal_types_and_unions_of_one_type_build_and_run_as_their_kind() {
+    let app = app_with(
+        r#"import { State, Logic, Init, View } from "@calimero/sdk";
+import { LwwRegister } from "@calimero/sdk/collections";
+
+type Mode = "fast" | "slow";
+
+@State
+export class Dial {
+  total: LwwRegister<bigint> = new LwwRegister(0n);
+  mode: LwwRegister<Mode> = new LwwRegister<Mode>("slow");
+}
+
+@Logic(Dial)
+export class DialLogic extends Dial {
+  @Init
+  static init(): Dial {
+    return new Dial();
+  }
+
+  add(by: bigint): bigint {
+    this.total.set(this.total.get() + by);
+    return this.total.get();
+  }
+
+  switch_to(mode: Mode, loud: true | false | null): string {
+    this.mode.set(mode);
+    return loud ? mode.toUpperCase() : mode;
+  }
+
+  @View()
+  state(): [bigint, Mode] {
+    return [this.total.get(), this.mode.get()];
+  }
+}
+"#,
+    );
+    std::fs::write(
+        app.path().join("scenario.yml"),
+        r#"- {method: add, args: {by: 18446744073709551610}, expect: {output: 18446744073709551610}}
+- {method: add, args: {by: "5"}, expect: {output: 18446744073709551615}}
+- {method: switch_to, args: {mode: "fast", loud: true}, expect: {output: "FAST"}}
+- {method: switch_to, args: {mode: "slow", loud: null}, expect: {output: "slow"}}
+- {method: state, expect: {output: [18446744073709551615, "slow"]}}
+"#,
+    )
+    .unwrap();
+    let manifest = app.path().join("package.json");
+    let passed = cargo_calimero(&["test", "--manifest-path"], &[&manifest]);
+    assert!(passed.status.success(), "{}", text(&passed));
+    let abi: Value = serde_json::from_slice(
+        &std::fs::read(app.path().join("res/abi.json")).expect("the build writes res/abi.json"),
+    )
+    .unwrap();
+    let method = |name: &str| {
+        abi["methods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        method("add")["params"][0]["type"],
+        serde_json::json!({"kind": "u64"})
+    );
+    assert_eq!(
+        method("switch_to")["params"][0]["type"],
+        serde_json::json!({"kind": "string"})
+    );
+    assert_eq!(
+        method("switch_to")["params"][1],
+        serde_json::json!({"name": "loud", "type": {"kind": "bool"}, "nullable": true})
+    );
+}

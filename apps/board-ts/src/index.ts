@@ -1,7 +1,9 @@
 // Nested collections: a set of tags per item and a vote counter per option. The TypeScript
 // twin of apps/board: same methods, results, events and stored bytes.
 import { AppError, Event, Init, Logic, State, View, emit, u32, u64 } from "@calimero/sdk";
-import { Counter, FrozenStorage, SortedMap, SortedSet, UnorderedMap, UnorderedSet } from "@calimero/sdk/collections";
+import {
+  Counter, FrozenStorage, ReplicatedGrowableArray, SortedMap, SortedSet, UnorderedMap, UnorderedSet,
+} from "@calimero/sdk/collections";
 
 @Event
 export class Tagged {
@@ -20,6 +22,7 @@ export class Board {
   pins: SortedMap<string, u32> = new SortedMap();
   labels: SortedSet<string> = new SortedSet();
   notes: FrozenStorage<string> = new FrozenStorage();
+  doc: ReplicatedGrowableArray = new ReplicatedGrowableArray();
 }
 
 function toHex(bytes: Uint8Array): string {
@@ -187,6 +190,20 @@ export class BoardLogic extends Board {
   @View()
   note_count(): u32 {
     return this.notes.size();
+  }
+
+  /** Types `text` into the shared document at `pos` (past the end: at the end); returns it. */
+  write(pos: u32, text: string): string {
+    this.doc.insertStr(Math.min(pos, this.doc.len()), text);
+    return this.doc.getText();
+  }
+
+  /** Deletes up to `count` characters of the document from `start`; returns it. */
+  erase(start: u32, count: u32): string {
+    const len = this.doc.len();
+    const from = Math.min(start, len);
+    this.doc.deleteRange(from, Math.min(from + count, len));
+    return this.doc.getText();
   }
 
   /** Every option with its total, in the order options were first voted for. */

@@ -4,7 +4,8 @@
 
 use calimero_sdk::app;
 use calimero_storage::collections::{
-    Counter, FrozenStorage, SortedMap, SortedSet, UnorderedMap, UnorderedSet,
+    Counter, FrozenStorage, ReplicatedGrowableArray, SortedMap, SortedSet, UnorderedMap,
+    UnorderedSet,
 };
 
 #[app::state(emits = Event)]
@@ -14,6 +15,7 @@ pub struct Board {
     pins: SortedMap<String, u32>,
     labels: SortedSet<String>,
     notes: FrozenStorage<String>,
+    doc: ReplicatedGrowableArray,
 }
 
 #[app::event]
@@ -40,6 +42,7 @@ impl Board {
             pins: SortedMap::new(),
             labels: SortedSet::new(),
             notes: FrozenStorage::new(),
+            doc: ReplicatedGrowableArray::new(),
         }
     }
 
@@ -210,6 +213,22 @@ impl Board {
     #[app::view]
     pub fn note_count(&self) -> app::Result<u32> {
         Ok(self.notes.len()? as u32)
+    }
+
+    /// Types `text` into the shared document at `pos` (past the end: at the end); returns it.
+    pub fn write(&mut self, pos: u32, text: String) -> app::Result<String> {
+        let pos = (pos as usize).min(self.doc.len()?);
+        self.doc.insert_str(pos, &text)?;
+        Ok(self.doc.get_text()?)
+    }
+
+    /// Deletes up to `count` characters of the document from `start`; returns it.
+    pub fn erase(&mut self, start: u32, count: u32) -> app::Result<String> {
+        let len = self.doc.len()?;
+        let start = (start as usize).min(len);
+        let end = start.saturating_add(count as usize).min(len);
+        self.doc.delete_range(start, end)?;
+        Ok(self.doc.get_text()?)
     }
 
     /// Every option with its total, in the order options were first voted for.

@@ -7,8 +7,8 @@ use calimero_sdk::app;
 use calimero_sdk::borsh::{BorshDeserialize, BorshSerialize};
 use calimero_sdk::serde::Serialize;
 use calimero_storage::collections::{
-    Counter, FrozenStorage, LwwRegister, Mergeable, SortedMap, SortedSet, UnorderedMap,
-    UnorderedSet, Vector,
+    Counter, FrozenStorage, LwwRegister, Mergeable, ReplicatedGrowableArray, SortedMap, SortedSet,
+    UnorderedMap, UnorderedSet, Vector,
 };
 use calimero_storage::hlc::HybridTimestamp;
 
@@ -27,6 +27,7 @@ pub struct Collections {
     ranked: SortedMap<String, Counter>,
     marks: SortedSet<String>,
     archive: FrozenStorage<String>,
+    doc: ReplicatedGrowableArray,
 }
 
 /// A record stored as a map value: concurrent updates of different fields of one profile
@@ -107,6 +108,8 @@ pub struct Snapshot {
     marks_first: Option<String>,
     /// Every archived document with whether it is found again under the hash of its encoding.
     archive: Vec<(String, bool)>,
+    /// The collaborative text.
+    doc: String,
 }
 
 #[app::logic]
@@ -127,7 +130,24 @@ impl Collections {
             ranked: SortedMap::new(),
             marks: SortedSet::new(),
             archive: FrozenStorage::new(),
+            doc: ReplicatedGrowableArray::new(),
         }
+    }
+
+    /// Types `text` at `pos` (past the end: at the end); returns the text.
+    pub fn type_text(&mut self, pos: usize, text: String) -> app::Result<String> {
+        let pos = pos.min(self.doc.len()?);
+        self.doc.insert_str(pos, &text)?;
+        Ok(self.doc.get_text()?)
+    }
+
+    /// Deletes `count` characters from `pos` (as many as there are); returns what was deleted.
+    pub fn erase(&mut self, pos: usize, count: usize) -> app::Result<String> {
+        let text: Vec<char> = self.doc.get_text()?.chars().collect();
+        let start = pos.min(text.len());
+        let end = (start + count).min(text.len());
+        self.doc.delete_range(start, end)?;
+        Ok(text[start..end].iter().collect())
     }
 
     /// Archives `doc` for good; returns whether it was new.
@@ -333,6 +353,7 @@ impl Collections {
             marks: self.marks.iter()?.collect(),
             marks_from_k2: self.marks.range("k2".to_owned()..)?.collect(),
             marks_first: self.marks.first()?,
+            doc: self.doc.get_text()?,
             archive: {
                 let mut archive = Vec::new();
                 for (key, doc) in self.archive.entries()? {

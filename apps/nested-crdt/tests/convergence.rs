@@ -16,6 +16,9 @@ use serde_json::{Value, json};
 
 const CONTEXT: [u8; 32] = [9; 32];
 
+/// What the text operations type: ASCII runs, a two-byte and a four-byte character.
+const TEXTS: [&str; 5] = ["ab", "é", "xyz", "🌍", "q"];
+
 #[derive(Clone, Debug)]
 enum Op {
     Put(u8, u8),
@@ -42,6 +45,8 @@ enum Op {
     Rank(u8, u8),
     Mark(u8),
     Archive(u8),
+    Type(u8, u8),
+    Erase(u8, u8),
 }
 
 impl Op {
@@ -78,6 +83,11 @@ impl Op {
             Op::Rank(p, n) => ("rank", json!({"player": k(p), "points": n % 9})),
             Op::Mark(t) => ("mark", json!({"tag": k(t)})),
             Op::Archive(d) => ("archive", json!({"doc": format!("doc {}", d % 6)})),
+            Op::Type(p, t) => (
+                "type_text",
+                json!({"pos": p % 12, "text": TEXTS[*t as usize % TEXTS.len()]}),
+            ),
+            Op::Erase(p, n) => ("erase", json!({"pos": p % 12, "count": n % 3})),
         }
     }
 }
@@ -108,6 +118,8 @@ fn op() -> impl Strategy<Value = Op> {
         (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::Rank(a, b)),
         any::<u8>().prop_map(Op::Mark),
         any::<u8>().prop_map(Op::Archive),
+        (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::Type(a, b)),
+        (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::Erase(a, b)),
     ]
 }
 
@@ -127,6 +139,8 @@ struct Model {
     marks: BTreeSet<String>,
     /// Frozen storage: every document archived anywhere, once.
     archive: BTreeSet<String>,
+    /// The text's characters, as a multiset: every one typed anywhere, less every one erased.
+    doc: BTreeMap<char, i64>,
 }
 
 #[derive(Default)]
@@ -170,6 +184,16 @@ impl Model {
             }
             Op::Archive(_) => {
                 self.archive.insert(text("doc"));
+            }
+            Op::Type(..) => {
+                for ch in text("text").chars() {
+                    *self.doc.entry(ch).or_default() += 1;
+                }
+            }
+            Op::Erase(..) => {
+                for ch in result.as_str().expect("erased text").chars() {
+                    *self.doc.entry(ch).or_default() -= 1;
+                }
             }
             Op::Rename(..) | Op::SetAge(..) | Op::Visit(_) | Op::Award(..) => {
                 let profile = self.profiles.entry(text("who")).or_default();
@@ -262,6 +286,17 @@ impl Model {
             marks.first().cloned(),
             "first mark"
         );
+        let mut doc: BTreeMap<char, i64> = BTreeMap::new();
+        for ch in view["doc"].as_str().expect("doc").chars() {
+            *doc.entry(ch).or_default() += 1;
+        }
+        let expected: BTreeMap<char, i64> = self
+            .doc
+            .iter()
+            .filter(|(_, n)| **n != 0)
+            .map(|(c, n)| (*c, *n))
+            .collect();
+        prop_assert_eq!(doc, expected, "the text's characters");
         let archive: Vec<Value> = self.archive.iter().map(|d| json!([d, true])).collect();
         prop_assert_eq!(
             view["archive"].as_array().cloned().unwrap_or_default(),
@@ -763,4 +798,64 @@ fn regressions_found_by_the_property_tests() {
     for seed in 0..64 {
         converge(3, false, &[0, 0, 0], &under_dead_parent, seed).unwrap();
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// On one replica the collaborative text is exactly a plain string under the same edits.
+    #[test]
+    fn one_replica_text_is_a_plain_string(
+        edits in prop::collection::vec((any::<bool>(), 0u8..20, 0u8..5), 1..60),
+    ) {
+        let app = TestApp::<Collections>::with_member(CONTEXT, [1; 32]);
+        app.init(json!({})).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let mut model: Vec<char> = Vec::new();
+        for (typing, pos, n) in edits {
+            let pos = usize::from(pos);
+            if typing {
+                let text: String = TEXTS[usize::from(n)].to_owned();
+                let at = pos.min(model.len());
+                model.splice(at..at, text.chars());
+                let out = app.call("type_text", json!({"pos": pos, "text": text}));
+                prop_assert_eq!(out.ok(), Some(json!(model.iter().collect::<String>())));
+            } else {
+                let start = pos.min(model.len());
+                let end = (start + usize::from(n)).min(model.len());
+                let erased: String = model.drain(start..end).collect();
+                let out = app.call("erase", json!({"pos": pos, "count": n}));
+                prop_assert_eq!(out.ok(), Some(json!(erased)));
+            }
+        }
+        let view = app.call("snapshot", json!({})).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&view["doc"], &json!(model.iter().collect::<String>()));
+    }
+}
+
+#[test]
+fn concurrent_typing_at_one_place_keeps_each_run_together_in_one_order_everywhere() {
+    let a = TestApp::<Collections>::with_member(CONTEXT, [1; 32]);
+    a.init(json!({})).unwrap();
+    let b = TestApp::<Collections>::with_member(CONTEXT, [2; 32]);
+    b.sync(&a.last().artifact).unwrap();
+    a.call("type_text", json!({"pos": 0, "text": "[]"}))
+        .unwrap();
+    let base = a.last().artifact;
+    b.sync(&base).unwrap();
+    a.call("type_text", json!({"pos": 1, "text": "hello"}))
+        .unwrap();
+    let from_a = a.last().artifact;
+    b.call("type_text", json!({"pos": 1, "text": "world"}))
+        .unwrap();
+    let from_b = b.last().artifact;
+    a.sync(&from_b).unwrap();
+    b.sync(&from_a).unwrap();
+    let text_a = a.call("snapshot", json!({})).unwrap()["doc"].clone();
+    let text_b = b.call("snapshot", json!({})).unwrap()["doc"].clone();
+    assert_eq!(text_a, text_b);
+    let text = text_a.as_str().unwrap();
+    assert!(
+        text == "[helloworld]" || text == "[worldhello]",
+        "each run stays together: {text}"
+    );
 }

@@ -332,6 +332,111 @@ export class FrozenStorage<T> extends Collection {
   size(): number { return host.len(this._ready()); }
 }
 
+// Text (`ReplicatedGrowableArray`): the same elements as the Rust collection. A character's
+// id is its insert's HLC stamp (time, id) and its offset, big-endian (28 bytes); its value is
+// `(code point u32, id of the character before it, deleted)`.
+const CHAR_ID = { kind: "bytes", size: 28 };
+const GLYPH = [{ kind: "u32" }, CHAR_ID, { kind: "bool" }];
+const START = new Uint8Array(28);
+
+interface Glyph { id: Uint8Array; ch: number; left: Uint8Array; deleted: boolean }
+
+function hexOf(b: Uint8Array): string {
+  let out = "";
+  for (const x of b) out += (x < 16 ? "0" : "") + x.toString(16);
+  return out;
+}
+
+/** Collaborative text; positions count Unicode code points, as Rust counts chars. */
+export class ReplicatedGrowableArray extends Collection {
+  /** @internal Text keys come from stamps taken when stored, so nothing is staged. */
+  protected _replay(_staged: any): void {}
+  /** @internal Every character in text order, tombstones included. */
+  private _ordered(): Glyph[] {
+    const after = new Map<string, Glyph[]>();
+    for (const id of host.elements(this._ready())) {
+      const bytes = host.value(id);
+      if (bytes === null) continue;
+      const r = new Reader(bytes);
+      const key = decode(CHAR_ID, r);
+      const glyph: Glyph = { id: key, ch: decode(GLYPH[0], r), left: decode(GLYPH[1], r), deleted: decode(GLYPH[2], r) };
+      const at = hexOf(glyph.left);
+      const list = after.get(at);
+      if (list) list.push(glyph); else after.set(at, [glyph]);
+    }
+    // Newest first at each place (hex of big-endian ids sorts as the ids do).
+    for (const list of after.values()) list.sort((a, b) => (hexOf(a.id) < hexOf(b.id) ? 1 : -1));
+    const out: Glyph[] = [];
+    const stack: Glyph[] = [...(after.get(hexOf(START)) ?? [])].reverse();
+    while (stack.length > 0) {
+      const glyph = stack.pop() as Glyph;
+      out.push(glyph);
+      const children = after.get(hexOf(glyph.id));
+      if (children) for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]);
+    }
+    return out;
+  }
+  /** @internal */
+  private _visible(): Glyph[] {
+    return this._ordered().filter((g) => !g.deleted);
+  }
+  /** @internal */
+  private _write(glyph: Glyph): void {
+    const rga = this._ready();
+    save(rga, host.entryId(rga, glyph.id), [[CHAR_ID, glyph.id], [GLYPH[0], glyph.ch], [GLYPH[1], glyph.left], [GLYPH[2], glyph.deleted]]);
+  }
+  /** Inserts `text` so that its first character is at position `pos` (0 ..= length). */
+  insertStr(pos: number, text: string): void {
+    if (!this._id) throw new Error("store the ReplicatedGrowableArray in the state before editing it");
+    const all = this._ordered();
+    const visible = all.filter((g) => !g.deleted);
+    if (!Number.isInteger(pos) || pos < 0 || pos > visible.length) {
+      throw new RangeError(`index ${pos} is out of bounds for a text of length ${visible.length}`);
+    }
+    let left = pos === 0 ? START : visible[pos - 1].id;
+    // The stamp a register write takes now: HLC time (u64 LE) then id (u128 LE); the time is
+    // after every character seen, as in Rust.
+    const stamp: Uint8Array = host.registerStamp(null);
+    let time = 0n;
+    for (let i = 7; i >= 0; i--) time = (time << 8n) | BigInt(stamp[i]);
+    let seen = 0n;
+    for (const g of all) {
+      let t = 0n;
+      for (let i = 0; i < 8; i++) t = (t << 8n) | BigInt(g.id[i]);
+      if (t > seen) seen = t;
+    }
+    if (seen + 1n > time) time = seen + 1n > 0xffffffffffffffffn ? 0xffffffffffffffffn : seen + 1n;
+    let offset = 0;
+    for (const ch of text) {
+      const id = new Uint8Array(28);
+      for (let i = 0; i < 8; i++) id[i] = Number((time >> BigInt(8 * (7 - i))) & 0xffn);
+      for (let i = 0; i < 16; i++) id[8 + i] = stamp[8 + 15 - i];
+      id[24] = (offset >>> 24) & 0xff; id[25] = (offset >>> 16) & 0xff; id[26] = (offset >>> 8) & 0xff; id[27] = offset & 0xff;
+      this._write({ id, ch: ch.codePointAt(0) as number, left, deleted: false });
+      left = id;
+      offset++;
+    }
+  }
+  /** Inserts one character at position `pos`. */
+  insert(pos: number, ch: string): void { this.insertStr(pos, ch); }
+  /** Deletes the characters at positions `start ..< end`. */
+  deleteRange(start: number, end: number): void {
+    const visible = this._visible();
+    if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || start > end || end > visible.length) {
+      throw new RangeError(`index ${Math.max(start, end)} is out of bounds for a text of length ${visible.length}`);
+    }
+    for (const glyph of visible.slice(start, end)) this._write({ ...glyph, deleted: true });
+  }
+  /** Deletes the character at position `pos`. */
+  delete(pos: number): void { this.deleteRange(pos, pos + 1); }
+  /** The text. */
+  getText(): string {
+    return this._visible().map((g) => String.fromCodePoint(g.ch)).join("");
+  }
+  /** The number of characters. */
+  len(): number { return this._visible().length; }
+}
+
 /** A list that grows at the end. */
 export class Vector<T> extends Collection {
   /** @internal */ private _pending(): T[] | null {
@@ -453,6 +558,7 @@ setFactories(
       : type.crdt_type === "unordered_set" ? new UnorderedSet()
       : type.crdt_type === "sorted_set" ? new SortedSet()
       : type.crdt_type === "frozen_storage" ? new FrozenStorage()
+      : type.crdt_type === "rga" ? new ReplicatedGrowableArray()
       : type.crdt_type === "vector" ? new Vector() : new Counter();
     make._bind(id, type);
     return make;

@@ -61,7 +61,7 @@ export function mergeValue(t: any, mine: any, theirs: any): any {
   switch (t.crdt_type) {
     case "lww_register": return register(t, mine, theirs);
     case "unordered_map": case "unordered_set": case "sorted_map": case "sorted_set": case "vector": case "counter":
-    case "frozen_storage": return mine;
+    case "frozen_storage": case "rga": return mine;
   }
   return plain(t, mine, theirs);
 }

@@ -12,15 +12,16 @@ use serde_json::{Value, json};
 use swc_core::common::{Span, Spanned};
 use swc_core::ecma::ast::{
     Accessibility, Class, ClassMember, Decl, Decorator, Expr, MethodKind, ModuleDecl, ModuleItem,
-    ParamOrTsParamProp, Pat, PropName, Stmt, TsEntityName, TsKeywordTypeKind, TsParamPropParam,
-    TsType, TsTypeElement, TsUnionOrIntersectionType,
+    ParamOrTsParamProp, Pat, PropName, Stmt, TsEntityName, TsKeywordTypeKind, TsLit,
+    TsParamPropParam, TsType, TsTypeElement, TsUnionOrIntersectionType,
 };
 
 use super::front::Parsed;
 
-const SUPPORTED: &str = "supported: string, boolean, number, the integer aliases u8…u128 and \
-    i8…i128 from @calimero/sdk, Uint8Array, T[], [A, B, …] tuples, Map<string, V>, T | null, \
-    classes, interfaces, object types, and the SDK collections";
+const SUPPORTED: &str = "supported: string, boolean, number, bigint (u64), the integer aliases \
+    u8…u128 and i8…i128 from @calimero/sdk, literal types, Uint8Array, T[], [A, B, …] tuples, \
+    Map<string, V>, T | null, unions of one type (\"a\" | \"b\"), classes, interfaces, object \
+    types, and the SDK collections";
 
 /// What a declaration is, and where.
 #[derive(Clone, Copy)]
@@ -342,15 +343,22 @@ impl<'a> Extractor<'a> {
                 TsKeywordTypeKind::TsStringKeyword => Ok((scalar("string"), false)),
                 TsKeywordTypeKind::TsBooleanKeyword => Ok((scalar("bool"), false)),
                 TsKeywordTypeKind::TsNumberKeyword => Ok((scalar("f64"), false)),
-                TsKeywordTypeKind::TsBigIntKeyword => Err(self.unsupported(
-                    ty,
-                    file,
-                    what,
-                    " (say which integer: u64, i64, u128 or i128)",
-                )),
+                // As upstream's JS SDK: a bare `bigint` is a u64 (use the SDK's `i64`, `u128`
+                // or `i128` aliases for the others).
+                TsKeywordTypeKind::TsBigIntKeyword => Ok((scalar("u64"), false)),
                 _ => Err(self.unsupported(ty, file, what, "")),
             },
             TsType::TsParenthesizedType(inner) => self.map(&inner.type_ann, file, what),
+            // A literal type stores as its kind: `"open"` a string, `3` a number, `true` a bool.
+            TsType::TsLitType(literal) => Ok((
+                match &literal.lit {
+                    TsLit::Str(_) | TsLit::Tpl(_) => scalar("string"),
+                    TsLit::Number(_) => scalar("f64"),
+                    TsLit::Bool(_) => scalar("bool"),
+                    TsLit::BigInt(_) => scalar("u64"),
+                },
+                false,
+            )),
             TsType::TsArrayType(array) => {
                 let (items, nullable) = self.map(&array.elem_type, file, what)?;
                 Ok((
@@ -375,12 +383,30 @@ impl<'a> Extractor<'a> {
                         !matches!(t, TsType::TsKeywordType(k) if matches!(k.kind, TsKeywordTypeKind::TsNullKeyword | TsKeywordTypeKind::TsUndefinedKeyword))
                     })
                     .collect();
-                match rest.as_slice() {
-                    [one] if rest.len() < union.types.len() => {
-                        let (inner, _) = self.map(one, file, what)?;
-                        Ok((inner, true))
+                let nullable = rest.len() < union.types.len();
+                // Every member must store as the same type (`"a" | "b"`, `string | "x"`,
+                // `true | false`): Borsh has one encoding per value, and a union of different
+                // types has none that both sides of a call agree on.
+                let mut stored: Option<Value> = None;
+                for member in &rest {
+                    let (inner, _) = self.map(member, file, what)?;
+                    match &stored {
+                        Some(first) if *first != inner => {
+                            return Err(self.unsupported(
+                                ty,
+                                file,
+                                what,
+                                " (a union of different types: a value is stored as one type; \
+                                 use one type, an object with optional fields, or T | null)",
+                            ));
+                        }
+                        Some(_) => {}
+                        None => stored = Some(inner),
                     }
-                    _ => Err(self.unsupported(ty, file, what, " (a union other than `T | null`)")),
+                }
+                match stored {
+                    Some(inner) => Ok((inner, nullable)),
+                    None => Err(self.unsupported(ty, file, what, " (only null and undefined)")),
                 }
             }
             TsType::TsTypeLit(literal) => {
@@ -429,6 +455,7 @@ impl<'a> Extractor<'a> {
                         self.check_key(&items, ty, file, what)?;
                         json!({"kind": "list", "crdt_type": "unordered_set", "items": items})
                     }
+                    ("ReplicatedGrowableArray", 0) => json!({"kind": "string", "crdt_type": "rga"}),
                     ("FrozenStorage", 1) => json!({
                         "kind": "map", "crdt_type": "frozen_storage",
                         "key": {"kind": "bytes", "size": 32}, "value": arg(self, 0)?
