@@ -94,6 +94,8 @@ export declare class ReplicatedGrowableArray {
 /** A list that grows at the end. */
 export declare class Vector<T> {
   constructor();
+  /** A new vector holding `items` (written when it is stored). */
+  static fromArray<T>(items: T[]): Vector<T>;
   push(value: T): void;
   get(index: number): T | null;
   /** Replaces the element at `index`; returns the old one. Throws a RangeError past the end. */

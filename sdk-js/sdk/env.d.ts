@@ -6,7 +6,19 @@ export declare function log(...parts: unknown[]): void;
 export declare function timeNow(): bigint;
 /** `n` random bytes from the host. */
 export declare function randomBytes(n: number): Uint8Array;
+/** Fills `buffer` with random bytes and returns it (upstream's form). */
+export declare function randomBytes(buffer: Uint8Array): Uint8Array;
+/** Bytes in base58 (the Bitcoin alphabet), as `meroctl` prints keys and ids. */
+export declare function toBase58(bytes: Uint8Array): string;
+/** Bytes in lowercase hex. */
+export declare function toHex(bytes: Uint8Array): string;
 /** The 32-byte id of the context this call runs in. */
 export declare function contextId(): Uint8Array;
 /** The 32-byte public key of the member who made this call. */
 export declare function executorId(): Uint8Array;
+/** `executorId()` in hex. */
+export declare function executorIdHex(): string;
+/** `executorId()` in base58. */
+export declare function executorIdBase58(): string;
+/** `contextId()` in base58, as `meroctl` prints it. */
+export declare function contextIdBase58(): string;

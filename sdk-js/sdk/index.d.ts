@@ -3,7 +3,31 @@
 // the integer aliases below ↔ the Rust integers, Uint8Array ↔ Vec<u8>, T[] ↔ Vec<T>,
 // T | null ↔ Option<T>, classes and interfaces ↔ structs (fields in declaration order).
 
-export { UnorderedMap, UnorderedSet, Vector, Counter, LwwRegister } from "./collections";
+export {
+  UnorderedMap, UnorderedSet, SortedMap, SortedSet, Vector, Counter, LwwRegister, FrozenStorage,
+  ReplicatedGrowableArray,
+} from "./collections";
+export * as env from "./env";
+import {
+  UnorderedMap, UnorderedSet, SortedMap, SortedSet, Vector, Counter, LwwRegister, FrozenStorage,
+} from "./collections";
+
+/** A new, empty map (upstream's factory; options are not taken). */
+export declare function createUnorderedMap<K, V>(options?: object): UnorderedMap<K, V>;
+/** A new, empty set. */
+export declare function createUnorderedSet<T>(options?: object): UnorderedSet<T>;
+/** A new, empty sorted map. */
+export declare function createSortedMap<K, V>(): SortedMap<K, V>;
+/** A new, empty sorted set. */
+export declare function createSortedSet<T>(): SortedSet<T>;
+/** A new, empty vector. */
+export declare function createVector<T>(options?: object): Vector<T>;
+/** A new counter at zero. */
+export declare function createCounter(options?: object): Counter;
+/** A new register holding `options.initialValue`. */
+export declare function createLwwRegister<T>(options: { initialValue: T }): LwwRegister<T>;
+/** A new, empty frozen store. */
+export declare function createFrozenStorage<T>(options?: object): FrozenStorage<T>;
 
 export type u8 = number;
 export type u16 = number;

@@ -556,3 +556,61 @@ export class DialLogic extends Dial {
         serde_json::json!({"name": "loud", "type": {"kind": "bool"}, "nullable": true})
     );
 }
+
+#[test]
+fn upstream_factories_the_env_namespace_and_vector_from_array_work_in_a_typescript_app() {
+    let app = app_with(
+        r#"import { State, Logic, Init, View, env, createUnorderedMap, createVector, createLwwRegister } from "@calimero/sdk";
+import { LwwRegister, UnorderedMap, Vector } from "@calimero/sdk/collections";
+import { toBase58, toHex } from "@calimero/sdk/env";
+
+@State
+export class Notes {
+  tags: UnorderedMap<string, string> = createUnorderedMap();
+  lines: Vector<string> = createVector();
+  title: LwwRegister<string> = createLwwRegister({ initialValue: "untitled" });
+}
+
+@Logic(Notes)
+export class NotesLogic extends Notes {
+  @Init
+  static init(): Notes {
+    const notes = new Notes();
+    notes.lines = Vector.fromArray(["a", "b"]);
+    return notes;
+  }
+
+  @View()
+  lines_all(): [string[], string] {
+    return [this.lines.toArray(), this.title.get()];
+  }
+
+  /** The known vectors of base58 and hex, and the executor's forms agreeing. */
+  @View()
+  encodings(): [string, string, string, boolean, number] {
+    const hello = new Uint8Array([104, 101, 108, 108, 111, 32, 119, 111, 114, 108, 100]);
+    const id = env.executorId();
+    const agree = env.executorIdHex() === toHex(id) && env.executorIdHex().length === 64
+      && env.executorIdBase58() === toBase58(id);
+    return [toBase58(hello), toBase58(new Uint8Array([0, 0, 1])), toHex(new Uint8Array([0, 171])), agree,
+      env.randomBytes(new Uint8Array(5)).length];
+  }
+}
+"#,
+    );
+    std::fs::write(
+        app.path().join("scenario.yml"),
+        r#"- {method: lines_all, expect: {output: [["a", "b"], "untitled"]}}
+- {method: encodings, expect: {output: ["StV1DL6CwTryKyV", "112", "00ab", true, 5]}}
+"#,
+    )
+    .unwrap();
+    let manifest = app.path().join("package.json");
+    let passed = cargo_calimero(&["test", "--manifest-path"], &[&manifest]);
+    assert!(passed.status.success(), "{}", text(&passed));
+    assert!(
+        text(&passed).contains("scenario.yml (2 calls)"),
+        "{}",
+        text(&passed)
+    );
+}

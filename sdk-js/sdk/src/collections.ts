@@ -439,6 +439,12 @@ export class ReplicatedGrowableArray extends Collection {
 
 /** A list that grows at the end. */
 export class Vector<T> extends Collection {
+  /** A new vector holding `items` (written when it is stored). */
+  static fromArray<T>(items: T[]): Vector<T> {
+    const vector = new Vector<T>();
+    for (const item of items) vector.push(item);
+    return vector;
+  }
   /** @internal */ private _pending(): T[] | null {
     return this._stage(() => [] as T[]);
   }

@@ -3,7 +3,59 @@ import { registry } from "./runtime";
 import { host } from "./host";
 import { RECORDS } from "./borsh";
 
-export { UnorderedMap, UnorderedSet, Vector, Counter, LwwRegister } from "./collections";
+export {
+  UnorderedMap, UnorderedSet, SortedMap, SortedSet, Vector, Counter, LwwRegister, FrozenStorage,
+  ReplicatedGrowableArray,
+} from "./collections";
+export * as env from "./env";
+import {
+  UnorderedMap, UnorderedSet, SortedMap, SortedSet, Vector, Counter, LwwRegister, FrozenStorage,
+} from "./collections";
+
+// Upstream's factory functions. Their options (`id`, `initialValues`, ...) are not taken: a
+// collection's id comes from where it is stored, and a new one is filled after it is made.
+function noOptions(name: string, options: unknown): void {
+  if (options !== undefined && options !== null && Object.keys(options as object).length > 0) {
+    throw new TypeError(`${name}: options are not supported here (a collection's id comes from where it is stored); fill it after creating it`);
+  }
+}
+/** A new, empty map. */
+export function createUnorderedMap<K, V>(options?: object): UnorderedMap<K, V> {
+  noOptions("createUnorderedMap", options);
+  return new UnorderedMap<K, V>();
+}
+/** A new, empty set. */
+export function createUnorderedSet<T>(options?: object): UnorderedSet<T> {
+  noOptions("createUnorderedSet", options);
+  return new UnorderedSet<T>();
+}
+/** A new, empty sorted map. */
+export function createSortedMap<K, V>(): SortedMap<K, V> {
+  return new SortedMap<K, V>();
+}
+/** A new, empty sorted set. */
+export function createSortedSet<T>(): SortedSet<T> {
+  return new SortedSet<T>();
+}
+/** A new, empty vector. */
+export function createVector<T>(options?: object): Vector<T> {
+  noOptions("createVector", options);
+  return new Vector<T>();
+}
+/** A new counter at zero. */
+export function createCounter(options?: object): Counter {
+  noOptions("createCounter", options);
+  return new Counter();
+}
+/** A new register holding `options.initialValue`. */
+export function createLwwRegister<T>(options: { initialValue: T }): LwwRegister<T> {
+  return new LwwRegister<T>(options.initialValue);
+}
+/** A new, empty frozen store. */
+export function createFrozenStorage<T>(options?: object): FrozenStorage<T> {
+  noOptions("createFrozenStorage", options);
+  return new FrozenStorage<T>();
+}
 
 /** Integer types: say exactly which Borsh integer a field or parameter is. */
 export type u8 = number;
