@@ -263,7 +263,11 @@ pub(crate) fn stage_clock(batch: &mut Batch, context: &ContextId, ns: u64) {
 /// What a call runs: an app method a client named, or the apply path of a delta.
 pub(crate) enum Entry<'a> {
     Method(&'a str),
-    ApplyArtifact,
+    /// Applies deltas all signed by `author` (checked before): the storage layer sees the author
+    /// as the writer, so that user-owned entities accept only their owner's changes.
+    ApplyArtifact {
+        author: PublicKey,
+    },
 }
 
 /// A context in memory: the lock that orders its calls and applies, and its DAG.
@@ -1076,9 +1080,13 @@ impl Node {
         origin: Option<[u8; 32]>,
     ) -> Result<Outcome, NodeError> {
         let module = self.module(&record.application)?;
+        let writer = match &entry {
+            Entry::Method(_) => record.member,
+            Entry::ApplyArtifact { author } => *author,
+        };
         let identity = Identity {
             context_id: context.to_bytes(),
-            account_id: record.member.to_bytes(),
+            account_id: writer.to_bytes(),
             device_id: record.member.to_bytes(),
             xcall_origin: origin,
         };
@@ -1088,7 +1096,7 @@ impl Node {
         });
         Ok(match entry {
             Entry::Method(method) => self.runtime.run(&module, method, input, identity, storage),
-            Entry::ApplyArtifact => self
+            Entry::ApplyArtifact { .. } => self
                 .runtime
                 .apply_artifact(&module, input, identity, storage),
         })

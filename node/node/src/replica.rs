@@ -352,9 +352,14 @@ impl Node {
         let mut run: Vec<(DeltaEnvelope, Vec<u8>, Vec<Event>)> = Vec::new();
         let mut run_bytes = 0;
         for Ready { payload: delta, .. } in ready {
+            // A run is one author's: the storage layer checks ownership against one writer.
+            let same_author = run
+                .first()
+                .is_none_or(|(first, _, _)| first.author == delta.author);
             match delta.open(&record.key) {
                 Ok(DeltaBody::State { artifact, events })
                     if batchable(&artifact)
+                        && same_author
                         && run.len() < MAX_BATCH_DELTAS
                         && run_bytes + artifact.len() <= MAX_BATCH_BYTES =>
                 {
@@ -377,13 +382,15 @@ impl Node {
         self.apply_run(context, record, run)
     }
 
+    /// Applies `artifact`, made by `author`, through the app.
     fn run_sync_next(
         &self,
         context: &ContextId,
         record: &ContextRecord,
+        author: PublicKey,
         artifact: Vec<u8>,
     ) -> Result<calimero_runtime::Outcome, NodeError> {
-        self.run_as_member(context, record, Entry::ApplyArtifact, artifact)
+        self.run_as_member(context, record, Entry::ApplyArtifact { author }, artifact)
     }
 
     /// Applies consecutive state deltas in one guest call and one write batch.
@@ -405,7 +412,8 @@ impl Node {
             _ => {}
         }
         let artifacts: Vec<&[u8]> = run.iter().map(|(_, a, _)| a.as_slice()).collect();
-        let outcome = self.run_sync_next(context, record, concatenate(&artifacts))?;
+        let author = run[0].0.author;
+        let outcome = self.run_sync_next(context, record, author, concatenate(&artifacts))?;
         if !outcome.should_persist() {
             // Find the delta that fails, and record the others, one by one.
             for (delta, artifact, events) in run {
@@ -458,7 +466,7 @@ impl Node {
         let mut changed = None;
         match body {
             Ok(DeltaBody::State { artifact, events }) => {
-                let outcome = self.run_sync_next(context, record, artifact)?;
+                let outcome = self.run_sync_next(context, record, delta.author, artifact)?;
                 if is_clock_drift(&outcome) {
                     // Unlike other failures this one is local and temporary: not recorded.
                     return Err(NodeError::ClockDrift(id));

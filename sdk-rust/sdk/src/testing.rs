@@ -104,9 +104,22 @@ impl<A: AppMethods> TestApp<A> {
         self.call("init", params)
     }
 
-    /// Applies a peer's artifact through `__calimero_sync_next`.
+    /// Applies a peer's artifact through `__calimero_sync_next`, as if this replica's own
+    /// member had written it. Use [`TestApp::sync_from`] for another author's.
     pub fn sync(&self, artifact: &[u8]) -> Result<Outcome, CallError> {
-        let outcome = self.execute("__calimero_sync_next", artifact)?;
+        let own = self.host.account_id();
+        self.sync_from(own, artifact)
+    }
+
+    /// Applies an artifact `author` made, as the node applies a peer's delta: the storage layer
+    /// sees `author` as the writer (user-owned entities accept only their owner's changes).
+    pub fn sync_from(&self, author: [u8; 32], artifact: &[u8]) -> Result<Outcome, CallError> {
+        let (_, function) = A::METHODS
+            .iter()
+            .find(|(name, _)| *name == "__calimero_sync_next")
+            .ok_or_else(|| CallError::MethodNotFound("__calimero_sync_next".to_owned()))?;
+        let outcome = self.host.execute_as(author, artifact, function);
+        *self.last.borrow_mut() = outcome.clone();
         match outcome.trap.clone() {
             Some(trap) => Err(CallError::Trap(trap)),
             None => Ok(outcome),

@@ -175,6 +175,12 @@ macro_rules! id_type {
             }
         }
 
+        impl calimero_storage::collections::UserKey for $name {
+            fn account_bytes(&self) -> [u8; 32] {
+                self.0
+            }
+        }
+
         /// Stored as a whole: as an element it is last-writer-wins; two versions of one field
         /// merge to the greater bytes, deterministically.
         impl Mergeable for $name {

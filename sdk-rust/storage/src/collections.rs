@@ -20,6 +20,7 @@ pub mod sorted_map;
 pub mod sorted_set;
 pub mod unordered_map;
 pub mod unordered_set;
+pub mod user;
 pub mod vector;
 
 use std::borrow::Cow;
@@ -40,6 +41,7 @@ pub use sorted_map::SortedMap;
 pub use sorted_set::SortedSet;
 pub use unordered_map::{Entry, OccupiedEntry, UnorderedMap, VacantEntry, ValueMut};
 pub use unordered_set::UnorderedSet;
+pub use user::{UserKey, UserStorage, UserValue};
 pub use vector::Vector;
 
 use crate::address::{Id, hash};

@@ -14,7 +14,9 @@ pub struct SignatureData {
     pub signer: Option<[u8; 32]>,
 }
 
-/// Who may write an entity. Only `Public` and `Frozen` are applied by this crate today.
+/// Who may write an entity. This crate applies `Public` and `User` (only the owner writes); a
+/// frozen element is public with a frozen `crdt_type`. `Shared` and `SharedMember` are kept for
+/// the layout and not used yet.
 #[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum StorageType {
     #[default]
@@ -73,6 +75,10 @@ pub const COUNTER_SLOT: &str = "counter_slot";
 /// The `crdt_type` of an element of a `FrozenStorage`: its value must hash to its key, and it is
 /// never changed or deleted.
 pub const FROZEN: &str = "frozen_value";
+
+/// The `crdt_type` of an element of a `UserStorage`: its key is an account, and it and
+/// everything under it are owned by that account (`StorageType::User`), written by no one else.
+pub const USER_SLOT: &str = "user_value";
 
 /// Per-entity metadata. Not part of any hash.
 #[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]

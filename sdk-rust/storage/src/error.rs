@@ -30,6 +30,14 @@ pub enum StoreError {
     ProtectedEntity,
     #[error("entity {id} is frozen (content-addressed): {reason}")]
     Frozen { id: Id, reason: &'static str },
+    #[error(
+        "entity {id} belongs to account {owner}; only its owner may change it (the writer is {writer})"
+    )]
+    NotOwner { id: Id, owner: Hex32, writer: Hex32 },
+    #[error("only account {owner} may set its own value (the caller is {writer})")]
+    ForeignUser { owner: Hex32, writer: Hex32 },
+    #[error("entity {id} is refused: {reason}")]
+    Misplaced { id: Id, reason: &'static str },
     #[error("remote timestamp is more than 5 s ahead of the local clock")]
     ClockDrift,
     #[error("entity {id} is corrupt: {reason}")]
@@ -38,4 +46,20 @@ pub enum StoreError {
     Merge { what: String, message: String },
     #[error("index {index} is out of bounds for a vector of length {len}")]
     IndexOutOfBounds { index: usize, len: usize },
+}
+
+/// A 32-byte account, shown in hex.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Hex32(pub [u8; 32]);
+
+impl std::fmt::Display for Hex32 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl std::fmt::Debug for Hex32 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }

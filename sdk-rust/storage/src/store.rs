@@ -24,10 +24,10 @@ use crate::action::{Action, encode_delta};
 use crate::address::{Id, Key, hash};
 use crate::collections::Staged;
 use crate::entities::{
-    COUNTER_SLOT, ChildInfo, CrdtType, EntityIndex, FROZEN, Metadata, StorageType,
+    COUNTER_SLOT, ChildInfo, CrdtType, EntityIndex, FROZEN, Metadata, StorageType, USER_SLOT,
 };
 use crate::env;
-use crate::error::StoreError;
+use crate::error::{Hex32, StoreError};
 use crate::hlc::{Clock, HybridTimestamp};
 
 /// How an entity is described when it is created.
@@ -72,6 +72,7 @@ struct AttachScope {
 struct Store {
     context: Option<Id>,
     device: Option<[u8; 32]>,
+    writer: Option<[u8; 32]>,
     now: Option<u64>,
     clock: Option<Clock>,
     indexes: BTreeMap<Id, Option<EntityIndex>>,
@@ -116,6 +117,48 @@ pub fn root_id() -> Id {
 /// The executing device.
 pub fn device_id() -> [u8; 32] {
     with(|store| *store.device.get_or_insert_with(env::device_id))
+}
+
+/// The account whose writes these are: the caller of a method, or, while a peer's delta is
+/// applied, the delta's author as the host verified it. User-owned entities refuse every other
+/// writer.
+pub fn writer() -> [u8; 32] {
+    with(|store| *store.writer.get_or_insert_with(env::account_id))
+}
+
+/// The account that owns an entity, if it is user-owned.
+pub fn owner_of(metadata: &Metadata) -> Option<[u8; 32]> {
+    owner_of_type(&metadata.storage_type)
+}
+
+fn owner_of_type(storage: &StorageType) -> Option<[u8; 32]> {
+    match storage {
+        StorageType::User { owner, .. } => Some(*owner),
+        _ => None,
+    }
+}
+
+fn user_owned(owner: [u8; 32]) -> StorageType {
+    StorageType::User {
+        owner,
+        signature_data: None,
+    }
+}
+
+/// Refuses a write by `writer` to an entity of storage type `storage` owned by someone else.
+fn check_owner(id: Id, storage: &StorageType, writer: [u8; 32]) -> Result<(), StoreError> {
+    match storage {
+        StorageType::User { owner, .. } if *owner != writer => Err(StoreError::NotOwner {
+            id,
+            owner: Hex32(*owner),
+            writer: Hex32(writer),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn is_user_slot(crdt_type: Option<&CrdtType>) -> bool {
+    matches!(crdt_type, Some(CrdtType::Custom(name)) if name == USER_SLOT)
 }
 
 /// This device's clock for this execution.
@@ -219,7 +262,7 @@ fn merge_record(
 fn record_name(metadata: &Metadata) -> Option<&str> {
     match &metadata.crdt_type {
         Some(CrdtType::Custom(name))
-            if name != BUCKET && name != COUNTER_SLOT && name != FROZEN =>
+            if name != BUCKET && name != COUNTER_SLOT && name != FROZEN && name != USER_SLOT =>
         {
             Some(name)
         }
@@ -323,6 +366,85 @@ impl Store {
             }
             self.put(index);
             self.rehash.insert(parent);
+        }
+        Ok(())
+    }
+
+    /// The storage type an entity with this `crdt_type` and `data` must have under `parent`:
+    /// under a user-owned entity, owned by the same account; a user-storage element, owned by
+    /// the account its key names; otherwise public. Anything else put into a user storage (not
+    /// an element, not a bucket) is refused.
+    fn placed_storage(
+        &mut self,
+        id: Id,
+        parent: Option<Id>,
+        crdt_type: Option<&CrdtType>,
+        data: &[u8],
+    ) -> Result<StorageType, StoreError> {
+        let parent = match parent {
+            Some(parent) => self.index(parent)?,
+            None => None,
+        };
+        if let Some(owner) = parent.as_ref().and_then(|p| owner_of(&p.metadata)) {
+            return Ok(user_owned(owner));
+        }
+        if is_user_slot(crdt_type) {
+            let value = split_element(id, data)?;
+            let owner = value
+                .get(..32)
+                .and_then(|key| <[u8; 32]>::try_from(key).ok())
+                .ok_or(StoreError::Misplaced {
+                    id,
+                    reason: "a user-storage element's key is not a 32-byte account",
+                })?;
+            return Ok(user_owned(owner));
+        }
+        let bucket = matches!(crdt_type, Some(CrdtType::Custom(name)) if name == BUCKET);
+        if !bucket && self.in_user_storage(parent)? {
+            return Err(StoreError::Misplaced {
+                id,
+                reason: "a user storage holds only its accounts' elements",
+            });
+        }
+        Ok(StorageType::Public)
+    }
+
+    /// True if `index` is a `UserStorage` or one of its buckets.
+    fn in_user_storage(&mut self, mut index: Option<EntityIndex>) -> Result<bool, StoreError> {
+        // Buckets are two levels deep; one more step finds their collection.
+        for _ in 0..3 {
+            let Some(current) = index else {
+                return Ok(false);
+            };
+            match &current.metadata.crdt_type {
+                Some(CrdtType::UserStorage) => return Ok(true),
+                Some(CrdtType::Custom(name)) if name == BUCKET => {
+                    index = match current.parent_id {
+                        Some(parent) => self.index(parent)?,
+                        None => None,
+                    };
+                }
+                _ => return Ok(false),
+            }
+        }
+        Ok(false)
+    }
+
+    /// Refuses deleting `id` (with its subtree) when a live entity under it belongs to an
+    /// account other than `writer`.
+    fn check_subtree_owners(&mut self, id: Id, writer: [u8; 32]) -> Result<(), StoreError> {
+        let mut pending = vec![id];
+        while let Some(next) = pending.pop() {
+            let Some(index) = self.index(next)? else {
+                continue;
+            };
+            for child in index.children() {
+                match owner_of(&child.metadata) {
+                    // Everything under a user-owned entity has the same owner.
+                    Some(_) => check_owner(child.id, &child.metadata.storage_type, writer)?,
+                    None => pending.push(child.id),
+                }
+            }
         }
         Ok(())
     }
@@ -575,6 +697,7 @@ pub fn children(id: Id) -> Result<Vec<ChildInfo>, StoreError> {
 /// an `Add` or `Update`. Writing unchanged data records nothing.
 pub fn save(id: Id, parent: Option<Id>, data: Vec<u8>, kind: EntityKind) -> Result<(), StoreError> {
     let now = now();
+    let writer = writer();
     with(|store| {
         let own_hash = hash(&[&data]);
         let existing = store.index(id)?;
@@ -587,6 +710,7 @@ pub fn save(id: Id, parent: Option<Id>, data: Vec<u8>, kind: EntityKind) -> Resu
         }
         match existing {
             Some(mut index) if index.is_live() => {
+                check_owner(id, &index.metadata.storage_type, writer)?;
                 if index.own_hash == own_hash {
                     return Ok(());
                 }
@@ -605,6 +729,9 @@ pub fn save(id: Id, parent: Option<Id>, data: Vec<u8>, kind: EntityKind) -> Resu
                 });
             }
             previous => {
+                let storage_type =
+                    store.placed_storage(id, parent, kind.crdt_type.as_ref(), &data)?;
+                check_owner(id, &storage_type, writer)?;
                 // Newer than every deletion that could cover it, and than the newest sibling,
                 // so that peers see it live and in the same place.
                 let own = previous.as_ref().and_then(|p| p.deleted_at).unwrap_or(0);
@@ -627,7 +754,7 @@ pub fn save(id: Id, parent: Option<Id>, data: Vec<u8>, kind: EntityKind) -> Resu
                 let metadata = Metadata {
                     created_at,
                     updated_at,
-                    storage_type: StorageType::Public,
+                    storage_type,
                     crdt_type: kind.crdt_type,
                     field_name: kind.field_name,
                     schema_version: None,
@@ -668,6 +795,7 @@ pub fn save(id: Id, parent: Option<Id>, data: Vec<u8>, kind: EntityKind) -> Resu
 /// Deletes a live entity and its descendants, recording a `DeleteRef`. False if it was not live.
 pub fn delete(id: Id) -> Result<bool, StoreError> {
     let now = now();
+    let writer = writer();
     with(|store| {
         if Some(id) == store.context || id == Id::ROOT_ENTRY {
             return Err(StoreError::ProtectedEntity);
@@ -684,6 +812,8 @@ pub fn delete(id: Id) -> Result<bool, StoreError> {
                 reason: "it cannot be deleted",
             });
         }
+        check_owner(id, &index.metadata.storage_type, writer)?;
+        store.check_subtree_owners(id, writer)?;
         let deleted_at = now.max(index.metadata.updated_at);
         store.delete_at(id, deleted_at)?;
         store.record(Action::DeleteRef {
@@ -739,7 +869,17 @@ pub fn apply_action(action: Action, merges: &Merges<'_>) -> Result<(), StoreErro
                     reason: "it cannot be deleted",
                 });
             }
+            let writer = writer();
             with(|store| {
+                match store.index(id)? {
+                    Some(stored) => {
+                        check_owner(id, &stored.metadata.storage_type, writer)?;
+                        if stored.is_live() {
+                            store.check_subtree_owners(id, writer)?;
+                        }
+                    }
+                    None => check_owner(id, &metadata.storage_type, writer)?,
+                }
                 if store.index(id)?.is_none() {
                     store.put(EntityIndex {
                         id,
@@ -787,6 +927,24 @@ fn apply_put(
     merges: &Merges<'_>,
 ) -> Result<(), StoreError> {
     let existing = index(id)?;
+    let writer = writer();
+    with(|store| {
+        // Where the entity is decides who owns it, whatever the delta says.
+        let expected = match existing.as_ref() {
+            Some(stored) if stored.is_live() => stored.metadata.storage_type.clone(),
+            _ => {
+                let parent = existing.as_ref().and_then(|e| e.parent_id).or(parent);
+                store.placed_storage(id, parent, metadata.crdt_type.as_ref(), &data)?
+            }
+        };
+        if owner_of(&metadata) != owner_of_type(&expected) {
+            return Err(StoreError::Misplaced {
+                id,
+                reason: "its owner does not match its place",
+            });
+        }
+        check_owner(id, &expected, writer)
+    })?;
     if is_frozen(metadata.crdt_type.as_ref())
         || existing
             .as_ref()

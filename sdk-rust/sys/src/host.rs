@@ -190,6 +190,11 @@ impl TestHost {
         self.state.borrow().context_id
     }
 
+    /// The account calls run as.
+    pub fn account_id(&self) -> [u8; 32] {
+        self.state.borrow().account_id
+    }
+
     /// The device (member public key) the app sees.
     pub fn device_id(&self) -> [u8; 32] {
         self.state.borrow().device_id
@@ -215,6 +220,15 @@ impl TestHost {
     /// Replaces the committed storage (a snapshot from another replica).
     pub fn load_snapshot(&self, snapshot: BTreeMap<Vec<u8>, Vec<u8>>) {
         self.state.borrow_mut().storage = snapshot;
+    }
+
+    /// [`TestHost::execute`] with `account` as the account the call runs as, the way the node
+    /// applies a peer's delta: as its author.
+    pub fn execute_as(&self, account: [u8; 32], input: &[u8], call: impl FnOnce()) -> Outcome {
+        let own = std::mem::replace(&mut self.state.borrow_mut().account_id, account);
+        let outcome = self.execute(input, call);
+        self.state.borrow_mut().account_id = own;
+        outcome
     }
 
     /// Runs `call` as one execution with `input`, the way the node does.

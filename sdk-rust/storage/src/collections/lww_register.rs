@@ -19,6 +19,18 @@ pub struct LwwRegister<T> {
     node_id: [u8; 32],
 }
 
+/// `T::default()`, stamped at time zero: every write, on any replica, wins over it, and two
+/// replicas' defaults are the same bytes.
+impl<T: Default> Default for LwwRegister<T> {
+    fn default() -> Self {
+        Self {
+            value: T::default(),
+            timestamp: HybridTimestamp { time: 0, id: 1 },
+            node_id: [0; 32],
+        }
+    }
+}
+
 impl<T> LwwRegister<T> {
     /// A register holding `value`, stamped now by this device.
     pub fn new(value: T) -> Self {
