@@ -8,7 +8,7 @@ use calimero_sdk::borsh::{BorshDeserialize, BorshSerialize};
 use calimero_sdk::serde::Serialize;
 use calimero_storage::collections::{
     Counter, FrozenStorage, LwwRegister, Mergeable, ReplicatedGrowableArray, SortedMap, SortedSet,
-    UnorderedMap, UnorderedSet, Vector,
+    UnorderedMap, UnorderedSet, UserStorage, Vector,
 };
 use calimero_storage::hlc::HybridTimestamp;
 
@@ -28,6 +28,15 @@ pub struct Collections {
     marks: SortedSet<String>,
     archive: FrozenStorage<String>,
     doc: ReplicatedGrowableArray,
+    notes: UserStorage<Note>,
+}
+
+/// One account's note: a text and its tags, both written only by that account.
+#[derive(BorshSerialize, BorshDeserialize, Mergeable, Default)]
+#[borsh(crate = "calimero_sdk::borsh")]
+pub struct Note {
+    text: LwwRegister<String>,
+    tags: UnorderedSet<String>,
 }
 
 /// A record stored as a map value: concurrent updates of different fields of one profile
@@ -110,6 +119,8 @@ pub struct Snapshot {
     archive: Vec<(String, bool)>,
     /// The collaborative text.
     doc: String,
+    /// Every account's note (hex account → text and tags).
+    notes: BTreeMap<String, (String, Vec<String>)>,
 }
 
 #[app::logic]
@@ -131,7 +142,22 @@ impl Collections {
             marks: SortedSet::new(),
             archive: FrozenStorage::new(),
             doc: ReplicatedGrowableArray::new(),
+            notes: UserStorage::new(),
         }
+    }
+
+    /// Sets the caller's note text and adds `tag` to it.
+    pub fn write_note(&mut self, text: String, tag: String) -> app::Result<()> {
+        let mut note = self.notes.get()?.unwrap_or_default();
+        note.text.set(text);
+        note.tags.insert(tag)?;
+        self.notes.insert(note)?;
+        Ok(())
+    }
+
+    /// Removes the caller's note; false if it had none.
+    pub fn drop_note(&mut self) -> app::Result<bool> {
+        Ok(self.notes.remove()?.is_some())
     }
 
     /// Types `text` at `pos` (past the end: at the end); returns the text.
@@ -326,7 +352,16 @@ impl Collections {
             };
             profiles.insert(who, view);
         }
+        let mut notes = BTreeMap::new();
+        for (account, note) in self.notes.entries()? {
+            let account: String = account.iter().map(|b| format!("{b:02x}")).collect();
+            notes.insert(
+                account,
+                (note.text.get().clone(), note.tags.iter()?.collect()),
+            );
+        }
         Ok(Snapshot {
+            notes,
             registers: self
                 .registers
                 .entries()?

@@ -47,6 +47,8 @@ enum Op {
     Archive(u8),
     Type(u8, u8),
     Erase(u8, u8),
+    WriteNote(u8, u8),
+    DropNote,
 }
 
 impl Op {
@@ -88,6 +90,11 @@ impl Op {
                 json!({"pos": p % 12, "text": TEXTS[*t as usize % TEXTS.len()]}),
             ),
             Op::Erase(p, n) => ("erase", json!({"pos": p % 12, "count": n % 3})),
+            Op::WriteNote(t, g) => (
+                "write_note",
+                json!({"text": format!("note {t}"), "tag": k(g)}),
+            ),
+            Op::DropNote => ("drop_note", json!({})),
         }
     }
 }
@@ -120,6 +127,8 @@ fn op() -> impl Strategy<Value = Op> {
         any::<u8>().prop_map(Op::Archive),
         (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::Type(a, b)),
         (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::Erase(a, b)),
+        (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::WriteNote(a, b)),
+        Just(Op::DropNote),
     ]
 }
 
@@ -143,6 +152,8 @@ struct Model {
     /// runs typed in these tests are made of characters typed nowhere else, so two replicas
     /// erasing one character concurrently erase it once.
     doc: BTreeSet<char>,
+    /// User storage: each account's note as its own calls left it (only it writes there).
+    notes: BTreeMap<String, (String, BTreeSet<String>)>,
 }
 
 #[derive(Default)]
@@ -167,10 +178,19 @@ fn join(field: &mut Option<Stamped>, version: &Value) {
 }
 
 impl Model {
-    /// Records an operation that ran, with what it returned.
-    fn record(&mut self, op: &Op, args: &Value, result: &Value) {
+    /// Records an operation that ran as `account` (hex), with what it returned.
+    fn record(&mut self, account: &str, op: &Op, args: &Value, result: &Value) {
         let text = |name: &str| args[name].as_str().expect("string argument").to_owned();
         match op {
+            Op::WriteNote(..) => {
+                let note = self.notes.entry(account.to_owned()).or_default();
+                note.0 = text("text");
+                note.1.insert(text("tag"));
+            }
+            Op::DropNote => {
+                let had = self.notes.remove(account).is_some();
+                assert_eq!(result, &json!(had), "drop_note's answer");
+            }
             Op::Hit(_) => self.hits += args["by"].as_u64().expect("by"),
             Op::Adjust(_) => self.balance += args["by"].as_i64().expect("by"),
             Op::Score(..) => {
@@ -294,6 +314,24 @@ impl Model {
             archive,
             "archive"
         );
+        let notes: BTreeMap<String, (String, BTreeSet<String>)> = view["notes"]
+            .as_object()
+            .expect("notes")
+            .iter()
+            .map(|(account, note)| {
+                let tags = note[1]
+                    .as_array()
+                    .expect("tags")
+                    .iter()
+                    .map(|t| t.as_str().unwrap().to_owned())
+                    .collect();
+                (
+                    account.clone(),
+                    (note[0].as_str().unwrap().to_owned(), tags),
+                )
+            })
+            .collect();
+        prop_assert_eq!(&notes, &self.notes, "notes");
         let profiles = view["profiles"].as_object().expect("profiles");
         prop_assert_eq!(profiles.len(), self.profiles.len(), "number of profiles");
         for (who, model) in &self.profiles {
@@ -357,6 +395,8 @@ struct Replica {
 struct Delta {
     deps: BTreeSet<usize>,
     artifact: Vec<u8>,
+    /// The member that made it: the writer its replicas apply it as.
+    author: [u8; 32],
 }
 
 impl Replica {
@@ -373,7 +413,7 @@ impl Replica {
 
     fn apply(&mut self, id: usize, deltas: &[Delta]) -> Result<(), TestCaseError> {
         self.tick(1_000);
-        let outcome = self.app.sync(&deltas[id].artifact);
+        let outcome = self.app.sync_from(deltas[id].author, &deltas[id].artifact);
         prop_assert!(
             outcome.is_ok(),
             "sync of delta {} failed: {:?}",
@@ -408,6 +448,11 @@ impl SplitMix {
     }
 }
 
+/// Replica `i`'s member: its device and account.
+fn member(i: usize) -> [u8; 32] {
+    [i as u8 + 1; 32]
+}
+
 fn converge(
     count: usize,
     replay_init: bool,
@@ -418,7 +463,7 @@ fn converge(
     let base = 1_750_000_000_000_000_000u64;
     let mut replicas: Vec<Replica> = (0..count)
         .map(|i| Replica {
-            app: TestApp::with_member(CONTEXT, [i as u8 + 1; 32]),
+            app: TestApp::with_member(CONTEXT, member(i)),
             applied: BTreeSet::new(),
             clock: base + u64::from(clock_skews_us[i]) * 1_000,
         })
@@ -438,7 +483,7 @@ fn converge(
             replica.tick(0);
             replica
                 .app
-                .sync(&genesis)
+                .sync_from(member(0), &genesis)
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
         } else {
             replica.app.host().load_snapshot(snapshot.clone());
@@ -470,13 +515,15 @@ fn converge(
                 }
                 let result = replica.app.call(method, args.clone());
                 prop_assert!(result.is_ok(), "{method}({args}) failed: {:?}", result);
-                model.record(op, &args, &result.unwrap_or_default());
+                let account: String = member(author).iter().map(|b| format!("{b:02x}")).collect();
+                model.record(&account, op, &args, &result.unwrap_or_default());
                 let outcome = replica.app.last();
                 if outcome.persisted && !outcome.artifact.is_empty() {
                     let id = deltas.len();
                     deltas.push(Delta {
                         deps: replica.applied.clone(),
                         artifact: outcome.artifact,
+                        author: member(author),
                     });
                     replica.applied.insert(id);
                 }
