@@ -77,6 +77,31 @@ export declare class FrozenStorage<T> {
   size(): number;
 }
 
+/** One value per account (32-byte key). A call writes only its caller's value and reads
+ * anyone's; every node refuses another account's write to it, or to anything inside it. */
+export declare class UserStorage<V> {
+  constructor();
+  /** Sets the caller's value; returns the previous one, or null. */
+  insert(value: V): V | null;
+  /** Sets `user`'s value: only `user` itself may (anyone else gets an error). */
+  setForUser(user: Uint8Array, value: V): void;
+  /** The caller's value, or null. */
+  get(): V | null;
+  /** `user`'s value, or null. */
+  getForUser(user: Uint8Array): V | null;
+  containsCurrentUser(): boolean;
+  containsUser(user: Uint8Array): boolean;
+  /** Removes the caller's value; returns it, or null. */
+  remove(): V | null;
+  /** Every `[account, value]`, in the order the accounts first wrote. */
+  entries(): [Uint8Array, V][];
+  /** The accounts with a value. */
+  users(): Uint8Array[];
+  keys(): Uint8Array[];
+  values(): V[];
+  size(): number;
+}
+
 /** Collaborative text (RGA): concurrent edits merge, every member sees the same text. Positions
  * count Unicode code points. Store it in the state before editing it. */
 export declare class ReplicatedGrowableArray {

@@ -5,11 +5,12 @@
 
 export {
   UnorderedMap, UnorderedSet, SortedMap, SortedSet, Vector, Counter, LwwRegister, FrozenStorage,
-  ReplicatedGrowableArray,
+  ReplicatedGrowableArray, UserStorage,
 } from "./collections";
 export * as env from "./env";
 import {
   UnorderedMap, UnorderedSet, SortedMap, SortedSet, Vector, Counter, LwwRegister, FrozenStorage,
+  UserStorage,
 } from "./collections";
 
 /** A new, empty map (upstream's factory; options are not taken). */
@@ -28,6 +29,8 @@ export declare function createCounter(options?: object): Counter;
 export declare function createLwwRegister<T>(options: { initialValue: T }): LwwRegister<T>;
 /** A new, empty frozen store. */
 export declare function createFrozenStorage<T>(options?: object): FrozenStorage<T>;
+/** A new, empty per-account store. */
+export declare function createUserStorage<V>(options?: object): UserStorage<V>;
 
 export type u8 = number;
 export type u16 = number;

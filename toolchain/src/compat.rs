@@ -608,8 +608,9 @@ pub fn run(a: &[u8], b: &[u8], scenario: &[Step], options: Options) -> anyhow::R
             }
         }
         if oa.should_persist() && !oa.artifact.is_empty() {
-            artifacts_a.push(oa.artifact.clone());
-            artifacts_b.push(ob.artifact.clone());
+            // Replayed as their author, as a node applies a peer's delta.
+            artifacts_a.push((oa.artifact.clone(), caller));
+            artifacts_b.push((ob.artifact.clone(), caller));
             root = oa.root_hash;
         }
     }
@@ -621,13 +622,13 @@ pub fn run(a: &[u8], b: &[u8], scenario: &[Step], options: Options) -> anyhow::R
         ("a applying b's deltas", side_a.fresh(), &artifacts_b),
     ] {
         let mut replayed = None;
-        for (index, artifact) in artifacts.iter().enumerate() {
+        for (index, (artifact, author)) in artifacts.iter().enumerate() {
             let outcome = replayer.run(
                 calimero_runtime::SYNC_NEXT,
                 artifact.clone(),
                 1_000_000 + index as u64,
                 seed,
-                None,
+                *author,
             );
             if !outcome.should_persist() {
                 return ended(

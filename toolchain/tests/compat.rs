@@ -614,3 +614,85 @@ export class NotesLogic extends Notes {
         text(&passed)
     );
 }
+
+#[test]
+fn a_typescript_user_storage_keeps_one_value_per_caller_and_refuses_setting_another_s() {
+    let app = app_with(
+        r#"import { State, Logic, Init, View, createUserStorage } from "@calimero/sdk";
+import { UserStorage } from "@calimero/sdk/collections";
+import { toHex } from "@calimero/sdk/env";
+
+@State
+export class Names {
+  names: UserStorage<string> = createUserStorage();
+}
+
+@Logic(Names)
+export class NamesLogic extends Names {
+  @Init
+  static init(): Names {
+    const state = new Names();
+    // Filled before it is stored: the creator's value.
+    state.names.insert("founder");
+    return state;
+  }
+
+  set(text: string): string | null {
+    return this.names.insert(text);
+  }
+
+  /** What `setForUser` says when the caller names another account. */
+  set_for(user: string, text: string): string {
+    const bytes = new Uint8Array(32);
+    for (let i = 0; i < 32; i++) bytes[i] = parseInt(user.slice(2 * i, 2 * i + 2), 16);
+    try {
+      this.names.setForUser(bytes, text);
+      return "set";
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+
+  drop(): string | null {
+    return this.names.remove();
+  }
+
+  @View()
+  mine(): [string | null, boolean] {
+    return [this.names.get(), this.names.containsCurrentUser()];
+  }
+
+  @View()
+  all(): [string, string][] {
+    return this.names.entries().map(([user, name]): [string, string] => [toHex(user), name]);
+  }
+}
+"#,
+    );
+    let creator = "01".repeat(32);
+    let bob = "81b637d8fcd2c6da6359e6963113a1170de795e4b725b84d1e0b4cfd9ec58ce9";
+    std::fs::write(
+        app.path().join("scenario.yml"),
+        format!(
+            r#"- {{method: mine, expect: {{output: ["founder", true]}}}}
+- {{method: mine, as: bob, expect: {{output: [null, false]}}}}
+- {{method: set, args: {{text: "bob"}}, as: bob, expect: {{output: null}}}}
+- {{method: set, args: {{text: "robert"}}, as: bob, expect: {{output: "bob"}}}}
+- {{method: all, expect: {{output: [["{creator}", "founder"], ["{bob}", "robert"]]}}}}
+- {{method: set_for, args: {{user: "{creator}", text: "mallory"}}, as: bob, expect: {{output: "only account {creator} may set its own value (the caller is {bob})"}}}}
+- {{method: set_for, args: {{user: "{bob}", text: "bobby"}}, as: bob, expect: {{output: "set"}}}}
+- {{method: drop, expect: {{output: "founder"}}}}
+- {{method: all, expect: {{output: [["{bob}", "bobby"]]}}}}
+"#
+        ),
+    )
+    .unwrap();
+    let manifest = app.path().join("package.json");
+    let passed = cargo_calimero(&["test", "--manifest-path"], &[&manifest]);
+    assert!(passed.status.success(), "{}", text(&passed));
+    assert!(
+        text(&passed).contains("scenario.yml (9 calls)"),
+        "{}",
+        text(&passed)
+    );
+}

@@ -3,6 +3,7 @@
 import { AppError, Event, Init, Logic, State, View, emit, u32, u64 } from "@calimero/sdk";
 import {
   Counter, FrozenStorage, ReplicatedGrowableArray, SortedMap, SortedSet, UnorderedMap, UnorderedSet,
+  UserStorage,
 } from "@calimero/sdk/collections";
 
 @Event
@@ -23,6 +24,7 @@ export class Board {
   labels: SortedSet<string> = new SortedSet();
   notes: FrozenStorage<string> = new FrozenStorage();
   doc: ReplicatedGrowableArray = new ReplicatedGrowableArray();
+  status: UserStorage<string> = new UserStorage();
 }
 
 function toHex(bytes: Uint8Array): string {
@@ -190,6 +192,35 @@ export class BoardLogic extends Board {
   @View()
   note_count(): u32 {
     return this.notes.size();
+  }
+
+  /** Sets the caller's status (only the caller can); returns the previous one. */
+  set_status(text: string): string | null {
+    return this.status.insert(text);
+  }
+
+  /** The caller's status. */
+  @View()
+  my_status(): string | null {
+    return this.status.get();
+  }
+
+  /** The status of the member whose account is `user` (hex); null if none or malformed. */
+  @View()
+  status_of(user: string): string | null {
+    const bytes = fromHex(user);
+    return bytes === null ? null : this.status.getForUser(bytes);
+  }
+
+  /** Clears the caller's status; returns it. */
+  clear_status(): string | null {
+    return this.status.remove();
+  }
+
+  /** How many members have a status. */
+  @View()
+  status_count(): u32 {
+    return this.status.size();
   }
 
   /** Types `text` into the shared document at `pos` (past the end: at the end); returns it. */

@@ -5,7 +5,7 @@
 use calimero_sdk::app;
 use calimero_storage::collections::{
     Counter, FrozenStorage, ReplicatedGrowableArray, SortedMap, SortedSet, UnorderedMap,
-    UnorderedSet,
+    UnorderedSet, UserStorage,
 };
 
 #[app::state(emits = Event)]
@@ -16,6 +16,7 @@ pub struct Board {
     labels: SortedSet<String>,
     notes: FrozenStorage<String>,
     doc: ReplicatedGrowableArray,
+    status: UserStorage<String>,
 }
 
 #[app::event]
@@ -43,6 +44,7 @@ impl Board {
             labels: SortedSet::new(),
             notes: FrozenStorage::new(),
             doc: ReplicatedGrowableArray::new(),
+            status: UserStorage::new(),
         }
     }
 
@@ -195,18 +197,41 @@ impl Board {
     /// The note under a hex key; null for an unknown or malformed key.
     #[app::view]
     pub fn frozen_note(&self, key: String) -> app::Result<Option<String>> {
-        let bytes: Option<Vec<u8>> = (0..key.len())
-            .step_by(2)
-            .map(|i| {
-                key.get(i..i + 2)
-                    .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-            })
-            .collect();
-        match bytes.and_then(|b| <[u8; 32]>::try_from(b).ok()) {
+        match from_hex(&key) {
             Some(key) => Ok(self.notes.get(&key)?),
             None => Ok(None),
         }
+    }
+
+    /// Sets the caller's status (only the caller can); returns the previous one.
+    pub fn set_status(&mut self, text: String) -> app::Result<Option<String>> {
+        Ok(self.status.insert(text)?)
+    }
+
+    /// The caller's status.
+    #[app::view]
+    pub fn my_status(&self) -> app::Result<Option<String>> {
+        Ok(self.status.get()?)
+    }
+
+    /// The status of the member whose account is `user` (hex); null if none or malformed.
+    #[app::view]
+    pub fn status_of(&self, user: String) -> app::Result<Option<String>> {
+        match from_hex(&user) {
+            Some(user) => Ok(self.status.get_for_user(&user)?),
+            None => Ok(None),
+        }
+    }
+
+    /// Clears the caller's status; returns it.
+    pub fn clear_status(&mut self) -> app::Result<Option<String>> {
+        Ok(self.status.remove()?)
+    }
+
+    /// How many members have a status.
+    #[app::view]
+    pub fn status_count(&self) -> app::Result<u32> {
+        Ok(self.status.len()? as u32)
     }
 
     /// How many distinct notes are frozen.
@@ -240,4 +265,20 @@ impl Board {
         }
         Ok(tally)
     }
+}
+
+/// 32 bytes from 64 hex digits.
+fn from_hex(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..64)
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect();
+    bytes.and_then(|b| <[u8; 32]>::try_from(b).ok())
 }

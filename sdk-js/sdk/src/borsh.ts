@@ -123,7 +123,7 @@ function int(v: any, kind: string): number {
 export function isCollection(t: any): boolean {
   const c = t && t.crdt_type;
   return c === "unordered_map" || c === "unordered_set" || c === "sorted_map" || c === "sorted_set"
-    || c === "vector" || c === "counter" || c === "frozen_storage" || c === "rga";
+    || c === "vector" || c === "counter" || c === "frozen_storage" || c === "user_storage" || c === "rga";
 }
 
 export function encode(t: any, v: any, w: Writer, scope: Scope | null): void {
@@ -142,7 +142,7 @@ export function encode(t: any, v: any, w: Writer, scope: Scope | null): void {
       return;
     }
     case "unordered_map": case "unordered_set": case "sorted_map": case "sorted_set": case "vector": case "counter":
-    case "frozen_storage": case "rga": {
+    case "frozen_storage": case "user_storage": case "rga": {
       if (!v || typeof v._bind !== "function") throw new TypeError(`expected a collection (${t.crdt_type}), got ${describe(v)}`);
       if (!v._id) {
         if (!scope) throw new Error("a collection is detached: put it into the state or another collection first");
@@ -260,7 +260,7 @@ export function decode(t: any, r: Reader): any {
       return makeRegister(value, r.bytes(56));
     }
     case "unordered_map": case "unordered_set": case "sorted_map": case "sorted_set": case "vector": case "counter":
-    case "frozen_storage": case "rga":
+    case "frozen_storage": case "user_storage": case "rga":
       return makeCollection(t, r.bytes(32));
   }
   switch (t.kind) {
@@ -328,6 +328,7 @@ export function rustName(t: any): string {
     case "sorted_map": return `${c}sorted_map::SortedMap<${rustName(t.key)}, ${rustName(t.value)}>`;
     case "sorted_set": return `${c}sorted_set::SortedSet<${rustName(t.items)}>`;
     case "frozen_storage": return `${c}frozen::FrozenStorage<${rustName(t.value)}>`;
+    case "user_storage": return `${c}user::UserStorage<${rustName(t.value)}>`;
     case "rga": return `${c}rga::ReplicatedGrowableArray`;
     case "vector": return `${c}vector::Vector<${rustName(t.items)}>`;
     // `type_name` leaves out a const argument equal to its default (`Counter<false>`).
@@ -356,6 +357,7 @@ export function crdtType(t: any): Uint8Array {
     case "sorted_set": w.u8(7); w.sized(utf8(rustName(t.items))); break;
     case "vector": w.u8(8); w.sized(utf8(rustName(t.items))); break;
     case "frozen_storage": w.u8(10); break;
+    case "user_storage": w.u8(9); break;
     case "rga": w.u8(3); break;
     default: throw new TypeError(`not a collection type: ${JSON.stringify(t)}`);
   }

@@ -332,6 +332,99 @@ export class FrozenStorage<T> extends Collection {
   size(): number { return host.len(this._ready()); }
 }
 
+/** The tag of user-storage elements (`calimero_storage::entities::USER_SLOT`). */
+const USER_SLOT = "user_value";
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** One value per account (32-byte key). A call writes only its caller's value; it reads
+ * anyone's. The storage layer marks an account's value, and everything inside it, as that
+ * account's, and refuses any other writer, on this node and on every peer. */
+export class UserStorage<V> extends Collection {
+  /** @internal */ protected _pending(): Map<string, [Uint8Array, V]> | null {
+    return this._stage(() => new Map<string, [Uint8Array, V]>());
+  }
+  /** @internal */ protected _replay(staged: Map<string, [Uint8Array, V]>): void {
+    for (const [user, value] of staged.values()) this._put(user, value);
+  }
+  /** @internal */ private _put(user: Uint8Array, value: V): void {
+    const map = this._ready();
+    const parts: [any, any][] = [[this._type.key, user], [this._type.value, value]];
+    save(map, host.entryId(map, keyBytes(this._type.key, user)), parts, USER_SLOT);
+  }
+  /** @internal */ private _value(user: Uint8Array): V | null {
+    const pending = this._pending();
+    if (pending) return pending.get(hexOf(user))?.[1] ?? null;
+    const bytes = host.value(host.entryId(this._ready(), keyBytes(this._type.key, user)));
+    if (bytes === null) return null;
+    const r = new Reader(bytes);
+    decode(this._type.key, r);
+    return decode(this._type.value, r);
+  }
+  /** Sets the caller's value; returns the previous one, or null. */
+  insert(value: V): V | null {
+    const me: Uint8Array = host.executorId();
+    const previous = this._value(me);
+    const pending = this._pending();
+    if (pending) pending.set(hexOf(me), [me, value]);
+    else this._put(me, value);
+    return previous;
+  }
+  /** Sets `user`'s value, which only `user` itself may do. */
+  setForUser(user: Uint8Array, value: V): void {
+    const me: Uint8Array = host.executorId();
+    if (!sameBytes(user, me)) {
+      throw new Error(`only account ${hexOf(user)} may set its own value (the caller is ${hexOf(me)})`);
+    }
+    this.insert(value);
+  }
+  /** The caller's value, or null. */
+  get(): V | null { return this._value(host.executorId()); }
+  /** `user`'s value, or null. */
+  getForUser(user: Uint8Array): V | null { return this._value(user); }
+  containsCurrentUser(): boolean { return this.containsUser(host.executorId()); }
+  containsUser(user: Uint8Array): boolean {
+    const pending = this._pending();
+    if (pending) return pending.has(hexOf(user));
+    return host.contains(host.entryId(this._ready(), keyBytes(this._type.key, user)));
+  }
+  /** Removes the caller's value; returns it, or null. */
+  remove(): V | null {
+    const me: Uint8Array = host.executorId();
+    const previous = this._value(me);
+    const pending = this._pending();
+    if (pending) pending.delete(hexOf(me));
+    else if (previous !== null) host.remove(host.entryId(this._ready(), keyBytes(this._type.key, me)));
+    return previous;
+  }
+  /** Every `[account, value]`, in the order the accounts first wrote. */
+  entries(): [Uint8Array, V][] {
+    const pending = this._pending();
+    if (pending) return [...pending.values()].map(([k, v]) => [k, v]);
+    const out: [Uint8Array, V][] = [];
+    for (const id of host.elements(this._ready())) {
+      const bytes = host.value(id);
+      if (bytes === null) continue;
+      const r = new Reader(bytes);
+      const k = decode(this._type.key, r);
+      out.push([k, decode(this._type.value, r)]);
+    }
+    return out;
+  }
+  /** The accounts with a value. */
+  users(): Uint8Array[] { return this.entries().map(([k]) => k); }
+  keys(): Uint8Array[] { return this.users(); }
+  values(): V[] { return this.entries().map(([, v]) => v); }
+  size(): number {
+    const pending = this._pending();
+    return pending ? pending.size : host.len(this._ready());
+  }
+}
+
 // Text (`ReplicatedGrowableArray`): the same elements as the Rust collection. A character's
 // id is its insert's HLC stamp (time, id) and its offset, big-endian (28 bytes); its value is
 // `(code point u32, id of the character before it, deleted)`.
@@ -564,6 +657,7 @@ setFactories(
       : type.crdt_type === "unordered_set" ? new UnorderedSet()
       : type.crdt_type === "sorted_set" ? new SortedSet()
       : type.crdt_type === "frozen_storage" ? new FrozenStorage()
+      : type.crdt_type === "user_storage" ? new UserStorage()
       : type.crdt_type === "rga" ? new ReplicatedGrowableArray()
       : type.crdt_type === "vector" ? new Vector() : new Counter();
     make._bind(id, type);

@@ -5,11 +5,12 @@ import { RECORDS } from "./borsh";
 
 export {
   UnorderedMap, UnorderedSet, SortedMap, SortedSet, Vector, Counter, LwwRegister, FrozenStorage,
-  ReplicatedGrowableArray,
+  ReplicatedGrowableArray, UserStorage,
 } from "./collections";
 export * as env from "./env";
 import {
   UnorderedMap, UnorderedSet, SortedMap, SortedSet, Vector, Counter, LwwRegister, FrozenStorage,
+  UserStorage,
 } from "./collections";
 
 // Upstream's factory functions. Their options (`id`, `initialValues`, ...) are not taken: a
@@ -55,6 +56,12 @@ export function createLwwRegister<T>(options: { initialValue: T }): LwwRegister<
 export function createFrozenStorage<T>(options?: object): FrozenStorage<T> {
   noOptions("createFrozenStorage", options);
   return new FrozenStorage<T>();
+}
+
+/** A new, empty per-account store. */
+export function createUserStorage<V>(options?: object): UserStorage<V> {
+  noOptions("createUserStorage", options);
+  return new UserStorage<V>();
 }
 
 /** Integer types: say exactly which Borsh integer a field or parameter is. */

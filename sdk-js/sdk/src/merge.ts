@@ -61,7 +61,7 @@ export function mergeValue(t: any, mine: any, theirs: any): any {
   switch (t.crdt_type) {
     case "lww_register": return register(t, mine, theirs);
     case "unordered_map": case "unordered_set": case "sorted_map": case "sorted_set": case "vector": case "counter":
-    case "frozen_storage": case "rga": return mine;
+    case "frozen_storage": case "user_storage": case "rga": return mine;
   }
   return plain(t, mine, theirs);
 }
@@ -90,7 +90,7 @@ function layouts(name: string, root: any): Layout[] {
     } else if (t.crdt_type === "vector") {
       if (recordTag(t.items) === name) found.set(rustName(t), { order: rustName(t), key: null, value: t.items });
       visit(t.items);
-    } else if (t.crdt_type === "frozen_storage") {
+    } else if (t.crdt_type === "frozen_storage" || t.crdt_type === "user_storage") {
       visit(t.value);
     } else if (t.crdt_type === "unordered_set" || t.crdt_type === "sorted_set") {
       visit(t.items);
