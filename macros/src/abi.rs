@@ -125,6 +125,10 @@ pub fn type_ref(ty: &Type, self_name: &str) -> TypeRef {
                     "kind": "map", "key": { "kind": "bytes", "size": 32 },
                     "value": full(inner, self_name), "crdt_type": "frozen_storage"
                 }),
+                ("SharedStorage", [inner]) => json!({
+                    "kind": "record", "fields": [], "crdt_type": "shared_storage",
+                    "inner_type": full(inner, self_name)
+                }),
                 ("UserStorage", [inner]) => json!({
                     "kind": "map", "key": { "kind": "bytes", "size": 32, "encoding": "hex" },
                     "value": full(inner, self_name), "crdt_type": "user_storage"

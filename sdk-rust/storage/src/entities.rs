@@ -14,9 +14,9 @@ pub struct SignatureData {
     pub signer: Option<[u8; 32]>,
 }
 
-/// Who may write an entity. This crate applies `Public` and `User` (only the owner writes); a
-/// frozen element is public with a frozen `crdt_type`. `Shared` and `SharedMember` are kept for
-/// the layout and not used yet.
+/// Who may write an entity. This crate applies `Public`, `User` (only the owner writes) and
+/// `SharedMember` (only the writers of the writer-set version `anchor` names); a frozen element
+/// is public with a frozen `crdt_type`. `Shared` is kept for the layout and not used.
 #[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum StorageType {
     #[default]
@@ -79,6 +79,26 @@ pub const FROZEN: &str = "frozen_value";
 /// The `crdt_type` of an element of a `UserStorage`: its key is an account, and it and
 /// everything under it are owned by that account (`StorageType::User`), written by no one else.
 pub const USER_SLOT: &str = "user_value";
+
+/// The `crdt_type` of a version of a `SharedStorage`'s writer set. Versions are never changed or
+/// deleted; the current one is the one with the greatest stamp.
+pub const WRITER_SET: &str = "writer_set";
+
+/// The `crdt_type` of a `SharedStorage`'s value. It and everything under it are written only by
+/// the writers of a version of the writer set, named in their metadata
+/// (`StorageType::SharedMember { anchor }`).
+pub const SHARED_VALUE: &str = "shared_value";
+
+/// One version of a shared storage's writer set: the data of a [`WRITER_SET`] element (before
+/// its element id).
+#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct WriterSet {
+    /// The HLC stamp of the rotation that made it, `(time, id)`; `(0, 0)` for the first set.
+    pub stamp: (u64, u128),
+    pub writers: std::collections::BTreeSet<[u8; 32]>,
+    /// No later version may be made.
+    pub frozen: bool,
+}
 
 /// Per-entity metadata. Not part of any hash.
 #[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]

@@ -28,12 +28,16 @@ pub enum StoreError {
     UnknownParent(Id),
     #[error("an action tries to delete the context root or the app state entry")]
     ProtectedEntity,
-    #[error("entity {id} is frozen (content-addressed): {reason}")]
+    #[error("entity {id} cannot change: {reason}")]
     Frozen { id: Id, reason: &'static str },
     #[error(
         "entity {id} belongs to account {owner}; only its owner may change it (the writer is {writer})"
     )]
     NotOwner { id: Id, owner: Hex32, writer: Hex32 },
+    #[error(
+        "entity {id} is written only by its shared storage's writers, and {writer} is not one of them"
+    )]
+    NotWriter { id: Id, writer: Hex32 },
     #[error("only account {owner} may set its own value (the caller is {writer})")]
     ForeignUser { owner: Hex32, writer: Hex32 },
     #[error("entity {id} is refused: {reason}")]

@@ -24,11 +24,14 @@ use crate::action::{Action, encode_delta};
 use crate::address::{Id, Key, hash};
 use crate::collections::Staged;
 use crate::entities::{
-    COUNTER_SLOT, ChildInfo, CrdtType, EntityIndex, FROZEN, Metadata, StorageType, USER_SLOT,
+    COUNTER_SLOT, ChildInfo, CrdtType, EntityIndex, FROZEN, Metadata, SHARED_VALUE, StorageType,
+    USER_SLOT, WRITER_SET,
 };
 use crate::env;
-use crate::error::{Hex32, StoreError};
+use crate::error::StoreError;
 use crate::hlc::{Clock, HybridTimestamp};
+
+mod access;
 
 /// How an entity is described when it is created.
 #[derive(Clone, Debug, Default)]
@@ -90,6 +93,8 @@ struct Store {
     /// Writes made into collections while they were detached, by the id they were bound to,
     /// done by [`create_bound`] once their entities exist.
     staged: BTreeMap<Id, Vec<Staged>>,
+    /// Entities this execution created (see [`access`]).
+    fresh: BTreeSet<Id>,
 }
 
 thread_local! {
@@ -126,6 +131,13 @@ pub fn writer() -> [u8; 32] {
     with(|store| *store.writer.get_or_insert_with(env::account_id))
 }
 
+/// The current version of shared storage `container`'s writer set: its element id and the set.
+pub fn current_writers(
+    container: Id,
+) -> Result<Option<(Id, crate::entities::WriterSet)>, StoreError> {
+    with(|store| store.current_writers(container))
+}
+
 /// The account that owns an entity, if it is user-owned.
 pub fn owner_of(metadata: &Metadata) -> Option<[u8; 32]> {
     owner_of_type(&metadata.storage_type)
@@ -136,29 +148,6 @@ fn owner_of_type(storage: &StorageType) -> Option<[u8; 32]> {
         StorageType::User { owner, .. } => Some(*owner),
         _ => None,
     }
-}
-
-fn user_owned(owner: [u8; 32]) -> StorageType {
-    StorageType::User {
-        owner,
-        signature_data: None,
-    }
-}
-
-/// Refuses a write by `writer` to an entity of storage type `storage` owned by someone else.
-fn check_owner(id: Id, storage: &StorageType, writer: [u8; 32]) -> Result<(), StoreError> {
-    match storage {
-        StorageType::User { owner, .. } if *owner != writer => Err(StoreError::NotOwner {
-            id,
-            owner: Hex32(*owner),
-            writer: Hex32(writer),
-        }),
-        _ => Ok(()),
-    }
-}
-
-fn is_user_slot(crdt_type: Option<&CrdtType>) -> bool {
-    matches!(crdt_type, Some(CrdtType::Custom(name)) if name == USER_SLOT)
 }
 
 /// This device's clock for this execution.
@@ -262,7 +251,15 @@ fn merge_record(
 fn record_name(metadata: &Metadata) -> Option<&str> {
     match &metadata.crdt_type {
         Some(CrdtType::Custom(name))
-            if name != BUCKET && name != COUNTER_SLOT && name != FROZEN && name != USER_SLOT =>
+            if ![
+                BUCKET,
+                COUNTER_SLOT,
+                FROZEN,
+                USER_SLOT,
+                WRITER_SET,
+                SHARED_VALUE,
+            ]
+            .contains(&name.as_str()) =>
         {
             Some(name)
         }
@@ -366,85 +363,6 @@ impl Store {
             }
             self.put(index);
             self.rehash.insert(parent);
-        }
-        Ok(())
-    }
-
-    /// The storage type an entity with this `crdt_type` and `data` must have under `parent`:
-    /// under a user-owned entity, owned by the same account; a user-storage element, owned by
-    /// the account its key names; otherwise public. Anything else put into a user storage (not
-    /// an element, not a bucket) is refused.
-    fn placed_storage(
-        &mut self,
-        id: Id,
-        parent: Option<Id>,
-        crdt_type: Option<&CrdtType>,
-        data: &[u8],
-    ) -> Result<StorageType, StoreError> {
-        let parent = match parent {
-            Some(parent) => self.index(parent)?,
-            None => None,
-        };
-        if let Some(owner) = parent.as_ref().and_then(|p| owner_of(&p.metadata)) {
-            return Ok(user_owned(owner));
-        }
-        if is_user_slot(crdt_type) {
-            let value = split_element(id, data)?;
-            let owner = value
-                .get(..32)
-                .and_then(|key| <[u8; 32]>::try_from(key).ok())
-                .ok_or(StoreError::Misplaced {
-                    id,
-                    reason: "a user-storage element's key is not a 32-byte account",
-                })?;
-            return Ok(user_owned(owner));
-        }
-        let bucket = matches!(crdt_type, Some(CrdtType::Custom(name)) if name == BUCKET);
-        if !bucket && self.in_user_storage(parent)? {
-            return Err(StoreError::Misplaced {
-                id,
-                reason: "a user storage holds only its accounts' elements",
-            });
-        }
-        Ok(StorageType::Public)
-    }
-
-    /// True if `index` is a `UserStorage` or one of its buckets.
-    fn in_user_storage(&mut self, mut index: Option<EntityIndex>) -> Result<bool, StoreError> {
-        // Buckets are two levels deep; one more step finds their collection.
-        for _ in 0..3 {
-            let Some(current) = index else {
-                return Ok(false);
-            };
-            match &current.metadata.crdt_type {
-                Some(CrdtType::UserStorage) => return Ok(true),
-                Some(CrdtType::Custom(name)) if name == BUCKET => {
-                    index = match current.parent_id {
-                        Some(parent) => self.index(parent)?,
-                        None => None,
-                    };
-                }
-                _ => return Ok(false),
-            }
-        }
-        Ok(false)
-    }
-
-    /// Refuses deleting `id` (with its subtree) when a live entity under it belongs to an
-    /// account other than `writer`.
-    fn check_subtree_owners(&mut self, id: Id, writer: [u8; 32]) -> Result<(), StoreError> {
-        let mut pending = vec![id];
-        while let Some(next) = pending.pop() {
-            let Some(index) = self.index(next)? else {
-                continue;
-            };
-            for child in index.children() {
-                match owner_of(&child.metadata) {
-                    // Everything under a user-owned entity has the same owner.
-                    Some(_) => check_owner(child.id, &child.metadata.storage_type, writer)?,
-                    None => pending.push(child.id),
-                }
-            }
         }
         Ok(())
     }
@@ -710,10 +628,12 @@ pub fn save(id: Id, parent: Option<Id>, data: Vec<u8>, kind: EntityKind) -> Resu
         }
         match existing {
             Some(mut index) if index.is_live() => {
-                check_owner(id, &index.metadata.storage_type, writer)?;
                 if index.own_hash == own_hash {
                     return Ok(());
                 }
+                refuse_version_change(&index)?;
+                let place = store.place_of(id, Some(&index), parent, None, &data)?;
+                index.metadata.storage_type = store.local_storage(id, place, writer)?;
                 index.metadata.updated_at = now.max(index.metadata.updated_at.saturating_add(1));
                 index.own_hash = own_hash;
                 env::storage_write(&Key::Entry(id).to_bytes(), &data);
@@ -729,9 +649,8 @@ pub fn save(id: Id, parent: Option<Id>, data: Vec<u8>, kind: EntityKind) -> Resu
                 });
             }
             previous => {
-                let storage_type =
-                    store.placed_storage(id, parent, kind.crdt_type.as_ref(), &data)?;
-                check_owner(id, &storage_type, writer)?;
+                let place = store.place_new(id, parent, kind.crdt_type.as_ref(), &data)?;
+                let storage_type = store.local_storage(id, place, writer)?;
                 // Newer than every deletion that could cover it, and than the newest sibling,
                 // so that peers see it live and in the same place.
                 let own = previous.as_ref().and_then(|p| p.deleted_at).unwrap_or(0);
@@ -779,6 +698,7 @@ pub fn save(id: Id, parent: Option<Id>, data: Vec<u8>, kind: EntityKind) -> Resu
                 }
                 store.put(index);
                 store.rehash.insert(id);
+                store.created(id);
                 let ancestors = store.ancestors(parent)?;
                 store.record(Action::Add {
                     id,
@@ -812,14 +732,20 @@ pub fn delete(id: Id) -> Result<bool, StoreError> {
                 reason: "it cannot be deleted",
             });
         }
-        check_owner(id, &index.metadata.storage_type, writer)?;
-        store.check_subtree_owners(id, writer)?;
+        refuse_version_deletion(id, &index.metadata)?;
+        let place = store.place_gone(&index)?;
+        let storage_type = store.local_storage(id, place, writer)?;
+        store.check_subtree(id, writer)?;
         let deleted_at = now.max(index.metadata.updated_at);
         store.delete_at(id, deleted_at)?;
+        let metadata = Metadata {
+            storage_type,
+            ..index.metadata
+        };
         store.record(Action::DeleteRef {
             id,
             deleted_at,
-            metadata: index.metadata,
+            metadata,
         });
         Ok(true)
     })
@@ -871,14 +797,15 @@ pub fn apply_action(action: Action, merges: &Merges<'_>) -> Result<(), StoreErro
             }
             let writer = writer();
             with(|store| {
+                refuse_version_deletion(id, &metadata)?;
                 match store.index(id)? {
-                    Some(stored) => {
-                        check_owner(id, &stored.metadata.storage_type, writer)?;
-                        if stored.is_live() {
-                            store.check_subtree_owners(id, writer)?;
-                        }
+                    Some(stored) if stored.is_live() => {
+                        refuse_version_deletion(id, &stored.metadata)?;
+                        let place = store.place_gone(&stored)?;
+                        store.check_remote(id, place, &metadata.storage_type, writer)?;
+                        store.check_subtree(id, writer)?;
                     }
-                    None => check_owner(id, &metadata.storage_type, writer)?,
+                    _ => store.check_remote_unknown(id, &metadata, writer)?,
                 }
                 if store.index(id)?.is_none() {
                     store.put(EntityIndex {
@@ -929,21 +856,21 @@ fn apply_put(
     let existing = index(id)?;
     let writer = writer();
     with(|store| {
-        // Where the entity is decides who owns it, whatever the delta says.
-        let expected = match existing.as_ref() {
-            Some(stored) if stored.is_live() => stored.metadata.storage_type.clone(),
-            _ => {
-                let parent = existing.as_ref().and_then(|e| e.parent_id).or(parent);
-                store.placed_storage(id, parent, metadata.crdt_type.as_ref(), &data)?
-            }
-        };
-        if owner_of(&metadata) != owner_of_type(&expected) {
-            return Err(StoreError::Misplaced {
-                id,
-                reason: "its owner does not match its place",
-            });
+        // Where the entity is decides who may write it, whatever the delta says.
+        if let Some(stored) = existing.as_ref().filter(|e| e.is_live())
+            && stored.own_hash != hash(&[&data])
+        {
+            refuse_version_change(stored)?;
         }
-        check_owner(id, &expected, writer)
+        let parent = existing.as_ref().and_then(|e| e.parent_id).or(parent);
+        let place = store.place_of(
+            id,
+            existing.as_ref(),
+            parent,
+            metadata.crdt_type.as_ref(),
+            &data,
+        )?;
+        store.check_remote(id, place, &metadata.storage_type, writer)
     })?;
     if is_frozen(metadata.crdt_type.as_ref())
         || existing
@@ -1041,8 +968,28 @@ fn apply_put(
         }
         store.put(index);
         store.rehash.insert(id);
+        store.created(id);
         Ok(())
     })
+}
+
+/// A writer-set version never changes.
+fn refuse_version_change(stored: &EntityIndex) -> Result<(), StoreError> {
+    refuse_version(stored.id, &stored.metadata, "a writer set never changes")
+}
+
+/// A writer-set version is never deleted.
+fn refuse_version_deletion(id: Id, metadata: &Metadata) -> Result<(), StoreError> {
+    refuse_version(id, metadata, "a writer set is never deleted")
+}
+
+fn refuse_version(id: Id, metadata: &Metadata, reason: &'static str) -> Result<(), StoreError> {
+    match &metadata.crdt_type {
+        Some(CrdtType::Custom(name)) if name == WRITER_SET => {
+            Err(StoreError::Frozen { id, reason })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Recomputes hashes and writes back index records; returns the state root.
