@@ -7,8 +7,8 @@ use calimero_sdk::app;
 use calimero_sdk::borsh::{BorshDeserialize, BorshSerialize};
 use calimero_sdk::serde::Serialize;
 use calimero_storage::collections::{
-    Counter, FrozenStorage, LwwRegister, Mergeable, ReplicatedGrowableArray, SortedMap, SortedSet,
-    UnorderedMap, UnorderedSet, UserStorage, Vector,
+    Counter, FrozenStorage, LwwRegister, Mergeable, ReplicatedGrowableArray, SharedStorage,
+    SortedMap, SortedSet, UnorderedMap, UnorderedSet, UserStorage, Vector,
 };
 use calimero_storage::hlc::HybridTimestamp;
 
@@ -29,6 +29,7 @@ pub struct Collections {
     archive: FrozenStorage<String>,
     doc: ReplicatedGrowableArray,
     notes: UserStorage<Note>,
+    crew: SharedStorage<UnorderedSet<String>>,
 }
 
 /// One account's note: a text and its tags, both written only by that account.
@@ -121,6 +122,9 @@ pub struct Snapshot {
     doc: String,
     /// Every account's note (hex account → text and tags).
     notes: BTreeMap<String, (String, Vec<String>)>,
+    /// The crew's shared set, and its current writers (hex).
+    crew: Vec<String>,
+    crew_writers: Vec<String>,
 }
 
 #[app::logic]
@@ -143,7 +147,25 @@ impl Collections {
             archive: FrozenStorage::new(),
             doc: ReplicatedGrowableArray::new(),
             notes: UserStorage::new(),
+            crew: SharedStorage::new([calimero_sdk::env::account_id()], false),
         }
+    }
+
+    /// Adds `tag` to the crew's shared set (current writers only); false if it was there.
+    pub fn crew_add(&mut self, tag: String) -> app::Result<bool> {
+        Ok(self.crew.get_mut()?.insert(tag)?)
+    }
+
+    /// Replaces the crew's writers (hex accounts; current writers only); returns the new set's
+    /// stamp `(time, id)`.
+    pub fn crew_rotate(&mut self, writers: Vec<String>) -> app::Result<(u64, String)> {
+        let mut accounts = Vec::new();
+        for writer in writers {
+            accounts.push(writer.parse::<calimero_sdk::AccountId>()?);
+        }
+        self.crew.rotate_writers(accounts)?;
+        let (time, id) = self.crew.writers_stamp()?;
+        Ok((time, id.to_string()))
     }
 
     /// Sets the caller's note text and adds `tag` to it.
@@ -362,6 +384,13 @@ impl Collections {
         }
         Ok(Snapshot {
             notes,
+            crew: self.crew.get()?.iter()?.collect(),
+            crew_writers: self
+                .crew
+                .writers()
+                .iter()
+                .map(|a| a.iter().map(|b| format!("{b:02x}")).collect())
+                .collect(),
             registers: self
                 .registers
                 .entries()?

@@ -49,6 +49,9 @@ enum Op {
     Erase(u8, u8),
     WriteNote(u8, u8),
     DropNote,
+    CrewAdd(u8),
+    /// Replaces the crew's writers with the replicas whose bit is set (of three).
+    CrewRotate(u8),
 }
 
 impl Op {
@@ -95,6 +98,14 @@ impl Op {
                 json!({"text": format!("note {t}"), "tag": k(g)}),
             ),
             Op::DropNote => ("drop_note", json!({})),
+            Op::CrewAdd(t) => ("crew_add", json!({"tag": format!("c{}", t % 6)})),
+            Op::CrewRotate(mask) => {
+                let writers: Vec<String> = (0..3)
+                    .filter(|i| mask & (1 << i) != 0)
+                    .map(|i| hex(&member(i)))
+                    .collect();
+                ("crew_rotate", json!({"writers": writers}))
+            }
         }
     }
 }
@@ -129,6 +140,8 @@ fn op() -> impl Strategy<Value = Op> {
         (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::Erase(a, b)),
         (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::WriteNote(a, b)),
         Just(Op::DropNote),
+        any::<u8>().prop_map(Op::CrewAdd),
+        (0u8..8).prop_map(Op::CrewRotate),
     ]
 }
 
@@ -154,6 +167,10 @@ struct Model {
     doc: BTreeSet<char>,
     /// User storage: each account's note as its own calls left it (only it writes there).
     notes: BTreeMap<String, (String, BTreeSet<String>)>,
+    /// Shared storage: every tag a writer added, and every rotation with the delta that carries
+    /// it, its stamp and its writers.
+    crew: BTreeSet<String>,
+    rotations: Vec<(usize, (u64, u128), BTreeSet<String>)>,
 }
 
 #[derive(Default)]
@@ -178,6 +195,17 @@ fn join(field: &mut Option<Stamped>, version: &Value) {
 }
 
 impl Model {
+    /// The crew's writers on a replica that applied `applied` (every delta if `None`): those of
+    /// the rotation with the greatest stamp, or the creator.
+    fn writers(&self, applied: Option<&BTreeSet<usize>>) -> BTreeSet<String> {
+        self.rotations
+            .iter()
+            .filter(|(delta, _, _)| applied.is_none_or(|a| a.contains(delta)))
+            .max_by_key(|(_, stamp, _)| *stamp)
+            .map(|(_, _, writers)| writers.clone())
+            .unwrap_or_else(|| [hex(&member(0))].into())
+    }
+
     /// Records an operation that ran as `account` (hex), with what it returned.
     fn record(&mut self, account: &str, op: &Op, args: &Value, result: &Value) {
         let text = |name: &str| args[name].as_str().expect("string argument").to_owned();
@@ -190,6 +218,9 @@ impl Model {
             Op::DropNote => {
                 let had = self.notes.remove(account).is_some();
                 assert_eq!(result, &json!(had), "drop_note's answer");
+            }
+            Op::CrewAdd(_) => {
+                self.crew.insert(text("tag"));
             }
             Op::Hit(_) => self.hits += args["by"].as_u64().expect("by"),
             Op::Adjust(_) => self.balance += args["by"].as_i64().expect("by"),
@@ -332,6 +363,20 @@ impl Model {
             })
             .collect();
         prop_assert_eq!(&notes, &self.notes, "notes");
+        let strings_of = |value: &Value| -> BTreeSet<String> {
+            value
+                .as_array()
+                .expect("strings")
+                .iter()
+                .map(|s| s.as_str().unwrap().to_owned())
+                .collect()
+        };
+        prop_assert_eq!(&strings_of(&view["crew"]), &self.crew, "crew");
+        prop_assert_eq!(
+            strings_of(&view["crew_writers"]),
+            self.writers(None),
+            "crew writers"
+        );
         let profiles = view["profiles"].as_object().expect("profiles");
         prop_assert_eq!(profiles.len(), self.profiles.len(), "number of profiles");
         for (who, model) in &self.profiles {
@@ -448,6 +493,10 @@ impl SplitMix {
     }
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Replica `i`'s member: its device and account.
 fn member(i: usize) -> [u8; 32] {
     [i as u8 + 1; 32]
@@ -514,10 +563,41 @@ fn converge(
                     args["text"] = json!(run);
                 }
                 let result = replica.app.call(method, args.clone());
+                let account = hex(&member(author));
+                if matches!(op, Op::CrewAdd(_) | Op::CrewRotate(_)) {
+                    // Allowed exactly when this replica's current writer set has its account.
+                    let allowed = model.writers(Some(&replica.applied)).contains(&account);
+                    prop_assert_eq!(
+                        result.is_ok(),
+                        allowed,
+                        "{}({}) as {}: {:?}",
+                        method,
+                        args,
+                        author,
+                        result
+                    );
+                    if !allowed {
+                        let error = result.unwrap_err().to_string();
+                        prop_assert!(error.contains("is not one of them"), "{}", error);
+                        continue;
+                    }
+                }
                 prop_assert!(result.is_ok(), "{method}({args}) failed: {:?}", result);
-                let account: String = member(author).iter().map(|b| format!("{b:02x}")).collect();
-                model.record(&account, op, &args, &result.unwrap_or_default());
+                let value = result.unwrap_or_default();
+                model.record(&account, op, &args, &value);
                 let outcome = replica.app.last();
+                if let Op::CrewRotate(_) = op {
+                    let stamp = &value;
+                    let time = stamp[0].as_u64().expect("stamp time");
+                    let id: u128 = stamp[1].as_str().and_then(|s| s.parse().ok()).expect("id");
+                    let writers = args["writers"]
+                        .as_array()
+                        .expect("writers")
+                        .iter()
+                        .map(|w| w.as_str().unwrap().to_owned())
+                        .collect();
+                    model.rotations.push((deltas.len(), (time, id), writers));
+                }
                 if outcome.persisted && !outcome.artifact.is_empty() {
                     let id = deltas.len();
                     deltas.push(Delta {
