@@ -151,6 +151,14 @@ impl Collections {
         }
     }
 
+    /// The caller's account, in hex.
+    pub fn me(&self) -> String {
+        calimero_sdk::env::account_id()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// Adds `tag` to the crew's shared set (current writers only); false if it was there.
     pub fn crew_add(&mut self, tag: String) -> app::Result<bool> {
         Ok(self.crew.get_mut()?.insert(tag)?)
