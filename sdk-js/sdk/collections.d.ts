@@ -102,6 +102,25 @@ export declare class UserStorage<V> {
   size(): number;
 }
 
+/** One value written only by the accounts of its writer set (32-byte keys), which a writer can
+ * replace unless it was made frozen. Every node checks each write, a peer's included. */
+export declare class SharedStorage<T> {
+  /** Writable by `writers`, holding `initial` (by default the empty value of its declared type,
+   * as the Rust twin's `T::default()`; a collection value must be given). */
+  constructor(writers?: Uint8Array[], frozen?: boolean, initial?: T);
+  get(): T;
+  /** Replaces the value (current writers only); returns the previous one. */
+  insert(value: T): T | null;
+  /** The accounts of the current writer set, in byte order. */
+  writers(): Uint8Array[];
+  /** The stamp `[time, id]` of the current writer set (`[0n, 0n]` for the first). */
+  writersStamp(): [bigint, bigint];
+  isFrozen(): boolean;
+  writableByMe(): boolean;
+  /** Replaces the writer set (current writers only, and not once frozen). */
+  rotateWriters(writers: Uint8Array[]): void;
+}
+
 /** Collaborative text (RGA): concurrent edits merge, every member sees the same text. Positions
  * count Unicode code points. Store it in the state before editing it. */
 export declare class ReplicatedGrowableArray {

@@ -5,7 +5,7 @@
 
 export {
   UnorderedMap, UnorderedSet, SortedMap, SortedSet, Vector, Counter, LwwRegister, FrozenStorage,
-  ReplicatedGrowableArray, UserStorage,
+  ReplicatedGrowableArray, UserStorage, SharedStorage,
 } from "./collections";
 export * as env from "./env";
 import {

@@ -3,8 +3,9 @@
 import { AppError, Event, Init, Logic, State, View, emit, u32, u64 } from "@calimero/sdk";
 import {
   Counter, FrozenStorage, ReplicatedGrowableArray, SortedMap, SortedSet, UnorderedMap, UnorderedSet,
-  UserStorage,
+  SharedStorage, UserStorage,
 } from "@calimero/sdk/collections";
+import { executorId } from "@calimero/sdk/env";
 
 @Event
 export class Tagged {
@@ -25,6 +26,8 @@ export class Board {
   notes: FrozenStorage<string> = new FrozenStorage();
   doc: ReplicatedGrowableArray = new ReplicatedGrowableArray();
   status: UserStorage<string> = new UserStorage();
+  // Its creator is its first editor.
+  banner: SharedStorage<string> = new SharedStorage([executorId()]);
 }
 
 function toHex(bytes: Uint8Array): string {
@@ -215,6 +218,51 @@ export class BoardLogic extends Board {
   /** Clears the caller's status; returns it. */
   clear_status(): string | null {
     return this.status.remove();
+  }
+
+  /** Sets the banner if the caller is one of its editors; false (and nothing changes) if not. */
+  set_banner(text: string): boolean {
+    try {
+      this.banner.insert(text);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The banner. */
+  @View()
+  banner_text(): string {
+    return this.banner.get();
+  }
+
+  /** Adds an editor (hex account) if the caller is one; false if not or malformed. */
+  add_editor(user: string): boolean {
+    const bytes = fromHex(user);
+    if (bytes === null) return false;
+    try {
+      this.banner.rotateWriters([...this.banner.writers(), bytes]);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Removes the caller from the editors, if it is one. */
+  leave_editors(): boolean {
+    const me = toHex(executorId());
+    try {
+      this.banner.rotateWriters(this.banner.writers().filter((w) => toHex(w) !== me));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The editors (hex accounts, in byte order). */
+  @View()
+  editors(): string[] {
+    return this.banner.writers().map(toHex);
   }
 
   /** How many members have a status. */

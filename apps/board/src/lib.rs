@@ -4,8 +4,8 @@
 
 use calimero_sdk::app;
 use calimero_storage::collections::{
-    Counter, FrozenStorage, ReplicatedGrowableArray, SortedMap, SortedSet, UnorderedMap,
-    UnorderedSet, UserStorage,
+    Counter, FrozenStorage, ReplicatedGrowableArray, SharedStorage, SortedMap, SortedSet,
+    UnorderedMap, UnorderedSet, UserStorage,
 };
 
 #[app::state(emits = Event)]
@@ -17,6 +17,7 @@ pub struct Board {
     notes: FrozenStorage<String>,
     doc: ReplicatedGrowableArray,
     status: UserStorage<String>,
+    banner: SharedStorage<String>,
 }
 
 #[app::event]
@@ -45,6 +46,8 @@ impl Board {
             notes: FrozenStorage::new(),
             doc: ReplicatedGrowableArray::new(),
             status: UserStorage::new(),
+            // Its creator is its first editor.
+            banner: SharedStorage::new([calimero_sdk::env::account_id()], false),
         }
     }
 
@@ -226,6 +229,44 @@ impl Board {
     /// Clears the caller's status; returns it.
     pub fn clear_status(&mut self) -> app::Result<Option<String>> {
         Ok(self.status.remove()?)
+    }
+
+    /// Sets the banner if the caller is one of its editors; false (and nothing changes) if not.
+    pub fn set_banner(&mut self, text: String) -> app::Result<bool> {
+        Ok(self.banner.insert(text).is_ok())
+    }
+
+    /// The banner.
+    #[app::view]
+    pub fn banner_text(&self) -> app::Result<String> {
+        Ok(self.banner.get()?)
+    }
+
+    /// Adds an editor (hex account) if the caller is one; false if not or malformed.
+    pub fn add_editor(&mut self, user: String) -> app::Result<bool> {
+        let Some(user) = from_hex(&user) else {
+            return Ok(false);
+        };
+        let mut editors = self.banner.writers();
+        editors.insert(user);
+        Ok(self.banner.rotate_writers(editors).is_ok())
+    }
+
+    /// Removes the caller from the editors, if it is one.
+    pub fn leave_editors(&mut self) -> app::Result<bool> {
+        let mut editors = self.banner.writers();
+        editors.remove(&calimero_sdk::env::account_id());
+        Ok(self.banner.rotate_writers(editors).is_ok())
+    }
+
+    /// The editors (hex accounts, in byte order).
+    #[app::view]
+    pub fn editors(&self) -> Vec<String> {
+        self.banner
+            .writers()
+            .iter()
+            .map(|a| a.iter().map(|b| format!("{b:02x}")).collect())
+            .collect()
     }
 
     /// How many members have a status.

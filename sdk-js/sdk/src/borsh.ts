@@ -123,7 +123,8 @@ function int(v: any, kind: string): number {
 export function isCollection(t: any): boolean {
   const c = t && t.crdt_type;
   return c === "unordered_map" || c === "unordered_set" || c === "sorted_map" || c === "sorted_set"
-    || c === "vector" || c === "counter" || c === "frozen_storage" || c === "user_storage" || c === "rga";
+    || c === "vector" || c === "counter" || c === "frozen_storage" || c === "user_storage" || c === "rga"
+    || c === "shared_storage";
 }
 
 export function encode(t: any, v: any, w: Writer, scope: Scope | null): void {
@@ -142,7 +143,7 @@ export function encode(t: any, v: any, w: Writer, scope: Scope | null): void {
       return;
     }
     case "unordered_map": case "unordered_set": case "sorted_map": case "sorted_set": case "vector": case "counter":
-    case "frozen_storage": case "user_storage": case "rga": {
+    case "frozen_storage": case "user_storage": case "rga": case "shared_storage": {
       if (!v || typeof v._bind !== "function") throw new TypeError(`expected a collection (${t.crdt_type}), got ${describe(v)}`);
       if (!v._id) {
         if (!scope) throw new Error("a collection is detached: put it into the state or another collection first");
@@ -260,7 +261,7 @@ export function decode(t: any, r: Reader): any {
       return makeRegister(value, r.bytes(56));
     }
     case "unordered_map": case "unordered_set": case "sorted_map": case "sorted_set": case "vector": case "counter":
-    case "frozen_storage": case "user_storage": case "rga":
+    case "frozen_storage": case "user_storage": case "rga": case "shared_storage":
       return makeCollection(t, r.bytes(32));
   }
   switch (t.kind) {
@@ -298,6 +299,41 @@ export function decode(t: any, r: Reader): any {
 }
 
 /** The bytes a key contributes to an element id (as Rust's `StorageKey`). */
+/** The value Rust's `Default` gives type `t` (what a new `SharedStorage` holds), for the types
+ * where it is known. */
+export function defaultOf(t: any): any {
+  if (t.nullable) return null;
+  if (t.$ref !== undefined) {
+    const r = resolve(t);
+    if (r.kind === "record" && !r.crdt_type) {
+      const out: any = {};
+      for (const f of r.fields) out[f.name] = defaultOf(f.nullable ? { ...f.type, nullable: true } : f.type);
+      return out;
+    }
+    return defaultOf(r);
+  }
+  if (t.crdt_type === "lww_register") {
+    // Stamp zero (time 0, id 1) and no device, as Rust's `LwwRegister::default()`.
+    const stamp = new Uint8Array(56);
+    stamp[8] = 1;
+    return makeRegister(defaultOf(t.inner_type), stamp);
+  }
+  if (isCollection(t)) {
+    throw new TypeError(`give a new SharedStorage of a ${t.crdt_type} its value: new SharedStorage(writers, frozen, new ...())`);
+  }
+  switch (t.kind) {
+    case "bool": return false;
+    case "u8": case "u16": case "u32": case "i8": case "i16": case "i32": case "f32": case "f64": return 0;
+    case "u64": case "i64": case "u128": case "i128": return 0n;
+    case "string": return "";
+    case "bytes": return t.size === undefined ? new Uint8Array(0) : new Uint8Array(t.size);
+    case "list": return [];
+    case "map": return new Map();
+    case "unit": return null;
+  }
+  throw new TypeError(`no default value for ${JSON.stringify(t)}: pass the first value to new SharedStorage(writers, frozen, value)`);
+}
+
 export function keyBytes(t: any, v: any): Uint8Array {
   const r = resolve(t);
   switch (r.kind) {
@@ -329,6 +365,7 @@ export function rustName(t: any): string {
     case "sorted_set": return `${c}sorted_set::SortedSet<${rustName(t.items)}>`;
     case "frozen_storage": return `${c}frozen::FrozenStorage<${rustName(t.value)}>`;
     case "user_storage": return `${c}user::UserStorage<${rustName(t.value)}>`;
+    case "shared_storage": return `${c}shared::SharedStorage<${rustName(t.inner_type)}>`;
     case "rga": return `${c}rga::ReplicatedGrowableArray`;
     case "vector": return `${c}vector::Vector<${rustName(t.items)}>`;
     // `type_name` leaves out a const argument equal to its default (`Counter<false>`).
@@ -358,6 +395,7 @@ export function crdtType(t: any): Uint8Array {
     case "vector": w.u8(8); w.sized(utf8(rustName(t.items))); break;
     case "frozen_storage": w.u8(10); break;
     case "user_storage": w.u8(9); break;
+    case "shared_storage": w.u8(11); break;
     case "rga": w.u8(3); break;
     default: throw new TypeError(`not a collection type: ${JSON.stringify(t)}`);
   }

@@ -2,7 +2,7 @@
 // from the app's declared types by the same storage crate Rust apps use, so a TypeScript app
 // and its Rust twin write the same entities.
 import { host } from "./host";
-import { Reader, Scope, Writer, decode, encode, flushStaged, keyBytes, recordTag, setFactories } from "./borsh";
+import { Reader, Scope, Writer, decode, defaultOf, encode, flushStaged, keyBytes, recordTag, setFactories } from "./borsh";
 
 const UNTYPED = "this collection's element types are unknown: declare it as a field of the @State class (or inside one) with its type arguments";
 
@@ -425,6 +425,149 @@ export class UserStorage<V> extends Collection {
   }
 }
 
+const utf8Bytes = (s: string): Uint8Array => host.utf8Encode(s);
+
+/** An instance of a collection class made without its constructor (decoded from storage). */
+function bound(cls: any): any {
+  const made = Object.create(cls.prototype);
+  made._id = null;
+  made._type = null;
+  made._staged = null;
+  return made;
+}
+
+/** The tags of a shared storage's elements (`calimero_storage::entities::{WRITER_SET,
+ * SHARED_VALUE}`). */
+const WRITER_SET = "writer_set";
+const SHARED_VALUE = "shared_value";
+/** `WriterSet`: stamp `(u64, u128)`, writers (a sorted set of 32-byte accounts), frozen. */
+const WRITER_SET_TYPE = {
+  kind: "tuple",
+  elements: [{ kind: "u64" }, { kind: "u128" }, { kind: "list", items: { kind: "bytes", size: 32 } }, { kind: "bool" }],
+};
+
+interface Writers { stamp: [bigint, bigint]; writers: Uint8Array[]; frozen: boolean }
+
+function sortedAccounts(list: Uint8Array[]): Uint8Array[] {
+  const byHex = new Map<string, Uint8Array>();
+  for (const a of list) {
+    if (!(a instanceof Uint8Array) || a.length !== 32) throw new TypeError("a writer is a 32-byte account");
+    byHex.set(hexOf(a), a);
+  }
+  return [...byHex.keys()].sort().map((k) => byHex.get(k) as Uint8Array);
+}
+
+function stampBytes(stamp: [bigint, bigint]): Uint8Array {
+  const w = new Writer();
+  encode({ kind: "tuple", elements: [{ kind: "u64" }, { kind: "u128" }] }, stamp, w, null);
+  return w.finish();
+}
+
+/** One value written only by the accounts of its writer set, which a writer can replace
+ * (rotate) unless it was made frozen. The storage layer checks every writer, on this node and on
+ * every peer, against the writer set each write names. */
+export class SharedStorage<T> extends Collection {
+  /** A new storage writable by `writers` holding `initial` (by default the empty value of its
+   * declared type, as the Rust twin's `T::default()`). */
+  constructor(writers: Uint8Array[] = [], frozen: boolean = false, initial?: T) {
+    super();
+    this._staged = { set: { stamp: [0n, 0n], writers: sortedAccounts(writers), frozen }, value: initial, hasValue: initial !== undefined };
+  }
+  /** @internal Nothing is staged through `_stage`: the first set and value always are. */
+  protected _replay(staged: any): void {
+    const storage = this._ready();
+    const value = staged.hasValue ? staged.value : defaultOf(this._type.inner_type);
+    this._saveSet(storage, host.entryId(storage, utf8Bytes("writers:genesis")), staged.set);
+    save(storage, host.entryId(storage, utf8Bytes("value")), [[this._type.inner_type, value]], SHARED_VALUE);
+  }
+  /** @internal */ private _saveSet(storage: Uint8Array, id: Uint8Array, set: Writers): void {
+    save(storage, id, [[WRITER_SET_TYPE, [set.stamp[0], set.stamp[1], set.writers, set.frozen]]], WRITER_SET);
+  }
+  /** @internal The current writer set (the greatest stamp). */
+  private _current(): Writers {
+    if (this._staged !== null) return this._staged.set;
+    const storage = this._ready();
+    const valueId = hexOf(host.entryId(storage, utf8Bytes("value")));
+    let best: Writers | null = null;
+    for (const id of host.elements(storage)) {
+      if (hexOf(id) === valueId) continue;
+      const bytes = host.value(id);
+      if (bytes === null) continue;
+      const [time, clock, writers, frozen] = decode(WRITER_SET_TYPE, new Reader(bytes));
+      const stamp: [bigint, bigint] = [BigInt(time), BigInt(clock)];
+      if (best === null || stamp[0] > best.stamp[0] || (stamp[0] === best.stamp[0] && stamp[1] > best.stamp[1])) {
+        best = { stamp, writers, frozen };
+      }
+    }
+    if (best === null) throw new Error("a shared storage without a writer set");
+    return best;
+  }
+  /** @internal Throws unless the caller is a current writer. */
+  private _checkWriter(): Writers {
+    const current = this._current();
+    const me: Uint8Array = host.executorId();
+    if (!current.writers.some((w) => sameBytes(w, me))) {
+      const id = this._id ? hexOf(this._id) : "0".repeat(64);
+      throw new Error(`entity ${id} is written only by its shared storage's writers, and ${hexOf(me)} is not one of them`);
+    }
+    return current;
+  }
+  /** The value. */
+  get(): T {
+    if (this._staged !== null) {
+      if (!this._staged.hasValue) throw new Error("this shared storage is detached and was given no value: store it in the state first, or pass a value");
+      return this._staged.value;
+    }
+    const storage = this._ready();
+    const bytes = host.value(host.entryId(storage, utf8Bytes("value")));
+    if (bytes === null) throw new Error("a shared storage without its value");
+    return decode(this._type.inner_type, new Reader(bytes));
+  }
+  /** Replaces the value (current writers only); returns the previous one. */
+  insert(value: T): T | null {
+    this._checkWriter();
+    if (this._staged !== null) {
+      const previous = this._staged.hasValue ? this._staged.value : null;
+      this._staged.value = value;
+      this._staged.hasValue = true;
+      return previous;
+    }
+    const previous = this.get();
+    const storage = this._ready();
+    save(storage, host.entryId(storage, utf8Bytes("value")), [[this._type.inner_type, value]], SHARED_VALUE);
+    return previous;
+  }
+  /** The accounts of the current writer set, in byte order. */
+  writers(): Uint8Array[] { return this._current().writers; }
+  /** The stamp `[time, id]` of the current writer set (`[0n, 0n]` for the first). */
+  writersStamp(): [bigint, bigint] { return this._current().stamp; }
+  isFrozen(): boolean { return this._current().frozen; }
+  writableByMe(): boolean {
+    try { this._checkWriter(); return true; } catch { return false; }
+  }
+  /** Replaces the writer set (current writers only, and not once frozen). */
+  rotateWriters(writers: Uint8Array[]): void {
+    const current = this._checkWriter();
+    if (current.frozen) {
+      const id = this._id ? hexOf(this._id) : "0".repeat(64);
+      throw new Error(`entity ${id} cannot change: its shared storage's writer set is frozen`);
+    }
+    const next = sortedAccounts(writers);
+    if (this._staged !== null) { this._staged.set.writers = next; return; }
+    const storage = this._ready();
+    const previous = current.stamp[0] === 0n && current.stamp[1] === 0n ? null : stampBytes(current.stamp);
+    const r = new Reader(host.registerStamp(previous));
+    const stamp: [bigint, bigint] = [BigInt(decode({ kind: "u64" }, r)), BigInt(decode({ kind: "u128" }, r))];
+    const key = new Uint8Array(8 + 8 + 16);
+    key.set(utf8Bytes("writers:"), 0);
+    const view = new DataView(key.buffer);
+    view.setBigUint64(8, stamp[0]);
+    view.setBigUint64(16, stamp[1] >> 64n);
+    view.setBigUint64(24, stamp[1] & 0xffffffffffffffffn);
+    this._saveSet(storage, host.entryId(storage, key), { stamp, writers: next, frozen: false });
+  }
+}
+
 // Text (`ReplicatedGrowableArray`): the same elements as the Rust collection. A character's
 // id is its insert's HLC stamp (time, id) and its offset, big-endian (28 bytes); its value is
 // `(code point u32, id of the character before it, deleted)`.
@@ -658,6 +801,7 @@ setFactories(
       : type.crdt_type === "sorted_set" ? new SortedSet()
       : type.crdt_type === "frozen_storage" ? new FrozenStorage()
       : type.crdt_type === "user_storage" ? new UserStorage()
+      : type.crdt_type === "shared_storage" ? bound(SharedStorage)
       : type.crdt_type === "rga" ? new ReplicatedGrowableArray()
       : type.crdt_type === "vector" ? new Vector() : new Counter();
     make._bind(id, type);

@@ -61,7 +61,7 @@ export function mergeValue(t: any, mine: any, theirs: any): any {
   switch (t.crdt_type) {
     case "lww_register": return register(t, mine, theirs);
     case "unordered_map": case "unordered_set": case "sorted_map": case "sorted_set": case "vector": case "counter":
-    case "frozen_storage": case "user_storage": case "rga": return mine;
+    case "frozen_storage": case "user_storage": case "rga": case "shared_storage": return mine;
   }
   return plain(t, mine, theirs);
 }
@@ -92,6 +92,8 @@ function layouts(name: string, root: any): Layout[] {
       visit(t.items);
     } else if (t.crdt_type === "frozen_storage" || t.crdt_type === "user_storage") {
       visit(t.value);
+    } else if (t.crdt_type === "shared_storage") {
+      visit(t.inner_type);
     } else if (t.crdt_type === "unordered_set" || t.crdt_type === "sorted_set") {
       visit(t.items);
     } else if (t.crdt_type === "lww_register") {

@@ -72,6 +72,7 @@ function toJson(t: any, v: any): any {
     case "counter": return v.value();
     case "unordered_map": case "sorted_map": return toJson({ kind: "map", key: t.key, value: t.value }, new Map(v.entries()));
     case "rga": return v.getText();
+    case "shared_storage": return toJson(t.inner_type, v.get());
     case "frozen_storage": case "user_storage": return v.entries().map(([k, x]: [Uint8Array, any]) => [toJson(t.key, k), toJson(t.value, x)]);
     case "unordered_set": case "sorted_set": case "vector": return v.toArray().map((x: any) => toJson(t.items, x));
   }

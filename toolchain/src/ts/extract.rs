@@ -456,6 +456,10 @@ impl<'a> Extractor<'a> {
                         json!({"kind": "list", "crdt_type": "unordered_set", "items": items})
                     }
                     ("ReplicatedGrowableArray", 0) => json!({"kind": "string", "crdt_type": "rga"}),
+                    ("SharedStorage", 1) => json!({
+                        "kind": "record", "fields": [], "crdt_type": "shared_storage",
+                        "inner_type": arg(self, 0)?
+                    }),
                     ("UserStorage", 1) => json!({
                         "kind": "map", "crdt_type": "user_storage",
                         "key": {"kind": "bytes", "size": 32, "encoding": "hex"}, "value": arg(self, 0)?
