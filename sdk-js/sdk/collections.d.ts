@@ -20,7 +20,8 @@ export declare class UnorderedMap<K, V> {
 
 /** An add-wins set of strings, Uint8Array, booleans or integers. */
 export declare class UnorderedSet<T> {
-  constructor();
+  /** A new set; upstream's `{ initialValues }` fills it. */
+  constructor(options?: { initialValues?: T[] });
   /** Adds `value`; false if it was present. */
   add(value: T): boolean;
   has(value: T): boolean;
@@ -160,7 +161,11 @@ export declare class Counter {
 
 /** A last-writer-wins register, stored inline in its parent. */
 export declare class LwwRegister<T> {
-  constructor(value: T);
+  /** A register holding `value`; also upstream's `{ initialValue }`. Made empty, `get()` gives
+   * null until `set` (and it cannot be stored empty unless `T` is nullable). */
+  constructor(value?: T | { initialValue?: T });
   get(): T;
   set(value: T): void;
+  /** Empties it. */
+  clear(): void;
 }

@@ -696,3 +696,119 @@ export class NamesLogic extends Names {
         text(&passed)
     );
 }
+
+#[test]
+fn upstream_call_conventions_union_parameters_and_register_options_work_in_a_typescript_app() {
+    let app = app_with(
+        r#"import { State, Logic, Init, View } from "@calimero/sdk";
+import { LwwRegister, UnorderedMap, UnorderedSet } from "@calimero/sdk/collections";
+
+@State
+export class Shelf {
+  items: UnorderedMap<string, LwwRegister<string>> = new UnorderedMap();
+  tags: UnorderedMap<string, UnorderedSet<string>> = new UnorderedMap();
+}
+
+@Logic(Shelf)
+export class ShelfLogic extends Shelf {
+  @Init
+  static init(): Shelf {
+    return new Shelf();
+  }
+
+  /** Upstream style: one object, or the key and the value. */
+  put(arg: { key: string; value: string } | string, maybeValue?: string): string | null {
+    const key = typeof arg === "string" ? arg : arg.key;
+    const value = typeof arg === "string" ? (maybeValue ?? "") : arg.value;
+    let register = this.items.get(key);
+    if (!register) register = new LwwRegister<string>();
+    const previous = register.get();
+    register.set(value);
+    this.items.set(key, register);
+    return previous;
+  }
+
+  tag(key: string, tags: string[] | string): number {
+    const list = typeof tags === "string" ? [tags] : tags;
+    this.tags.set(key, new UnorderedSet<string>({ initialValues: list }));
+    return list.length;
+  }
+
+  @View()
+  get(key: string): string | null {
+    return this.items.get(key)?.get() ?? null;
+  }
+
+  @View()
+  tags_of(key: string): string[] {
+    return this.tags.get(key)?.toArray() ?? [];
+  }
+
+  @View()
+  registers(): string[] {
+    const given = new LwwRegister({ initialValue: "x" });
+    const empty = new LwwRegister<string>();
+    const cleared = new LwwRegister("y");
+    cleared.clear();
+    return [given.get(), String(empty.get()), String(cleared.get())];
+  }
+
+  /** Storing a register that was never set: refused, nothing written. */
+  store_empty(): string {
+    try {
+      this.items.set("empty", new LwwRegister<string>());
+      return "stored";
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+}
+"#,
+    );
+    std::fs::write(
+        app.path().join("scenario.yml"),
+        r#"- {method: put, args: {key: "a", value: "1"}, expect: {output: null}}
+- {method: put, args: ["b", "2"], expect: {output: null}}
+- {method: put, args: {arg: "c", maybeValue: "3"}, expect: {output: null}}
+- {method: put, args: {key: "a", value: "1b"}, expect: {output: "1"}}
+- {method: get, args: {key: "b"}, expect: {output: "2"}}
+- {method: get, args: ["c"], expect: {output: "3"}}
+- {method: get, args: {key: "a"}, expect: {output: "1b"}}
+- {method: tag, args: {key: "a", tags: ["x", "y"]}, expect: {output: 2}}
+- {method: tag, args: {key: "b", tags: "solo"}, expect: {output: 1}}
+- {method: tags_of, args: {key: "a"}, expect: {output: ["x", "y"]}}
+- {method: tags_of, args: {key: "b"}, expect: {output: ["solo"]}}
+- {method: registers, expect: {output: ["x", "null", "null"]}}
+- {method: store_empty, expect: {output: "an LwwRegister with no value cannot be stored (its type is not nullable): set it first"}}
+- {method: get, args: {key: "empty"}, expect: {output: null}}
+"#,
+    )
+    .unwrap();
+    let manifest = app.path().join("package.json");
+    let passed = cargo_calimero(&["test", "--manifest-path"], &[&manifest]);
+    assert!(passed.status.success(), "{}", text(&passed));
+    assert!(
+        text(&passed).contains("scenario.yml (14 calls)"),
+        "{}",
+        text(&passed)
+    );
+
+    // The ABI declares a union parameter as its first member (as upstream) and lists them all.
+    let abi: Value = serde_json::from_slice(
+        &std::fs::read(app.path().join("res/abi.json")).expect("the build writes res/abi.json"),
+    )
+    .unwrap();
+    let put = abi["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "put")
+        .unwrap();
+    assert_eq!(put["params"][0]["type"]["kind"], "record", "{put}");
+    assert_eq!(
+        put["params"][0]["type"]["variants"][1],
+        serde_json::json!({"kind": "string"}),
+        "{put}"
+    );
+    assert_eq!(put["params"][1]["nullable"], true, "{put}");
+}

@@ -309,17 +309,28 @@ fn an_unsupported_type_names_the_field_or_parameter_and_the_type() {
     );
 
     let parameter = app_with(&format!(
-        "{GOOD_HEAD}@State\nexport class S {{ items: UnorderedMap<string, string> = new UnorderedMap(); }}\n@Logic(S)\nexport class L extends S {{\n  pick(choice: string | number): void {{}}\n}}\n"
+        "{GOOD_HEAD}@State\nexport class S {{ items: UnorderedMap<string, string> = new UnorderedMap(); }}\n@Logic(S)\nexport class L extends S {{\n  pick(choice: Date): void {{}}\n}}\n"
     ));
     let built = build_ts(parameter.path(), &parameter.path().join("res"));
     assert!(!built.status.success());
     let log = text(&built);
     assert!(
-        log.contains("unsupported type `string | number` for parameter `choice` of method `pick`"),
+        log.contains("unsupported type `Date` for parameter `choice` of method `pick`"),
         "{log}"
     );
     assert!(log.contains("src/index.ts:7:"), "{log}");
 
+    // A parameter may be a union (nothing stores it); stored state may not.
+    let stored = app_with(&format!(
+        "{GOOD_HEAD}@State\nexport class S {{\n  items: UnorderedMap<string, string> = new UnorderedMap();\n  choice: string | number = 0;\n}}\n@Logic(S)\nexport class L extends S {{ pick(choice: string | number): void {{}} }}\n"
+    ));
+    let built = build_ts(stored.path(), &stored.path().join("res"));
+    assert!(!built.status.success());
+    let log = text(&built);
+    assert!(
+        log.contains("unsupported type `string | number` for field `choice` of @State class S"),
+        "{log}"
+    );
     assert!(
         log.contains("a union of different types: a value is stored as one type"),
         "{log}"

@@ -120,6 +120,10 @@ function int(v: any, kind: string): number {
 }
 
 /** The CRDT collections, by `crdt_type`, that live in entities of their own. */
+function resolveNullable(t: any): boolean {
+  return !!t.nullable || t.kind === "unit";
+}
+
 export function isCollection(t: any): boolean {
   const c = t && t.crdt_type;
   return c === "unordered_map" || c === "unordered_set" || c === "sorted_map" || c === "sorted_set"
@@ -137,6 +141,9 @@ export function encode(t: any, v: any, w: Writer, scope: Scope | null): void {
     case "lww_register": {
       if (!v || typeof v.get !== "function" || !(v._stamp instanceof Uint8Array)) {
         throw new TypeError(`expected an LwwRegister, got ${describe(v)}`);
+      }
+      if ((v._value === null || v._value === undefined) && !resolveNullable(t.inner_type)) {
+        throw new TypeError("an LwwRegister with no value cannot be stored (its type is not nullable): set it first");
       }
       encode(t.inner_type, v._value, w, scope);
       w.bytes(v._stamp);

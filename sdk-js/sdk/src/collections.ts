@@ -159,6 +159,14 @@ export class UnorderedMap<K, V> extends Collection {
 
 /** An add-wins set of strings, bytes, booleans or integers. */
 export class UnorderedSet<T> extends Collection {
+  /** A new set; upstream's `{ initialValues }` fills it. */
+  constructor(options?: { initialValues?: T[] }) {
+    super();
+    if (options !== undefined && options !== null) {
+      noId(options, "new UnorderedSet");
+      for (const value of options.initialValues ?? []) this.add(value);
+    }
+  }
   /** @internal */ protected _pending(): Map<string, T> | null {
     return this._stage(() => new Map<string, T>());
   }
@@ -778,12 +786,33 @@ export class Counter extends Collection {
   }
 }
 
+/** True for upstream's constructor options (`{ initialValue }`, `{ initialValues }`, `{ id }`)
+ * rather than a value. */
+function isOptions(v: any, keys: string[]): boolean {
+  if (v === null || typeof v !== "object" || Array.isArray(v) || v instanceof Uint8Array) return false;
+  const own = Object.keys(v);
+  return own.length > 0 && own.every((k) => keys.includes(k) || k === "id");
+}
+
+function noId(options: any, what: string): void {
+  if (options.id !== undefined) {
+    throw new TypeError(`${what}: the id option is not supported here (a collection's id comes from where it is stored)`);
+  }
+}
+
 /** A last-writer-wins register, stored inline in its parent. */
 export class LwwRegister<T> {
   /** @internal */ _value: T;
   /** @internal */ _stamp: Uint8Array;
-  constructor(value: T) {
-    this._value = value;
+  /** A register holding `value`; also upstream's `{ initialValue }`, and nothing (empty: `get()`
+   * gives null until `set`; it cannot be stored empty unless its type is nullable). */
+  constructor(value?: T | { initialValue?: T }) {
+    let initial: any = value === undefined ? null : value;
+    if (isOptions(value, ["initialValue"])) {
+      noId(value, "new LwwRegister");
+      initial = (value as any).initialValue ?? null;
+    }
+    this._value = initial;
     this._stamp = host.registerStamp(null);
   }
   get(): T { return this._value; }
@@ -791,6 +820,8 @@ export class LwwRegister<T> {
     this._value = value;
     this._stamp = host.registerStamp(this._stamp.subarray(0, 24));
   }
+  /** Empties it (a later `get()` gives null). */
+  clear(): void { this.set(null as any); }
 }
 
 setFactories(

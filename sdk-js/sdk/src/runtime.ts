@@ -24,6 +24,13 @@ function withNull(t: any, nullable: boolean): any {
 function fromJson(t: any, v: any, path: string): any {
   if (t.nullable && (v === null || v === undefined)) return null;
   if (v === undefined) throw new TypeError(`missing field \`${path}\``);
+  if (t.variants !== undefined) {
+    // A union parameter: the first member the value fits.
+    for (const variant of t.variants) {
+      try { return fromJson(variant, v, path); } catch { /* the next member */ }
+    }
+    throw new TypeError(`${path}: expected one of ${t.variants.map(typeName).join(" | ")}, got ${describe(v)}`);
+  }
   if (t.$ref !== undefined) return fromJson(resolve(t), v, path);
   const fail = () => { throw new TypeError(`${path}: expected ${typeName(t)}, got ${describe(v)}`); };
   switch (t.kind) {
@@ -155,8 +162,13 @@ function args(m: any): any[] {
     if (parsed && typeof parsed === "object" && !Array.isArray(parsed) && Object.keys(parsed).length === 0) return [];
     throw new Error(`takes no arguments, but the call sent ${input}; send {} or nothing`);
   }
-  if (blank) throw new Error(`missing arguments; expected a JSON object ${shape(m)}`);
-  if (!input.trimStart().startsWith("{")) {
+  const optional = (p: any): boolean => !!p.nullable;
+  if (blank) {
+    if (m.params.every(optional)) return m.params.map(() => null);
+    throw new Error(`missing arguments; expected a JSON object ${shape(m)}`);
+  }
+  const start = input.trimStart()[0];
+  if (start !== "{" && start !== "[") {
     throw new Error(`invalid arguments (not a JSON object: ${input.slice(0, 64)}); expected a JSON object ${shape(m)}`);
   }
   let parsed: any;
@@ -165,16 +177,44 @@ function args(m: any): any[] {
   } catch (e: any) {
     throw new Error(`invalid arguments (${e.message}); expected a JSON object ${shape(m)}`);
   }
-  for (const key of Object.keys(parsed)) {
-    if (!m.params.some((p: any) => p.name === key)) {
-      throw new Error(`invalid arguments (unknown field \`${key}\`); expected a JSON object ${shape(m)}`);
+  let values: any[];
+  if (Array.isArray(parsed)) {
+    // Positional, as upstream also takes them.
+    if (parsed.length > m.params.length) {
+      throw new Error(`invalid arguments (${parsed.length} given, the method takes ${m.params.length}); expected a JSON object ${shape(m)}`);
+    }
+    values = m.params.map((_: any, i: number) => parsed[i]);
+  } else {
+    const keys = Object.keys(parsed);
+    const known = keys.filter((key) => m.params.some((p: any) => p.name === key));
+    if (known.length === keys.length) {
+      values = m.params.map((p: any) => parsed[p.name]);
+    } else if (known.length === 0 && keys.length > 0 && fitsWhole(m.params)) {
+      // Upstream's single-object convention: the whole object is the first argument.
+      values = m.params.map((_: any, i: number) => (i === 0 ? parsed : undefined));
+    } else {
+      const unknown = keys.find((key) => !m.params.some((p: any) => p.name === key));
+      throw new Error(`invalid arguments (unknown field \`${unknown}\`); expected a JSON object ${shape(m)}`);
     }
   }
   try {
-    return m.params.map((p: any) => fromJson(withNull(p.type, !!p.nullable), parsed[p.name], p.name));
+    return m.params.map((p: any, i: number) => fromJson(withNull(p.type, !!p.nullable), values[i], p.name));
   } catch (e: any) {
     throw new Error(`invalid arguments (${e.message}); expected a JSON object ${shape(m)}`);
   }
+}
+
+/** True if a parameter can take a whole JSON object: a record or a map (or a union with one),
+ * and every other parameter is optional. */
+function fitsWhole(params: any[]): boolean {
+  const kinds = (t: any): string[] => {
+    if (t.variants !== undefined) return t.variants.flatMap(kinds);
+    const r = t.$ref !== undefined ? resolve(t) : t;
+    return [r.kind];
+  };
+  return params.length > 0
+    && kinds(params[0].type).some((k) => k === "record" || k === "map")
+    && params.slice(1).every((p) => !!p.nullable);
 }
 
 function stateType(): any {

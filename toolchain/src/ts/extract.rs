@@ -187,7 +187,7 @@ pub fn extract(files: &[Parsed]) -> anyhow::Result<Value> {
                 );
             };
             let what = format!("parameter `{pname}` of method `{name}`");
-            let (ty, nullable) = extractor.map(&annotation.type_ann, logic_file, &what)?;
+            let (ty, nullable) = extractor.map_param(&annotation.type_ann, logic_file, &what)?;
             let mut entry = json!({"name": pname, "type": ty});
             if nullable || binding.id.optional {
                 entry["nullable"] = json!(true);
@@ -336,6 +336,43 @@ impl<'a> Extractor<'a> {
     }
 
     /// A TypeScript type → `(ABI type, nullable)`.
+    /// A parameter's type: as [`Extractor::map`], except that a union of different types is
+    /// accepted, since a parameter is never stored. The first member is the declared type (as
+    /// upstream declares it) and `variants` lists every member; the dispatcher reads the JSON
+    /// argument as the first member it fits.
+    fn map_param(
+        &mut self,
+        ty: &TsType,
+        file: &Parsed,
+        what: &str,
+    ) -> anyhow::Result<(Value, bool)> {
+        if let TsType::TsUnionOrIntersectionType(TsUnionOrIntersectionType::TsUnionType(union)) = ty
+        {
+            let members: Vec<&TsType> = union
+                .types
+                .iter()
+                .map(|t| &**t)
+                .filter(|t| {
+                    !matches!(t, TsType::TsKeywordType(k) if matches!(k.kind, TsKeywordTypeKind::TsNullKeyword | TsKeywordTypeKind::TsUndefinedKeyword))
+                })
+                .collect();
+            let nullable = members.len() < union.types.len();
+            let mut variants: Vec<Value> = Vec::new();
+            for member in &members {
+                let (inner, _) = self.map(member, file, what)?;
+                if !variants.contains(&inner) {
+                    variants.push(inner);
+                }
+            }
+            if variants.len() > 1 {
+                let mut declared = variants[0].clone();
+                declared["variants"] = json!(variants);
+                return Ok((declared, nullable));
+            }
+        }
+        self.map(ty, file, what)
+    }
+
     fn map(&mut self, ty: &TsType, file: &Parsed, what: &str) -> anyhow::Result<(Value, bool)> {
         let scalar = |kind: &str| json!({ "kind": kind });
         match ty {
