@@ -812,3 +812,127 @@ export class ShelfLogic extends Shelf {
     );
     assert_eq!(put["params"][1]["nullable"], true, "{put}");
 }
+
+/// Writes `files` (path → text) under `root`.
+fn write_tree(root: &Path, files: &[(&str, &str)]) {
+    for (path, text) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+#[test]
+fn commonjs_and_es_packages_from_node_modules_bundle_and_run() {
+    let app = app_with(
+        r#"import { State, Logic, Init, View } from "@calimero/sdk";
+import { UnorderedMap } from "@calimero/sdk/collections";
+import codec from "shout";
+import { whisper } from "shout";
+import greet from "hello-esm";
+
+@State
+export class Words {
+  said: UnorderedMap<string, string> = new UnorderedMap();
+}
+
+@Logic(Words)
+export class WordsLogic extends Words {
+  @Init
+  static init(): Words {
+    return new Words();
+  }
+
+  @View()
+  words(text: string): string[] {
+    return [codec.loud(text), whisper(text), codec.name, greet(text)];
+  }
+}
+"#,
+    );
+    write_tree(
+        app.path(),
+        &[
+            // CommonJS: `module.exports` replaced, a nested `require`, and `exports.x` too.
+            (
+                "node_modules/shout/package.json",
+                r#"{"name": "shout", "main": "lib/index.js"}"#,
+            ),
+            (
+                "node_modules/shout/lib/index.js",
+                "'use strict'\nconst case_ = require('./case')\nconst make = require('letters')\nmodule.exports = make(case_.upper)\nmodule.exports.whisper = (t) => case_.lower(t) + '...'\n",
+            ),
+            (
+                "node_modules/shout/lib/case.js",
+                "exports.upper = (t) => t.toUpperCase()\nexports.lower = (t) => t.toLowerCase()\n",
+            ),
+            (
+                "node_modules/letters/package.json",
+                r#"{"name": "letters", "main": "index.js"}"#,
+            ),
+            (
+                "node_modules/letters/index.js",
+                "function make (transform) { return { name: 'shout', loud: (t) => transform(t) + '!' } }\nif (typeof module === 'object' && module.exports) module.exports = make\n",
+            ),
+            // ES, with `export default <expression>`.
+            (
+                "node_modules/hello-esm/package.json",
+                r#"{"name": "hello-esm", "type": "module", "exports": {"import": "./index.js"}}"#,
+            ),
+            (
+                "node_modules/hello-esm/index.js",
+                "const prefix = 'hi ';\nexport default (name) => prefix + name;\n",
+            ),
+        ],
+    );
+    std::fs::write(
+        app.path().join("scenario.yml"),
+        r#"- {method: words, args: {text: "Hey"}, expect: {output: ["HEY!", "hey...", "shout", "hi Hey"]}}
+"#,
+    )
+    .unwrap();
+    let manifest = app.path().join("package.json");
+    let passed = cargo_calimero(&["test", "--manifest-path"], &[&manifest]);
+    assert!(passed.status.success(), "{}", text(&passed));
+    assert!(
+        text(&passed).contains("scenario.yml (1 calls)"),
+        "{}",
+        text(&passed)
+    );
+}
+
+#[test]
+fn a_name_read_off_a_namespace_import_that_the_sdk_lacks_fails_the_build_with_its_place() {
+    let app = app_with(
+        r#"import { State, Logic, Init } from "@calimero/sdk";
+import { UnorderedMap } from "@calimero/sdk/collections";
+import * as env from "@calimero/sdk/env";
+
+@State
+export class S {
+  items: UnorderedMap<string, string> = new UnorderedMap();
+}
+
+@Logic(S)
+export class L extends S {
+  @Init
+  static init(): S {
+    env.log("fine");
+    return new S();
+  }
+
+  join(key: string): void {
+    env.contextAddMember(new Uint8Array(32));
+  }
+}
+"#,
+    );
+    let built = build_ts(app.path(), &app.path().join("res"));
+    assert!(!built.status.success());
+    let log = text(&built);
+    assert!(
+        log.contains("src/index.ts:19:9: `@calimero/sdk/env` does not export `contextAddMember`"),
+        "{log}"
+    );
+    assert!(!log.contains("`log`"), "{log}");
+}

@@ -3,9 +3,11 @@
 //! Specifiers resolve to: files relative to the importer (`.ts`, `.js`, `/index.ts`,
 //! `/index.js`); `@calimero/sdk` and its `/collections` and `/env` entry points (also under the
 //! upstream name `@calimero-network/calimero-sdk-js`) to the SDK sources built into this
-//! toolchain; bare names to ES packages under `node_modules` (`exports`, `module`, `main`).
-//! Each module becomes a factory function registered under its id, run once on first
-//! `__require`; the bundle ends by requiring the entry and starting the SDK's dispatcher with the
+//! toolchain; bare names to packages under `node_modules` (`exports`, `module`, `main`), ES or
+//! CommonJS. Each module becomes a factory function registered under its id, run once on first
+//! `__require`; a CommonJS module's `require("literal")` calls are resolved at build time, and an
+//! ES import of one sees its `module.exports` as the default export and its properties as the
+//! named ones; the bundle ends by requiring the entry and starting the SDK's dispatcher with the
 //! app's ABI. Alongside comes the table mapping each bundle line to its TypeScript file and line,
 //! which the engine uses to report exceptions where they were thrown.
 
@@ -163,7 +165,7 @@ impl Linker {
         self.package(specifier)
     }
 
-    /// A bare specifier: an ES package under `node_modules`.
+    /// A bare specifier: a package under `node_modules`.
     fn package(&self, specifier: &str) -> Result<String, String> {
         let mut parts = specifier.splitn(if specifier.starts_with('@') { 3 } else { 2 }, '/');
         let name = if specifier.starts_with('@') {
@@ -297,7 +299,8 @@ fn check_imports(modules: &[(String, front::Lowered)]) -> anyhow::Result<()> {
     let mut problems = Vec::new();
     for (_, module) in modules {
         for (target, specifier, name, at) in &module.imports {
-            if !by_id.contains_key(target.as_str()) {
+            // A CommonJS module's exports are only known when it runs.
+            if by_id.get(target.as_str()).is_none_or(|m| m.commonjs) {
                 continue;
             }
             let mut exported = std::collections::BTreeSet::new();
@@ -374,10 +377,30 @@ pub fn bundle(
         "const __calimero_modules = new Map();",
         "const __calimero_loaded = new Map();",
         "function __calimero_define(id, factory) { __calimero_modules.set(id, factory); }",
-        "function __require(id) { let m = __calimero_loaded.get(id); if (m) return m; const f = __calimero_modules.get(id); if (!f) throw new Error(\"module \" + id + \" is not in the bundle\"); m = {}; __calimero_loaded.set(id, m); f(m, __require); return m; }",
+        "function __calimero_unresolved(specifier) { throw new Error(\"require(\" + JSON.stringify(specifier) + \") was not resolved when the app was built: only require calls with a string literal are\"); }",
+        "function __require(id) { if (__calimero_loaded.has(id)) return __calimero_loaded.get(id); const f = __calimero_modules.get(id); if (!f) throw new Error(\"module \" + id + \" is not in the bundle\"); const m = {}; __calimero_loaded.set(id, m); const module = { exports: m }; f(m, __require, module, __calimero_unresolved); if (module.exports !== m) __calimero_loaded.set(id, module.exports); return module.exports; }",
+        "const __calimero_wrapped = new Map();",
+        // An ES import of a CommonJS module: its `module.exports` is the default export, and
+        // its properties are the named ones.
+        "function __import(id) { const m = __require(id); if (!__calimero_commonjs.has(id) || (m && m.__esModule)) return m; let w = __calimero_wrapped.get(id); if (!w) { w = Object.assign({}, m, { default: m }); __calimero_wrapped.set(id, w); } return w; }",
     ] {
         line(&mut code, &mut table, header, (-1, 0));
     }
+    let commonjs: Vec<&String> = linker
+        .modules
+        .iter()
+        .filter(|(_, m)| m.commonjs)
+        .map(|(id, _)| id)
+        .collect();
+    line(
+        &mut code,
+        &mut table,
+        &format!(
+            "const __calimero_commonjs = new Set({});",
+            serde_json::to_string(&commonjs)?
+        ),
+        (-1, 0),
+    );
     for (id, lowered) in &linker.modules {
         let index = *files.entry(id.clone()).or_insert_with(|| {
             file_names.push(id.clone());
@@ -386,7 +409,7 @@ pub fn bundle(
         line(
             &mut code,
             &mut table,
-            &format!("__calimero_define({id:?}, function (exports, __require) {{"),
+            &format!("__calimero_define({id:?}, function (exports, __require, module, require) {{"),
             (-1, 0),
         );
         for (text, original) in lowered

@@ -6,13 +6,16 @@
 
 use std::fmt;
 
+use swc_core::common::DUMMY_SP;
 use swc_core::common::sync::Lrc;
 use swc_core::common::{FileName, GLOBALS, Globals, Mark, SourceMap, SourceMapper, Span, Spanned};
 use swc_core::ecma::ast::{
-    ClassDecl, ClassExpr, Decl, DefaultDecl, EsVersion, ExportSpecifier, Expr, FnDecl, FnExpr,
-    ImportSpecifier, Module as SwcModule, ModuleDecl, ModuleExportName, ModuleItem, Pass, Pat,
-    Program, Stmt,
+    BindingIdent, CallExpr, Callee, ClassDecl, ClassExpr, Decl, DefaultDecl, EsVersion,
+    ExportSpecifier, Expr, FnDecl, FnExpr, Ident, ImportSpecifier, Lit, Module as SwcModule,
+    ModuleDecl, ModuleExportName, ModuleItem, Pass, Pat, Program, Stmt, Str, VarDecl, VarDeclKind,
+    VarDeclarator,
 };
+use swc_core::ecma::ast::{MemberExpr, MemberProp};
 use swc_core::ecma::codegen::text_writer::JsWriter;
 use swc_core::ecma::codegen::{Config, Emitter};
 use swc_core::ecma::parser::{Parser, StringInput, Syntax, TsSyntax};
@@ -20,6 +23,7 @@ use swc_core::ecma::transforms::base::helpers::{HELPERS, Helpers, inject_helpers
 use swc_core::ecma::transforms::base::{fixer::fixer, hygiene::hygiene, resolver};
 use swc_core::ecma::transforms::proposal::decorators;
 use swc_core::ecma::transforms::typescript::strip;
+use swc_core::ecma::visit::{Visit, VisitMut, VisitMutWith, VisitWith};
 
 /// A syntax error, located.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -345,6 +349,88 @@ pub struct Lowered {
     pub exports_all: Vec<String>,
     /// Each name it imports: `(module id, specifier as written, name, file:line:column)`.
     pub imports: Vec<(String, String, String, String)>,
+    /// A CommonJS module (`require`, `module.exports`): what it exports is only known when it
+    /// runs.
+    pub commonjs: bool,
+}
+
+/// Rewrites `require("specifier")` calls of a CommonJS module to `__require("<module id>")`.
+struct Requires<'r> {
+    resolve: &'r mut dyn FnMut(&str, Span) -> anyhow::Result<String>,
+    error: Option<anyhow::Error>,
+}
+
+impl VisitMut for Requires<'_> {
+    fn visit_mut_call_expr(&mut self, call: &mut CallExpr) {
+        call.visit_mut_children_with(self);
+        let Callee::Expr(callee) = &mut call.callee else {
+            return;
+        };
+        let Expr::Ident(ident) = &mut **callee else {
+            return;
+        };
+        if ident.sym != *"require" || call.args.len() != 1 || call.args[0].spread.is_some() {
+            return;
+        }
+        let Expr::Lit(Lit::Str(text)) = &*call.args[0].expr else {
+            return;
+        };
+        let span = text.span;
+        match (self.resolve)(&wtf8(&text.value), span) {
+            Ok(id) => {
+                ident.sym = "__require".into();
+                call.args[0].expr = Box::new(Expr::Lit(Lit::Str(Str {
+                    span,
+                    value: id.as_str().into(),
+                    raw: None,
+                })));
+            }
+            Err(error) => {
+                self.error.get_or_insert(error);
+            }
+        }
+    }
+}
+
+/// The names read off namespace imports (`import * as env from "..."; env.log(..)`): each
+/// `(local, property, span)`.
+struct NamespaceReads<'n> {
+    locals: &'n [String],
+    found: Vec<(String, String, Span)>,
+}
+
+impl Visit for NamespaceReads<'_> {
+    fn visit_member_expr(&mut self, member: &MemberExpr) {
+        member.visit_children_with(self);
+        if let (Expr::Ident(object), MemberProp::Ident(property)) = (&*member.obj, &member.prop)
+            && self.locals.iter().any(|l| *l == *object.sym)
+        {
+            self.found.push((
+                object.sym.to_string(),
+                property.sym.to_string(),
+                property.span,
+            ));
+        }
+    }
+}
+
+/// `const __calimero_default = <expr>;`, for `export default <expr>`.
+fn default_binding(expr: Box<Expr>) -> ModuleItem {
+    ModuleItem::Stmt(Stmt::Decl(Decl::Var(Box::new(VarDecl {
+        span: DUMMY_SP,
+        ctxt: Default::default(),
+        kind: VarDeclKind::Const,
+        declare: false,
+        decls: vec![VarDeclarator {
+            span: DUMMY_SP,
+            name: Pat::Ident(BindingIdent {
+                id: Ident::new_no_ctxt("__calimero_default".into(), DUMMY_SP),
+                type_ann: None,
+            }),
+            init: Some(expr),
+            definite: false,
+        }],
+    }))))
 }
 
 /// Lowers a parsed module to the body of a bundle factory `function (exports, __require)`:
@@ -369,9 +455,26 @@ pub fn lower(
                 (resolver(unresolved, top_level, false), hygiene(), fixer(None))
                     .process(&mut program);
             }
-            let Program::Module(module) = program else {
+            let Program::Module(mut module) = program else {
                 unreachable!("a module stays a module")
             };
+            // A JavaScript file with no `import` or `export` is CommonJS (or a plain script,
+            // which runs the same way).
+            let commonjs = !typescript
+                && module
+                    .body
+                    .iter()
+                    .all(|item| matches!(item, ModuleItem::Stmt(_)));
+            if commonjs {
+                let mut requires = Requires {
+                    resolve: &mut *resolve,
+                    error: None,
+                };
+                module.visit_mut_with(&mut requires);
+                if let Some(error) = requires.error {
+                    return Err(error);
+                }
+            }
             let mut prologue = String::new();
             let mut epilogue = String::new();
             let mut body = Vec::new();
@@ -379,6 +482,8 @@ pub fn lower(
             let mut exports: Vec<String> = Vec::new();
             let mut exports_all: Vec<String> = Vec::new();
             let mut imports: Vec<(String, String, String, String)> = Vec::new();
+            // `(local, module id, specifier)` of each namespace import.
+            let mut namespaces: Vec<(String, String, String)> = Vec::new();
             let located = |span: Span| {
                 let p = map.lookup_char_pos(span.lo);
                 format!("{file}:{}:{}", p.line, p.col_display + 1)
@@ -400,7 +505,7 @@ pub fn lower(
                         let id = resolve(&written, import.src.span)?;
                         let handle = format!("__import{imported}");
                         imported += 1;
-                        prologue.push_str(&format!("const {handle} = __require({id:?}); "));
+                        prologue.push_str(&format!("const {handle} = __import({id:?}); "));
                         for specifier in import.specifiers {
                             match specifier {
                                 ImportSpecifier::Named(named) => {
@@ -434,8 +539,17 @@ pub fn lower(
                                         located(default.span),
                                     ));
                                 }
-                                ImportSpecifier::Namespace(all) => prologue
-                                    .push_str(&format!("const {} = {handle}; ", all.local.sym)),
+                                ImportSpecifier::Namespace(all) => {
+                                    prologue.push_str(&format!(
+                                        "const {} = {handle}; ",
+                                        all.local.sym
+                                    ));
+                                    namespaces.push((
+                                        all.local.sym.to_string(),
+                                        id.clone(),
+                                        written.clone(),
+                                    ));
+                                }
                             }
                         }
                     }
@@ -467,18 +581,18 @@ pub fn lower(
                                     let original = export_name(&spec.orig);
                                     let name = spec.exported.as_ref().map_or(original.clone(), export_name);
                                     epilogue.push_str(&format!(
-                                        "exports[{name:?}] = __require({id:?})[{original:?}]; "
+                                        "exports[{name:?}] = __import({id:?})[{original:?}]; "
                                     ));
                                     exports.push(name);
                                 }
                                 (ExportSpecifier::Namespace(spec), Some(id)) => {
                                     let name = export_name(&spec.name);
-                                    epilogue.push_str(&format!("exports[{name:?}] = __require({id:?}); "));
+                                    epilogue.push_str(&format!("exports[{name:?}] = __import({id:?}); "));
                                     exports.push(name);
                                 }
                                 (ExportSpecifier::Default(spec), Some(id)) => {
                                     epilogue.push_str(&format!(
-                                        "exports[{:?}] = __require({id:?}).default; ",
+                                        "exports[{:?}] = __import({id:?}).default; ",
                                         spec.exported.sym.to_string()
                                     ));
                                     exports.push(spec.exported.sym.to_string());
@@ -496,7 +610,7 @@ pub fn lower(
                         }
                         let id = resolve(&wtf8(&all.src.value), all.src.span)?;
                         epilogue.push_str(&format!(
-                            "for (const [k, v] of Object.entries(__require({id:?}))) if (k !== \"default\") exports[k] = v; "
+                            "for (const [k, v] of Object.entries(__import({id:?}))) if (k !== \"default\") exports[k] = v; "
                         ));
                         exports_all.push(id);
                     }
@@ -526,25 +640,46 @@ pub fn lower(
                             }))));
                         }
                         DefaultDecl::TsInterfaceDecl(_) => {}
-                        _ => anyhow::bail!(
-                            "{}: `export default` of an anonymous class or function is not supported; give it a name",
-                            located(default.span)
-                        ),
+                        DefaultDecl::Class(class) => {
+                            body.push(default_binding(Box::new(Expr::Class(class))));
+                            epilogue.push_str("exports.default = __calimero_default; ");
+                            exports.push("default".into());
+                        }
+                        DefaultDecl::Fn(function) => {
+                            body.push(default_binding(Box::new(Expr::Fn(function))));
+                            epilogue.push_str("exports.default = __calimero_default; ");
+                            exports.push("default".into());
+                        }
                     },
                     ModuleDecl::ExportDefaultExpr(default) => match *default.expr {
                         Expr::Ident(ident) => {
                             epilogue.push_str(&format!("exports.default = {}; ", ident.sym));
                             exports.push("default".into());
                         }
-                        _ => anyhow::bail!(
-                            "{}: `export default <expression>` is not supported; assign it to a const and export that",
-                            located(default.span)
-                        ),
+                        expr => {
+                            body.push(default_binding(Box::new(expr)));
+                            epilogue.push_str("exports.default = __calimero_default; ");
+                            exports.push("default".into());
+                        }
                     },
                     other => anyhow::bail!(
                         "{}: this TypeScript module syntax is not supported; use ES `import`/`export`",
                         located(other.span())
                     ),
+                }
+            }
+            // What is read off a namespace import is checked like a named import.
+            let locals: Vec<String> = namespaces.iter().map(|(l, _, _)| l.clone()).collect();
+            let mut reads = NamespaceReads {
+                locals: &locals,
+                found: Vec::new(),
+            };
+            for item in &body {
+                item.visit_with(&mut reads);
+            }
+            for (local, property, span) in reads.found {
+                if let Some((_, id, written)) = namespaces.iter().find(|(l, _, _)| *l == local) {
+                    imports.push((id.clone(), written.clone(), property, located(span)));
                 }
             }
             let program = Program::Module(SwcModule {
@@ -571,6 +706,7 @@ pub fn lower(
                 exports,
                 exports_all,
                 imports,
+                commonjs,
             })
         })
     })
