@@ -32,6 +32,25 @@ export declare function createFrozenStorage<T>(options?: object): FrozenStorage<
 /** A new, empty per-account store. */
 export declare function createUserStorage<V>(options?: object): UserStorage<V>;
 
+/** A value in this node's private storage: node-local, never replicated. Values are kept as
+ * JSON (bigint, Uint8Array and Map come back as they were). */
+export declare class PrivateEntryHandle<T> {
+  constructor(key: string | Uint8Array);
+  /** The value, or null. */
+  get(): T | null;
+  set(value: T): void;
+  /** Removes the value; true if there was one. */
+  remove(): boolean;
+  /** The value, stored first as `init()` makes it if there is none. */
+  getOrInit(init: () => T): T;
+  /** The value, or `fallback` (not stored) if there is none. */
+  getOrDefault(fallback: T): T;
+  /** Changes the value in place (starting from `init()` if there is none), stores it. */
+  modify(mutate: (value: T) => void, init?: () => T): T;
+}
+/** The private entry under `key` (upstream's helper). */
+export declare function createPrivateEntry<T>(key: string | Uint8Array): PrivateEntryHandle<T>;
+
 export type u8 = number;
 export type u16 = number;
 export type u32 = number;

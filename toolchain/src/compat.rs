@@ -98,9 +98,13 @@ pub fn load_scenario(path: &Path) -> anyhow::Result<Vec<Step>> {
         .collect()
 }
 
-/// Committed state in memory.
+/// Committed state in memory, and the node's private storage (never compared: it is
+/// node-local, and twins may key it differently).
 #[derive(Default)]
-struct Memory(Mutex<BTreeMap<Vec<u8>, Vec<u8>>>);
+struct Memory(
+    Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
+    Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
+);
 
 impl Storage for Memory {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
@@ -111,20 +115,30 @@ impl Storage for Memory {
             .get(key)
             .cloned())
     }
-    fn get_private(&self, _key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(None)
+    fn get_private(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self
+            .1
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned())
     }
 }
 
 impl Memory {
     fn apply(&self, outcome: &Outcome) {
         if outcome.should_persist() {
-            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-            for (key, value) in &outcome.writes {
-                match value {
-                    Some(value) => map.insert(key.clone(), value.clone()),
-                    None => map.remove(key),
-                };
+            for (map, writes) in [
+                (&self.0, &outcome.writes),
+                (&self.1, &outcome.private_writes),
+            ] {
+                let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+                for (key, value) in writes {
+                    match value {
+                        Some(value) => map.insert(key.clone(), value.clone()),
+                        None => map.remove(key),
+                    };
+                }
             }
         }
     }

@@ -936,3 +936,182 @@ export class L extends S {
     );
     assert!(!log.contains("`log`"), "{log}");
 }
+
+#[test]
+fn typescript_private_entries_stay_per_key_and_come_back_as_they_were() {
+    let app = app_with(
+        r#"import { State, Logic, Init, View, createPrivateEntry } from "@calimero/sdk";
+import { UnorderedMap } from "@calimero/sdk/collections";
+import { executorId, toHex } from "@calimero/sdk/env";
+
+interface Draft { text: string; edits: bigint; }
+
+function mine() {
+  return createPrivateEntry<Draft>("draft:" + toHex(executorId()));
+}
+
+@State
+export class Pad {
+  shared: UnorderedMap<string, string> = new UnorderedMap();
+}
+
+@Logic(Pad)
+export class PadLogic extends Pad {
+  @Init
+  static init(): Pad {
+    return new Pad();
+  }
+
+  edit(text: string): string {
+    const draft = mine().modify(
+      (d) => { d.text = text; d.edits += 1n; },
+      () => ({ text: "", edits: 0n }),
+    );
+    return `${draft.text}/${draft.edits}/${typeof draft.edits}`;
+  }
+
+  @View()
+  draft(): [string, string] | null {
+    const d = mine().get();
+    return d === null ? null : [d.text, d.edits.toString()];
+  }
+
+  @View()
+  fallback(): string {
+    return mine().getOrDefault({ text: "none", edits: 0n }).text;
+  }
+
+  discard(): boolean {
+    return mine().remove();
+  }
+}
+"#,
+    );
+    std::fs::write(
+        app.path().join("scenario.yml"),
+        r#"- {method: draft, expect: {output: null}}
+- {method: fallback, expect: {output: "none"}}
+- {method: edit, args: {text: "a"}, expect: {output: "a/1/bigint"}}
+- {method: edit, args: {text: "ab"}, expect: {output: "ab/2/bigint"}}
+- {method: draft, expect: {output: ["ab", "2"]}}
+- {method: draft, as: bob, expect: {output: null}}
+- {method: edit, args: {text: "b"}, as: bob, expect: {output: "b/1/bigint"}}
+- {method: discard, expect: {output: true}}
+- {method: discard, expect: {output: false}}
+- {method: draft, expect: {output: null}}
+- {method: draft, as: bob, expect: {output: ["b", "1"]}}
+"#,
+    )
+    .unwrap();
+    let manifest = app.path().join("package.json");
+    let passed = cargo_calimero(&["test", "--manifest-path"], &[&manifest]);
+    assert!(passed.status.success(), "{}", text(&passed));
+    assert!(
+        text(&passed).contains("scenario.yml (11 calls)"),
+        "{}",
+        text(&passed)
+    );
+}
+
+#[test]
+fn a_typescript_xcall_reaches_the_host_with_its_target_function_and_json_and_the_origin_is_read() {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    use calimero_runtime::{Identity, Limits, Runtime, Storage, StorageError};
+
+    #[derive(Default)]
+    struct Mem(Mutex<BTreeMap<Vec<u8>, Vec<u8>>>);
+    impl Storage for Mem {
+        fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+            Ok(self.0.lock().unwrap().get(key).cloned())
+        }
+        fn get_private(&self, _key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+            Ok(None)
+        }
+    }
+
+    let app = app_with(
+        r#"import { State, Logic, Init, View } from "@calimero/sdk";
+import { UnorderedMap } from "@calimero/sdk/collections";
+import { xcall, xcallOrigin, toHex } from "@calimero/sdk/env";
+
+@State
+export class Relay {
+  seen: UnorderedMap<string, string> = new UnorderedMap();
+}
+
+@Logic(Relay)
+export class RelayLogic extends Relay {
+  @Init
+  static init(): Relay {
+    return new Relay();
+  }
+
+  ping(target: Uint8Array, note: string): void {
+    xcall(target, "pong", { note });
+  }
+
+  @View()
+  origin(): string | null {
+    const from = xcallOrigin();
+    return from === null ? null : toHex(from);
+  }
+}
+"#,
+    );
+    let built = build_ts(app.path(), &app.path().join("res"));
+    assert!(built.status.success(), "{}", text(&built));
+    let module = std::fs::read(app.path().join("res/broken_app.wasm")).unwrap();
+    let runtime = Runtime::new(Limits::default(), None);
+    let (_, module) = runtime.prepare(&module).unwrap();
+    let store = Arc::new(Mem::default());
+    let identity = |origin: Option<[u8; 32]>| Identity {
+        context_id: [3; 32],
+        account_id: [1; 32],
+        device_id: [1; 32],
+        xcall_origin: origin,
+    };
+    let init = runtime.run(
+        &module,
+        "init",
+        b"{}".to_vec(),
+        identity(None),
+        store.clone(),
+    );
+    assert!(init.returns.is_ok(), "{:?}", init.returns);
+    store
+        .0
+        .lock()
+        .unwrap()
+        .extend(init.writes.into_iter().filter_map(|(k, v)| Some((k, v?))));
+
+    let target: Vec<u8> = (0..32).collect();
+    let args = serde_json::json!({"target": target, "note": "hi"}).to_string();
+    let ping = runtime.run(
+        &module,
+        "ping",
+        args.into_bytes(),
+        identity(None),
+        store.clone(),
+    );
+    assert!(ping.returns.is_ok(), "{:?}", ping.returns);
+    assert_eq!(ping.xcalls.len(), 1, "{:?}", ping.xcalls);
+    assert_eq!(ping.xcalls[0].context_id.to_vec(), target);
+    assert_eq!(ping.xcalls[0].function, "pong");
+    assert_eq!(ping.xcalls[0].params, br#"{"note":"hi"}"#);
+
+    let asked = runtime.run(
+        &module,
+        "origin",
+        b"{}".to_vec(),
+        identity(Some([0xab; 32])),
+        store.clone(),
+    );
+    assert_eq!(
+        asked.returns.unwrap().as_deref(),
+        Some(format!("\"{}\"", "ab".repeat(32)).as_bytes())
+    );
+    let direct = runtime.run(&module, "origin", b"{}".to_vec(), identity(None), store);
+    assert_eq!(direct.returns.unwrap().as_deref(), Some(&b"null"[..]));
+}

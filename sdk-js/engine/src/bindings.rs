@@ -103,6 +103,43 @@ pub fn install<'js>(ctx: &Ctx<'js>) -> Result<()> {
         Ok::<_, rquickjs::Error>(String::from_utf8_lossy(&bytes(&ctx, &value)?).into_owned())
     });
 
+    // Cross-context calls and this node's private storage.
+    define!(
+        h,
+        ctx,
+        "xcall",
+        |ctx: Ctx<'js>, context: Value<'js>, function: String, params: Value<'js>| {
+            let context = bytes(&ctx, &context)?;
+            let params = bytes(&ctx, &params)?;
+            host::xcall(&context, &function, &params);
+            Ok::<_, rquickjs::Error>(())
+        }
+    );
+    define!(h, ctx, "xcallOrigin", |ctx: Ctx<'js>| match host::xcall_origin() {
+        Some(origin) => to_js(&ctx, &origin),
+        None => Ok(Value::new_null(ctx.clone())),
+    });
+    define!(h, ctx, "privateRead", |ctx: Ctx<'js>, key: Value<'js>| {
+        match host::private_read(&bytes(&ctx, &key)?) {
+            Some(value) => to_js(&ctx, &value),
+            None => Ok(Value::new_null(ctx.clone())),
+        }
+    });
+    define!(
+        h,
+        ctx,
+        "privateWrite",
+        |ctx: Ctx<'js>, key: Value<'js>, value: Value<'js>| {
+            Ok::<_, rquickjs::Error>(host::private_write(
+                &bytes(&ctx, &key)?,
+                &bytes(&ctx, &value)?,
+            ))
+        }
+    );
+    define!(h, ctx, "privateRemove", |ctx: Ctx<'js>, key: Value<'js>| {
+        Ok::<_, rquickjs::Error>(host::private_remove(&bytes(&ctx, &key)?))
+    });
+
     // The root state.
     define!(h, ctx, "isInitialized", |ctx: Ctx<'js>| storage(
         &ctx,
@@ -260,7 +297,9 @@ fn purpose(name: &str) -> &'static str {
         "log" => "logs (console.log, env.log)",
         "emit" => "emits an event",
         "input" | "returnOk" | "returnErr" => "handles a call's input or result",
-        "contextId" | "executorId" => "reads the call's identity",
+        "contextId" | "executorId" | "xcallOrigin" => "reads the call's identity",
+        "xcall" => "asks the node for a cross-context call",
+        "privateRead" | "privateWrite" | "privateRemove" => "reads or writes private storage",
         _ => "reads or writes the app's state",
     }
 }

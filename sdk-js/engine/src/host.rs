@@ -68,3 +68,53 @@ pub fn context_id() -> [u8; 32] {
 pub fn executor_id() -> [u8; 32] {
     register(calimero_sys::executor_id)
 }
+
+/// Asks the node to call `function` with `params` in context `context_id` after this call
+/// commits.
+pub fn xcall(context_id: &[u8], function: &str, params: &[u8]) {
+    let call = calimero_sys::XCall {
+        context_id: Buffer::new(context_id),
+        function: Buffer::new(function.as_bytes()),
+        params: Buffer::new(params),
+    };
+    // SAFETY: `call` describes three live buffers for the duration of the host call.
+    unsafe { calimero_sys::xcall(call.as_arg()) };
+}
+
+/// The context whose xcall started this call, if one did.
+pub fn xcall_origin() -> Option<Vec<u8>> {
+    // SAFETY: `xcall_origin` takes a plain register id.
+    if unsafe { calimero_sys::xcall_origin(calimero_sys::DATA_REGISTER) } == 1 {
+        calimero_sys::register_bytes(calimero_sys::DATA_REGISTER)
+    } else {
+        None
+    }
+}
+
+/// Reads `key` from this node's private storage.
+pub fn private_read(key: &[u8]) -> Option<Vec<u8>> {
+    let key = Buffer::new(key);
+    // SAFETY: `key` describes a live slice.
+    if unsafe { calimero_sys::private_storage_read(key.as_arg(), calimero_sys::DATA_REGISTER) } == 1
+    {
+        calimero_sys::register_bytes(calimero_sys::DATA_REGISTER)
+    } else {
+        None
+    }
+}
+
+/// Writes `key` in this node's private storage; false if the node keeps none for this call.
+pub fn private_write(key: &[u8], value: &[u8]) -> bool {
+    let (key, value) = (Buffer::new(key), Buffer::new(value));
+    // SAFETY: both descriptors describe live slices.
+    unsafe { calimero_sys::private_storage_write(key.as_arg(), value.as_arg()) == 1 }
+}
+
+/// Removes `key` from this node's private storage; true if it was there.
+pub fn private_remove(key: &[u8]) -> bool {
+    let key = Buffer::new(key);
+    // SAFETY: `key` describes a live slice.
+    unsafe {
+        calimero_sys::private_storage_remove(key.as_arg(), calimero_sys::DATA_REGISTER) == 1
+    }
+}

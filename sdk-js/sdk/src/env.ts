@@ -47,6 +47,23 @@ export function toHex(bytes: Uint8Array): string {
   return out;
 }
 
+/** Asks the node to call `functionName` in context `contextId` (32 bytes) once this call has
+ * committed, as this node's member there; `params` are the JSON arguments (bytes, a string, or
+ * a value to serialise). Nothing runs if this call fails. */
+export function xcall(contextId: Uint8Array, functionName: string, params: Uint8Array | string | object = {}): void {
+  if (!(contextId instanceof Uint8Array) || contextId.length !== 32) {
+    throw new TypeError("xcall: the context id is 32 bytes");
+  }
+  const bytes = params instanceof Uint8Array ? params
+    : host.utf8Encode(typeof params === "string" ? params : JSON.stringify(params));
+  host.xcall(contextId, functionName, bytes);
+}
+
+/** The context whose xcall started this call, or null for a call from a client. */
+export function xcallOrigin(): Uint8Array | null {
+  return host.xcallOrigin();
+}
+
 /** The 32-byte id of the context this call runs in. */
 export function contextId(): Uint8Array {
   return host.contextId();

@@ -64,6 +64,90 @@ export function createUserStorage<V>(options?: object): UserStorage<V> {
   return new UserStorage<V>();
 }
 
+// Private entries: one value per key in this node's private storage, never replicated. Values
+// are kept as JSON, with bigint, Uint8Array and Map tagged so that they come back as they were.
+function privateKey(key: string | Uint8Array): Uint8Array {
+  if (key instanceof Uint8Array) return key;
+  if (typeof key !== "string" || key.length === 0) throw new TypeError("a private entry's key is a non-empty string or Uint8Array");
+  return host.utf8Encode(key);
+}
+
+function privateEncode(value: unknown): Uint8Array {
+  const text = JSON.stringify(value, function (this: any, k: string, v: any) {
+    const raw = this[k];
+    if (typeof raw === "bigint") return { $bigint: raw.toString() };
+    if (raw instanceof Uint8Array) return { $bytes: Array.from(raw) };
+    if (raw instanceof Map) return { $map: [...raw.entries()] };
+    return v;
+  });
+  return host.utf8Encode(text === undefined ? "null" : text);
+}
+
+function privateDecode(bytes: Uint8Array): any {
+  return JSON.parse(host.utf8Decode(bytes), (_k, v) => {
+    if (v !== null && typeof v === "object" && !Array.isArray(v)) {
+      const keys = Object.keys(v);
+      if (keys.length === 1 && keys[0] === "$bigint") return BigInt(v.$bigint);
+      if (keys.length === 1 && keys[0] === "$bytes") return new Uint8Array(v.$bytes);
+      if (keys.length === 1 && keys[0] === "$map") return new Map(v.$map);
+    }
+    return v;
+  });
+}
+
+/** A value in this node's private storage (upstream's `PrivateEntryHandle`). */
+export class PrivateEntryHandle<T> {
+  /** @internal */ private readonly _key: Uint8Array;
+  constructor(key: string | Uint8Array) {
+    this._key = privateKey(key);
+  }
+  /** The value, or null. */
+  get(): T | null {
+    const bytes = host.privateRead(this._key);
+    return bytes === null ? null : privateDecode(bytes);
+  }
+  /** Stores `value`. */
+  set(value: T): void {
+    if (!host.privateWrite(this._key, privateEncode(value))) {
+      throw new Error("this node keeps no private storage for this call");
+    }
+  }
+  /** Removes the value; true if there was one. */
+  remove(): boolean {
+    return host.privateRemove(this._key);
+  }
+  /** The value, stored first as `init()` makes it if there is none. */
+  getOrInit(init: () => T): T {
+    const current = this.get();
+    if (current !== null) return current;
+    const made = init();
+    this.set(made);
+    return made;
+  }
+  /** The value, or `fallback` (not stored) if there is none. */
+  getOrDefault(fallback: T): T {
+    const current = this.get();
+    return current === null ? fallback : current;
+  }
+  /** Changes the value in place with `mutate` (starting from `init()` if there is none), stores
+   * it, and returns it. */
+  modify(mutate: (value: T) => void, init?: () => T): T {
+    let value = this.get();
+    if (value === null) {
+      if (!init) throw new Error("there is no private value to modify; pass an initializer");
+      value = init();
+    }
+    mutate(value);
+    this.set(value);
+    return value;
+  }
+}
+
+/** The private entry under `key`: node-local, never in a delta (upstream's helper). */
+export function createPrivateEntry<T>(key: string | Uint8Array): PrivateEntryHandle<T> {
+  return new PrivateEntryHandle<T>(key);
+}
+
 /** Integer types: say exactly which Borsh integer a field or parameter is. */
 export type u8 = number;
 export type u16 = number;
