@@ -379,11 +379,11 @@ impl VisitMut for Requires<'_> {
         match (self.resolve)(&wtf8(&text.value), span) {
             Ok(id) => {
                 ident.sym = "__require".into();
-                call.args[0].expr = Box::new(Expr::Lit(Lit::Str(Str {
+                *call.args[0].expr = Expr::Lit(Lit::Str(Str {
                     span,
                     value: id.as_str().into(),
                     raw: None,
-                })));
+                }));
             }
             Err(error) => {
                 self.error.get_or_insert(error);
