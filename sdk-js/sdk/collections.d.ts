@@ -70,6 +70,14 @@ export declare class FrozenStorage<T> {
   constructor();
   /** Stores `value` unless it is there; returns its key. */
   insert(value: T): Uint8Array;
+  /** Upstream's name for `insert`. */
+  add(value: T): Uint8Array;
+  /** Every key, in the order they were first stored. */
+  hashes(): Uint8Array[];
+  /** Every value, in the order they were first stored. */
+  values(): T[];
+  /** Always throws: frozen values are never removed. */
+  remove(): never;
   /** The value stored under `key`, or null. */
   get(key: Uint8Array): T | null;
   has(key: Uint8Array): boolean;

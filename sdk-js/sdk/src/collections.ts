@@ -314,6 +314,8 @@ export class FrozenStorage<T> extends Collection {
     if (!host.contains(id)) save(store, id, [[this._type.key, key], [this._type.value, value]], FROZEN);
     return key;
   }
+  /** Upstream's name for {@link FrozenStorage.insert}. */
+  add(value: T): Uint8Array { return this.insert(value); }
   /** The value stored under `key`, or null. */
   get(key: Uint8Array): T | null {
     const bytes = host.value(host.entryId(this._ready(), key));
@@ -338,6 +340,12 @@ export class FrozenStorage<T> extends Collection {
     return out;
   }
   size(): number { return host.len(this._ready()); }
+  /** Every key, in the order they were first stored. */
+  hashes(): Uint8Array[] { return this.entries().map(([k]) => k); }
+  /** Every value, in the order they were first stored. */
+  values(): T[] { return this.entries().map(([, v]) => v); }
+  /** Always throws: frozen values are never removed. */
+  remove(): never { throw new Error("a FrozenStorage value is never removed"); }
 }
 
 /** The tag of user-storage elements (`calimero_storage::entities::USER_SLOT`). */
