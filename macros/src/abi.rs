@@ -125,7 +125,17 @@ pub fn type_ref(ty: &Type, self_name: &str) -> TypeRef {
                     "kind": "map", "key": { "kind": "bytes", "size": 32 },
                     "value": full(inner, self_name), "crdt_type": "frozen_storage"
                 }),
-                ("SharedStorage", [inner]) => json!({
+                ("AccessControl", []) => json!({
+                    "kind": "record", "fields": [], "crdt_type": "shared_storage",
+                    "inner_type": {
+                        "kind": "map", "key": scalar("string"), "crdt_type": "unordered_map",
+                        "value": {
+                            "kind": "list", "crdt_type": "unordered_set",
+                            "items": { "kind": "bytes", "size": 32, "encoding": "hex" }
+                        }
+                    }
+                }),
+                ("SharedStorage" | "PermissionedStorage" | "Ownable", [inner]) => json!({
                     "kind": "record", "fields": [], "crdt_type": "shared_storage",
                     "inner_type": full(inner, self_name)
                 }),

@@ -248,14 +248,14 @@ impl Board {
             return Ok(false);
         };
         let mut editors = self.banner.writers();
-        editors.insert(user);
+        editors.insert(user.into());
         Ok(self.banner.rotate_writers(editors).is_ok())
     }
 
     /// Removes the caller from the editors, if it is one.
     pub fn leave_editors(&mut self) -> app::Result<bool> {
         let mut editors = self.banner.writers();
-        editors.remove(&calimero_sdk::env::account_id());
+        editors.remove(&calimero_sdk::env::account_id().into());
         Ok(self.banner.rotate_writers(editors).is_ok())
     }
 

@@ -14,6 +14,7 @@
 pub mod counter;
 pub mod frozen;
 pub mod lww_register;
+pub mod permissioned;
 pub mod raw;
 pub mod rga;
 pub mod shared;
@@ -37,6 +38,7 @@ pub use calimero_sdk_macros::Mergeable;
 pub use counter::{Counter, GCounter, PNCounter};
 pub use frozen::{FrozenStorage, FrozenValue};
 pub use lww_register::LwwRegister;
+pub use permissioned::{AccessControl, Ownable, PermissionedStorage};
 pub use rga::ReplicatedGrowableArray;
 pub use shared::{SharedMut, SharedStorage};
 pub use sorted_map::SortedMap;

@@ -38,6 +38,8 @@ pub enum StoreError {
         "entity {id} is written only by its shared storage's writers, and {writer} is not one of them"
     )]
     NotWriter { id: Id, writer: Hex32 },
+    #[error("account {caller} may not change {what}")]
+    NotOwnerOf { what: &'static str, caller: Hex32 },
     #[error("only account {owner} may set its own value (the caller is {writer})")]
     ForeignUser { owner: Hex32, writer: Hex32 },
     #[error("entity {id} is refused: {reason}")]

@@ -19,6 +19,7 @@ pub mod entities;
 pub mod env;
 pub mod error;
 pub mod hlc;
+pub mod ids;
 pub mod merge;
 pub mod root;
 pub mod store;

@@ -23,6 +23,7 @@ use super::{Handle, Staged, encoding_inline, load_value, save_value, stage_value
 use crate::address::Id;
 use crate::entities::{CrdtType, SHARED_VALUE, WRITER_SET, WriterSet};
 use crate::error::{Hex32, StoreError};
+use crate::ids::AccountId;
 use crate::merge::Mergeable;
 use crate::store;
 
@@ -149,8 +150,10 @@ impl<T: BorshSerialize + BorshDeserialize + Mergeable> SharedStorage<T> {
     }
 
     /// The accounts of the current writer set (empty if it cannot be read).
-    pub fn writers(&self) -> BTreeSet<[u8; 32]> {
-        self.current().map(|set| set.writers).unwrap_or_default()
+    pub fn writers(&self) -> BTreeSet<AccountId> {
+        self.current()
+            .map(|set| set.writers.into_iter().map(AccountId::from).collect())
+            .unwrap_or_default()
     }
 
     /// The stamp `(time, id)` of the current writer set (`(0, 0)` for the first one).

@@ -15,6 +15,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use super::unordered_map::UnorderedMap;
 use crate::entities::{CrdtType, USER_SLOT};
 use crate::error::{Hex32, StoreError};
+use crate::ids::AccountId;
 use crate::merge::Mergeable;
 use crate::store;
 
@@ -133,13 +134,16 @@ impl<T: BorshSerialize + BorshDeserialize + Mergeable> UserStorage<T> {
     }
 
     /// Every `(account, value)`, in the order the accounts first wrote.
-    pub fn entries(&self) -> Result<impl Iterator<Item = ([u8; 32], T)> + use<T>, StoreError> {
-        Ok(self.inner.entries()?.map(|(key, value)| (key, value.0)))
+    pub fn entries(&self) -> Result<impl Iterator<Item = (AccountId, T)> + use<T>, StoreError> {
+        Ok(self
+            .inner
+            .entries()?
+            .map(|(key, value)| (AccountId::from(key), value.0)))
     }
 
     /// The accounts with a value.
-    pub fn users(&self) -> Result<impl Iterator<Item = [u8; 32]> + use<T>, StoreError> {
-        self.inner.keys()
+    pub fn users(&self) -> Result<impl Iterator<Item = AccountId> + use<T>, StoreError> {
+        Ok(self.inner.keys()?.map(AccountId::from))
     }
 
     /// The number of accounts with a value.
