@@ -65,11 +65,7 @@ impl Team {
     }
 
     pub fn writers(&self) -> Vec<AccountId> {
-        self.motto
-            .writers()
-            .into_iter()
-            .map(AccountId::from)
-            .collect()
+        self.motto.writers().into_iter().collect()
     }
 
     pub fn state(&self) -> app::Result<(String, bool, bool, String)> {

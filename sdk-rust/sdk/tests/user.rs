@@ -86,7 +86,7 @@ impl Notes {
     }
 
     pub fn users(&self) -> app::Result<Vec<AccountId>> {
-        Ok(self.names.users()?.map(AccountId::from).collect())
+        Ok(self.names.users()?.collect())
     }
 
     pub fn has_note(&self) -> app::Result<bool> {
