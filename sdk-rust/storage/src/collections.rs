@@ -165,6 +165,36 @@ fn write_inline<T, W: io::Write>(
     Ok(())
 }
 
+/// Encodes a collection: in private state, inline with the items it holds; otherwise as its id,
+/// a detached one being first bound under the parent being saved, with the writes `staged`
+/// returns for it.
+fn serialize_collection<T, W: io::Write>(
+    handle: &Handle,
+    items: &Staging<T>,
+    write_item: impl Fn(&T, &mut W) -> io::Result<()>,
+    crdt_type: impl FnOnce() -> CrdtType,
+    staged: impl FnOnce(Id) -> Result<Vec<Staged>, StoreError>,
+    writer: &mut W,
+) -> io::Result<()> {
+    if encoding_inline() {
+        return write_inline(handle, &items.items(), write_item, writer);
+    }
+    handle.serialize(crdt_type, staged, writer)
+}
+
+/// Decodes a collection encoded by [`serialize_collection`]: its handle, and in private state
+/// the items it held, each keyed by `key`.
+fn deserialize_collection<T, R: io::Read>(
+    reader: &mut R,
+    read_item: impl Fn(&mut R) -> io::Result<T>,
+    key: impl Fn(&T) -> Vec<u8>,
+) -> io::Result<(Handle, Staging<T>)> {
+    if encoding_inline() {
+        return Ok((Handle::default(), read_inline(reader, read_item, key)?));
+    }
+    Ok((Handle::deserialize(reader)?, Staging::default()))
+}
+
 /// Reads `u32 count ‖ items` into a staging area, each keyed by `key`.
 fn read_inline<T, R: io::Read>(
     reader: &mut R,

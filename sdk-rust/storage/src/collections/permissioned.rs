@@ -121,6 +121,7 @@ impl<T> BorshDeserialize for Ownable<T> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: BorshSerialize + BorshDeserialize + Mergeable> Mergeable for Ownable<T> {
     fn merge(&mut self, _other: &Self) -> Result<(), StoreError> {
         Ok(())
@@ -276,6 +277,7 @@ impl BorshDeserialize for AccessControl {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl Mergeable for AccessControl {
     fn merge(&mut self, _other: &Self) -> Result<(), StoreError> {
         Ok(())

@@ -293,6 +293,7 @@ impl<T> BorshDeserialize for SharedStorage<T> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: BorshSerialize + BorshDeserialize + Mergeable> Mergeable for SharedStorage<T> {
     fn merge(&mut self, _other: &Self) -> Result<(), StoreError> {
         Ok(())

@@ -47,16 +47,14 @@ where
         crdt_type: impl FnOnce() -> CrdtType,
         writer: &mut W,
     ) -> io::Result<()> {
-        if super::encoding_inline() {
-            return super::write_inline(
-                &self.handle,
-                &self.staged.items(),
-                |entry, w| entry.serialize(w),
-                writer,
-            );
-        }
-        self.handle
-            .serialize(crdt_type, |map| self.staged_writes(map), writer)
+        super::serialize_collection(
+            &self.handle,
+            &self.staged,
+            |entry, w| entry.serialize(w),
+            crdt_type,
+            |map| self.staged_writes(map),
+            writer,
+        )
     }
 
     /// Binds a top-level field as a collection of type `crdt_type`.
@@ -297,18 +295,13 @@ where
     V: BorshDeserialize,
 {
     fn deserialize_reader<R: io::Read>(reader: &mut R) -> io::Result<Self> {
-        if super::encoding_inline() {
-            return Ok(Self {
-                handle: Handle::default(),
-                staged: super::read_inline(reader, <(K, V)>::deserialize_reader, |entry| {
-                    entry.0.key_bytes().into_owned()
-                })?,
-                _types: PhantomData,
-            });
-        }
+        let (handle, staged) =
+            super::deserialize_collection(reader, <(K, V)>::deserialize_reader, |entry| {
+                entry.0.key_bytes().into_owned()
+            })?;
         Ok(Self {
-            handle: Handle::deserialize(reader)?,
-            staged: Staging::default(),
+            handle,
+            staged,
             _types: PhantomData,
         })
     }

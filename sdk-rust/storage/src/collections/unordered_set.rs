@@ -42,16 +42,14 @@ where
         crdt_type: impl FnOnce() -> CrdtType,
         writer: &mut W,
     ) -> io::Result<()> {
-        if super::encoding_inline() {
-            return super::write_inline(
-                &self.handle,
-                &self.staged.items(),
-                |value, w| value.serialize(w),
-                writer,
-            );
-        }
-        self.handle
-            .serialize(crdt_type, |set| self.staged_writes(set), writer)
+        super::serialize_collection(
+            &self.handle,
+            &self.staged,
+            |value, w| value.serialize(w),
+            crdt_type,
+            |set| self.staged_writes(set),
+            writer,
+        )
     }
 
     /// Binds a top-level field as a collection of type `crdt_type`.
@@ -202,18 +200,13 @@ impl<T: BorshSerialize + BorshDeserialize + StorageKey> BorshSerialize for Unord
 
 impl<T: BorshDeserialize + StorageKey> BorshDeserialize for UnorderedSet<T> {
     fn deserialize_reader<R: io::Read>(reader: &mut R) -> io::Result<Self> {
-        if super::encoding_inline() {
-            return Ok(Self {
-                handle: Handle::default(),
-                staged: super::read_inline(reader, T::deserialize_reader, |value| {
-                    value.key_bytes().into_owned()
-                })?,
-                _types: PhantomData,
-            });
-        }
+        let (handle, staged) =
+            super::deserialize_collection(reader, T::deserialize_reader, |value| {
+                value.key_bytes().into_owned()
+            })?;
         Ok(Self {
-            handle: Handle::deserialize(reader)?,
-            staged: Staging::default(),
+            handle,
+            staged,
             _types: PhantomData,
         })
     }

@@ -191,6 +191,7 @@ impl<T: BorshDeserialize> BorshDeserialize for UserStorage<T> {
     }
 }
 
+#[diagnostic::do_not_recommend]
 impl<T: BorshSerialize + BorshDeserialize + Mergeable> Mergeable for UserStorage<T> {
     fn merge(&mut self, _other: &Self) -> Result<(), StoreError> {
         Ok(())

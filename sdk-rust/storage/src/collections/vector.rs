@@ -184,31 +184,24 @@ impl<T> std::fmt::Debug for Vector<T> {
 
 impl<T: BorshSerialize + BorshDeserialize + Mergeable> BorshSerialize for Vector<T> {
     fn serialize<W: io::Write>(&self, writer: &mut W) -> io::Result<()> {
-        if super::encoding_inline() {
-            return super::write_inline(
-                &self.handle,
-                &self.staged.items(),
-                |value, w| value.serialize(w),
-                writer,
-            );
-        }
-        self.handle
-            .serialize(Self::crdt_type, |_| self.staged_writes(), writer)
+        super::serialize_collection(
+            &self.handle,
+            &self.staged,
+            |value, w| value.serialize(w),
+            Self::crdt_type,
+            |_| self.staged_writes(),
+            writer,
+        )
     }
 }
 
 impl<T: BorshDeserialize> BorshDeserialize for Vector<T> {
     fn deserialize_reader<R: io::Read>(reader: &mut R) -> io::Result<Self> {
-        if super::encoding_inline() {
-            return Ok(Self {
-                handle: Handle::default(),
-                staged: super::read_inline(reader, T::deserialize_reader, |_| Vec::new())?,
-                _types: PhantomData,
-            });
-        }
+        let (handle, staged) =
+            super::deserialize_collection(reader, T::deserialize_reader, |_| Vec::new())?;
         Ok(Self {
-            handle: Handle::deserialize(reader)?,
-            staged: Staging::default(),
+            handle,
+            staged,
             _types: PhantomData,
         })
     }
