@@ -12,10 +12,12 @@
 //! create the same ones, and they are ordinary entities for merging, deletion and hashing.
 
 pub mod counter;
+pub mod crdt_meta;
 pub mod frozen;
 pub mod lww_register;
 pub mod permissioned;
 pub mod raw;
+pub mod rekey;
 pub mod rga;
 pub mod shared;
 pub mod sorted_map;
