@@ -422,12 +422,16 @@ enum Step {
     },
     /// A replica receives one of the deltas it can apply (chosen by `pick`).
     Deliver { replica: usize, pick: usize },
+    /// A hostile replica replays, as its own, a delta another member made that it has already
+    /// applied: refused if it touches that member's or a writer set's entities, a no-op if not.
+    Forge { replica: usize, pick: usize },
 }
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         3 => (0..3usize, op(), any::<u16>()).prop_map(|(replica, op, advance_us)| Step::Run { replica, op, advance_us }),
         2 => (0..3usize, any::<usize>()).prop_map(|(replica, pick)| Step::Deliver { replica, pick }),
+        1 => (0..3usize, any::<usize>()).prop_map(|(replica, pick)| Step::Forge { replica, pick }),
     ]
 }
 
@@ -613,6 +617,41 @@ fn converge(
                 let ready = replica.deliverable(&deltas);
                 if !ready.is_empty() {
                     replica.apply(ready[pick % ready.len()], &deltas)?;
+                }
+            }
+            Step::Forge { replica, pick } => {
+                let forger = replica % count;
+                let replica = &mut replicas[forger];
+                let others: Vec<usize> = replica
+                    .applied
+                    .iter()
+                    .copied()
+                    .filter(|id| deltas[*id].author != member(forger))
+                    .collect();
+                if others.is_empty() {
+                    continue;
+                }
+                let id = others[pick % others.len()];
+                let before = replica.root();
+                let state = replica.app.host().storage();
+                replica.tick(1_000);
+                match replica.app.sync_from(member(forger), &deltas[id].artifact) {
+                    Err(error) => {
+                        let error = error.to_string();
+                        prop_assert!(
+                            error.contains("only its owner may change it")
+                                || error.contains("is not one of them"),
+                            "a forged replay of delta {} failed otherwise: {}",
+                            id,
+                            error
+                        );
+                        prop_assert_eq!(
+                            &replica.app.host().storage(),
+                            &state,
+                            "refused, yet changed"
+                        );
+                    }
+                    Ok(_) => prop_assert_eq!(replica.root(), before, "a replay changed the state"),
                 }
             }
         }
