@@ -63,6 +63,19 @@ function save(collection: Uint8Array, id: Uint8Array, parts: [any, any][], recor
   flushStaged(scope);
 }
 
+/** The `[key, value]` elements of a keyed store (frozen or per-account), in creation order. */
+function keyedEntries<K, V>(collection: Uint8Array, type: any): [K, V][] {
+  const out: [K, V][] = [];
+  for (const id of host.elements(collection)) {
+    const bytes = host.value(id);
+    if (bytes === null) continue;
+    const r = new Reader(bytes);
+    const k = decode(type.key, r);
+    out.push([k, decode(type.value, r)]);
+  }
+  return out;
+}
+
 /** The live elements of a set or vector, decoded, in creation order. */
 function elements<T>(collection: Uint8Array, type: any): T[] {
   const out: T[] = [];
@@ -329,15 +342,7 @@ export class FrozenStorage<T> extends Collection {
   }
   /** Every `[key, value]`, in the order they were first stored. */
   entries(): [Uint8Array, T][] {
-    const out: [Uint8Array, T][] = [];
-    for (const id of host.elements(this._ready())) {
-      const bytes = host.value(id);
-      if (bytes === null) continue;
-      const r = new Reader(bytes);
-      const k = decode(this._type.key, r);
-      out.push([k, decode(this._type.value, r)]);
-    }
-    return out;
+    return keyedEntries(this._ready(), this._type);
   }
   size(): number { return host.len(this._ready()); }
   /** Every key, in the order they were first stored. */
@@ -421,15 +426,7 @@ export class UserStorage<V> extends Collection {
   entries(): [Uint8Array, V][] {
     const pending = this._pending();
     if (pending) return [...pending.values()].map(([k, v]) => [k, v]);
-    const out: [Uint8Array, V][] = [];
-    for (const id of host.elements(this._ready())) {
-      const bytes = host.value(id);
-      if (bytes === null) continue;
-      const r = new Reader(bytes);
-      const k = decode(this._type.key, r);
-      out.push([k, decode(this._type.value, r)]);
-    }
-    return out;
+    return keyedEntries(this._ready(), this._type);
   }
   /** The accounts with a value. */
   users(): Uint8Array[] { return this.entries().map(([k]) => k); }

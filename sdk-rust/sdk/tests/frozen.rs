@@ -2,12 +2,15 @@
 //! store the same value agree on its key, and a peer's delta that changes a frozen value or
 //! deletes one is refused, leaving the replica as it was.
 
+mod common;
+
 use calimero_sdk::app;
-use calimero_sdk::storage::action::{Action, StorageDelta, decode_delta};
+use calimero_sdk::storage::action::Action;
 use calimero_sdk::storage::address::hash;
 use calimero_sdk::storage::collections::FrozenStorage;
 use calimero_sdk::storage::entities::{CrdtType, FROZEN};
 use calimero_sdk::testing::TestApp;
+use common::actions;
 use serde_json::json;
 
 #[app::state]
@@ -47,21 +50,6 @@ fn replicas() -> (TestApp<Archive>, TestApp<Archive>) {
     let b = TestApp::<Archive>::with_member([2; 32], [2; 32]);
     b.sync(&a.last().artifact).unwrap();
     (a, b)
-}
-
-/// The actions of an artifact, and a way to put edited ones back (same delta otherwise).
-fn actions(artifact: &[u8]) -> (Vec<Action>, impl Fn(Vec<Action>) -> Vec<u8> + use<>) {
-    let delta = decode_delta(artifact).unwrap();
-    let actions = delta.actions().to_vec();
-    (actions, move |actions| {
-        let mut delta = delta.clone();
-        match &mut delta {
-            StorageDelta::Actions(list) | StorageDelta::CausalActions { actions: list, .. } => {
-                *list = actions
-            }
-        }
-        borsh::to_vec(&delta).unwrap()
-    })
 }
 
 fn is_frozen(action: &Action) -> bool {

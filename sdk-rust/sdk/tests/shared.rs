@@ -2,14 +2,15 @@
 //! can rotate. The storage layer checks every write, a peer's delta included, against the
 //! writer-set version the write names; a refused delta leaves the replica unchanged.
 
+mod common;
+
 use calimero_sdk::app;
-use calimero_sdk::storage::action::{Action, StorageDelta, decode_delta};
+use calimero_sdk::storage::action::Action;
 use calimero_sdk::storage::collections::{LwwRegister, SharedStorage, UnorderedMap};
-use calimero_sdk::storage::entities::{
-    CrdtType, Metadata, SHARED_VALUE, StorageType, WRITER_SET, WriterSet,
-};
+use calimero_sdk::storage::entities::{CrdtType, SHARED_VALUE, StorageType, WRITER_SET, WriterSet};
 use calimero_sdk::testing::TestApp;
 use calimero_sdk::{AccountId, env};
+use common::{actions, metadata, metadata_mut};
 use serde_json::{Value, json};
 
 #[app::state]
@@ -108,36 +109,6 @@ fn replicas() -> (TestApp<Team>, TestApp<Team>, TestApp<Team>) {
     alice.init(json!({})).unwrap();
     let genesis = alice.last().artifact;
     (alice, replica(BOB, &genesis), replica(CAROL, &genesis))
-}
-
-fn actions(artifact: &[u8]) -> (Vec<Action>, impl Fn(Vec<Action>) -> Vec<u8> + use<>) {
-    let delta = decode_delta(artifact).unwrap();
-    let actions = delta.actions().to_vec();
-    (actions, move |actions| {
-        let mut delta = delta.clone();
-        match &mut delta {
-            StorageDelta::Actions(list) | StorageDelta::CausalActions { actions: list, .. } => {
-                *list = actions
-            }
-        }
-        borsh::to_vec(&delta).unwrap()
-    })
-}
-
-fn metadata(action: &Action) -> &Metadata {
-    match action {
-        Action::Add { metadata, .. }
-        | Action::Update { metadata, .. }
-        | Action::DeleteRef { metadata, .. } => metadata,
-    }
-}
-
-fn metadata_mut(action: &mut Action) -> &mut Metadata {
-    match action {
-        Action::Add { metadata, .. }
-        | Action::Update { metadata, .. }
-        | Action::DeleteRef { metadata, .. } => metadata,
-    }
 }
 
 fn tagged(action: &Action, name: &str) -> bool {

@@ -2,13 +2,16 @@
 //! caller's slot; a peer applies a delta as its author, so a delta that touches another
 //! account's slot (or anything under it) is refused whole, and the replica is left unchanged.
 
+mod common;
+
 use calimero_sdk::app;
 use calimero_sdk::borsh::{BorshDeserialize, BorshSerialize};
-use calimero_sdk::storage::action::{Action, StorageDelta, decode_delta};
+use calimero_sdk::storage::action::Action;
 use calimero_sdk::storage::collections::{LwwRegister, Mergeable, UnorderedSet, UserStorage};
-use calimero_sdk::storage::entities::{CrdtType, Metadata, StorageType, USER_SLOT};
+use calimero_sdk::storage::entities::{CrdtType, StorageType, USER_SLOT};
 use calimero_sdk::testing::TestApp;
 use calimero_sdk::{AccountId, env};
+use common::{actions, metadata, metadata_mut};
 use serde_json::{Value, json};
 
 #[derive(BorshSerialize, BorshDeserialize, Mergeable, Default)]
@@ -115,36 +118,8 @@ fn replicas() -> (TestApp<Notes>, TestApp<Notes>) {
     (alice, bob)
 }
 
-/// The actions of an artifact, and a way to put edited ones back (same delta otherwise).
-fn actions(artifact: &[u8]) -> (Vec<Action>, impl Fn(Vec<Action>) -> Vec<u8> + use<>) {
-    let delta = decode_delta(artifact).unwrap();
-    let actions = delta.actions().to_vec();
-    (actions, move |actions| {
-        let mut delta = delta.clone();
-        match &mut delta {
-            StorageDelta::Actions(list) | StorageDelta::CausalActions { actions: list, .. } => {
-                *list = actions
-            }
-        }
-        borsh::to_vec(&delta).unwrap()
-    })
-}
-
-fn metadata_mut(action: &mut Action) -> &mut Metadata {
-    match action {
-        Action::Add { metadata, .. }
-        | Action::Update { metadata, .. }
-        | Action::DeleteRef { metadata, .. } => metadata,
-    }
-}
-
 fn owner(action: &Action) -> Option<[u8; 32]> {
-    let metadata = match action {
-        Action::Add { metadata, .. }
-        | Action::Update { metadata, .. }
-        | Action::DeleteRef { metadata, .. } => metadata,
-    };
-    match &metadata.storage_type {
+    match &metadata(action).storage_type {
         StorageType::User { owner, .. } => Some(*owner),
         _ => None,
     }

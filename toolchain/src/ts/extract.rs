@@ -352,9 +352,7 @@ impl<'a> Extractor<'a> {
                 .types
                 .iter()
                 .map(|t| &**t)
-                .filter(|t| {
-                    !matches!(t, TsType::TsKeywordType(k) if matches!(k.kind, TsKeywordTypeKind::TsNullKeyword | TsKeywordTypeKind::TsUndefinedKeyword))
-                })
+                .filter(|t| !is_null_or_undefined(t))
                 .collect();
             let nullable = members.len() < union.types.len();
             let mut variants: Vec<Value> = Vec::new();
@@ -416,9 +414,7 @@ impl<'a> Extractor<'a> {
                     .types
                     .iter()
                     .map(|t| &**t)
-                    .filter(|t| {
-                        !matches!(t, TsType::TsKeywordType(k) if matches!(k.kind, TsKeywordTypeKind::TsNullKeyword | TsKeywordTypeKind::TsUndefinedKeyword))
-                    })
+                    .filter(|t| !is_null_or_undefined(t))
                     .collect();
                 let nullable = rest.len() < union.types.len();
                 // Every member must store as the same type (`"a" | "b"`, `string | "x"`,
@@ -662,6 +658,11 @@ impl<'a> Extractor<'a> {
         self.types.insert(name.to_owned(), record);
         Ok((reference, false))
     }
+}
+
+/// `null` or `undefined`, which make a union nullable rather than add a member.
+fn is_null_or_undefined(ty: &TsType) -> bool {
+    matches!(ty, TsType::TsKeywordType(k) if matches!(k.kind, TsKeywordTypeKind::TsNullKeyword | TsKeywordTypeKind::TsUndefinedKeyword))
 }
 
 fn with_null(mut value: Value, nullable: bool) -> Value {
