@@ -367,6 +367,24 @@ impl Store {
         Ok(())
     }
 
+    /// The greatest `updated_at` of the live entities under `id`.
+    fn newest_below(&mut self, id: Id) -> Result<u64, StoreError> {
+        let mut newest = 0;
+        let mut pending = vec![id];
+        while let Some(next) = pending.pop() {
+            let Some(index) = self.index(next)? else {
+                continue;
+            };
+            for child in index.children() {
+                if let Some(live) = self.index(child.id)?.filter(|c| c.is_live()) {
+                    newest = newest.max(live.metadata.updated_at);
+                    pending.push(child.id);
+                }
+            }
+        }
+        Ok(newest)
+    }
+
     /// The delete watermark recorded for `id` itself (0 if none).
     fn own_watermark(&mut self, id: Id) -> Result<u64, StoreError> {
         if let Some(&mark) = self.watermarks.get(&id) {
@@ -736,7 +754,10 @@ pub fn delete(id: Id) -> Result<bool, StoreError> {
         let place = store.place_gone(&index)?;
         let storage_type = store.local_storage(id, place, writer)?;
         store.check_subtree(id, writer)?;
-        let deleted_at = now.max(index.metadata.updated_at);
+        // After everything it removes, so nothing this replica has seen under it survives.
+        let deleted_at = now
+            .max(index.metadata.updated_at)
+            .max(store.newest_below(id)?);
         store.delete_at(id, deleted_at)?;
         let metadata = Metadata {
             storage_type,
