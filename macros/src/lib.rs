@@ -8,6 +8,7 @@
 //! `AppMethods::abi()` function the logic macro implements.
 
 mod abi;
+mod migrate;
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
@@ -132,10 +133,17 @@ fn custom_key_types(ty: &Type, out: &mut Vec<Type>) {
 
 struct StateArgs {
     emits: Option<Type>,
+    /// `version = N`: the version of the state's layout (1 when absent).
+    version: Option<u32>,
+    /// `migration = function`: the `#[app::migrate]` function that moves the previous version's
+    /// state to this one.
+    migration: Option<syn::Ident>,
 }
 
 fn parse_state_args(attr: TokenStream2) -> syn::Result<StateArgs> {
     let mut emits = None;
+    let mut version = None;
+    let mut migration = None;
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("emits") {
             let value = meta.value()?;
@@ -147,14 +155,29 @@ fn parse_state_args(attr: TokenStream2) -> syn::Result<StateArgs> {
             emits = Some(ty);
             Ok(())
         } else if meta.path.is_ident("version") {
-            let _: syn::LitInt = meta.value()?.parse()?;
+            let lit: syn::LitInt = meta.value()?.parse()?;
+            let value: u32 = lit.base10_parse()?;
+            if value == 0 {
+                return Err(meta.error("state versions start at 1"));
+            }
+            version = Some(value);
+            Ok(())
+        } else if meta.path.is_ident("migration") {
+            migration = Some(meta.value()?.parse()?);
             Ok(())
         } else {
-            Err(meta.error("unknown #[app::state] argument; expected `emits = EventType`"))
+            Err(meta.error(
+                "unknown #[app::state] argument; expected `emits = EventType`, `version = N` or \
+                 `migration = function`",
+            ))
         }
     });
     syn::parse::Parser::parse2(parser, attr)?;
-    Ok(StateArgs { emits })
+    Ok(StateArgs {
+        emits,
+        version,
+        migration,
+    })
 }
 
 struct StaticLifetimes;
@@ -177,7 +200,7 @@ pub fn state(attr: TokenStream, item: TokenStream) -> TokenStream {
     state_impl(args, item).into()
 }
 
-fn state_impl(args: StateArgs, item: ItemStruct) -> TokenStream2 {
+fn state_impl(args: StateArgs, mut item: ItemStruct) -> TokenStream2 {
     let name = &item.ident;
     if !item.generics.params.is_empty() {
         return spanned_error(
@@ -236,12 +259,47 @@ fn state_impl(args: StateArgs, item: ItemStruct) -> TokenStream2 {
         return quote! { #item #errors };
     }
 
+    let migration = match migration_method(&args, &item) {
+        Ok(Some((migration, derived))) => {
+            // The derive runs after this macro and cannot see `version = N`: hand it over.
+            if let (true, Some(version)) = (derived, args.version) {
+                let version = syn::LitInt::new(&version.to_string(), Span::call_site());
+                item.attrs
+                    .push(syn::parse_quote!(#[migrate(state_version = #version)]));
+            }
+            Some(migration)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            let e = e.to_compile_error();
+            return quote! { #item #e };
+        }
+    };
     let mut types = serde_json::Map::new();
     types.insert(
         self_name.clone(),
         json!({ "kind": "record", "fields": abi_fields }),
     );
-    let fragment = json!({ "state_root": self_name, "types": types }).to_string();
+    let mut fragment = json!({ "state_root": self_name, "types": types });
+    if let Some(version) = args.version {
+        fragment["state_version"] = json!(version);
+    }
+    let migration_entry = match &migration {
+        Some(method) => {
+            let from = args.version.unwrap_or(1).saturating_sub(1);
+            fragment["migrations"] =
+                json!([{ "method": method.to_string(), "from_version": from }]);
+            let name = method.to_string();
+            let runner = format_ident!("__calimero_method_{}", method);
+            quote! {
+                fn migration() -> ::core::option::Option<(&'static str, fn())> {
+                    ::core::option::Option::Some((#name, #runner as fn()))
+                }
+            }
+        }
+        None => quote! {},
+    };
+    let fragment = fragment.to_string();
     let section = fragment_section(&fragment);
     let event_fragments = match &args.emits {
         Some(ty) => quote! {
@@ -287,12 +345,45 @@ fn state_impl(args: StateArgs, item: ItemStruct) -> TokenStream2 {
                 #event_fragments
                 fragments
             }
+
+            #migration_entry
         }
 
         #(#key_impls)*
         #event_check
         #section
     }
+}
+
+/// The migration that produces this state: `migration = f` in `#[app::state(..)]`, or the one
+/// `#[derive(app::Migrate)]` writes.
+/// `(method, whether the derive writes it)`.
+fn migration_method(
+    args: &StateArgs,
+    item: &ItemStruct,
+) -> syn::Result<Option<(syn::Ident, bool)>> {
+    if let Some(method) = &args.migration {
+        return Ok(Some((method.clone(), false)));
+    }
+    let mut derives_migrate = false;
+    for attr in item.attrs.iter().filter(|a| a.path().is_ident("derive")) {
+        attr.parse_nested_meta(|meta| {
+            derives_migrate |= meta
+                .path
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == "Migrate");
+            Ok(())
+        })?;
+    }
+    if !derives_migrate {
+        return Ok(None);
+    }
+    let method = migrate::struct_args(&item.attrs)?.method;
+    Ok(Some((
+        method.unwrap_or_else(|| migrate::default_method(args.version, item.ident.span())),
+        true,
+    )))
 }
 
 /// `#[derive(Mergeable)]` on a struct whose fields are all CRDTs (`LwwRegister<T>`, counters,
@@ -704,6 +795,45 @@ fn take_markers(attrs: &mut Vec<Attribute>) -> Markers {
     markers
 }
 
+/// A migration: `fn name() -> NewState` (or `-> (NewState, Witness)`) that reads the previous
+/// version's state with `calimero_sdk::state::read_raw()` and returns the new one. It becomes an
+/// export named like the function, which replaces the root state with the result and commits
+/// (after the app's `#[app::migration_check]`, if it has one, accepts it). Name it in
+/// `#[app::state(version = N, migration = name)]`.
+#[proc_macro_attribute]
+pub fn migrate(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item = parse_macro_input!(item as syn::ItemFn);
+    migrate::migrate(item)
+        .unwrap_or_else(|e| e.to_compile_error())
+        .into()
+}
+
+/// A check of a migration's result: `fn check(old: OldState, new: NewState) -> bool`, with an
+/// optional third parameter for the witness the migration returned. The migration producing
+/// `NewState` runs it before committing; `false` refuses the migration and keeps the previous
+/// state.
+#[proc_macro_attribute]
+pub fn migration_check(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item = parse_macro_input!(item as syn::ItemFn);
+    migrate::migration_check(item)
+        .unwrap_or_else(|e| e.to_compile_error())
+        .into()
+}
+
+/// Writes the migration of the `#[app::state]` struct it is on from the previous version,
+/// `#[migrate(from = OldState)]` (a `BorshDeserialize` struct with the old fields in order):
+/// each field is carried from the old field of its name, or `#[migrate(new = expr)]`,
+/// `#[migrate(from = old_name)]`, `#[migrate(with = function)]` (converted; with `from` when
+/// renamed too). `#[migrate(method = name)]` names the export (default `migrate_vN_to_vM`) and
+/// `#[migrate(emit = event)]` emits an event.
+#[proc_macro_derive(Migrate, attributes(migrate))]
+pub fn derive_migrate(item: TokenStream) -> TokenStream {
+    let item = parse_macro_input!(item as syn::DeriveInput);
+    migrate::derive(item)
+        .unwrap_or_else(|e| e.to_compile_error())
+        .into()
+}
+
 /// Exports the public methods of the app's state impl.
 #[proc_macro_attribute]
 pub fn logic(_attr: TokenStream, item: TokenStream) -> TokenStream {
@@ -822,6 +952,10 @@ fn logic_impl(mut item: ItemImpl) -> TokenStream2 {
                     <#self_ty as ::calimero_sdk::__private::StateAbi>::fragments();
                 fragments.push(#fragment);
                 ::calimero_sdk::__private::merge_abi(&fragments)
+            }
+
+            fn migration() -> ::core::option::Option<(&'static str, fn())> {
+                <#self_ty as ::calimero_sdk::__private::StateAbi>::migration()
             }
         }
 

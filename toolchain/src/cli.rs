@@ -107,6 +107,12 @@ pub enum Command {
     /// --scenario. Each runs on a fresh in-process instance of the module (the node's runtime,
     /// in-memory storage) after `init`. Exits 1 if any call's result is not the expected one,
     /// naming the call, what it gave and what was expected.
+    ///
+    /// A step `{"upgrade": "v2.wasm"}` moves the context to another version of the app (path
+    /// relative to the scenario file): it runs the migration the new module declares from the
+    /// current state version, and later calls run on the new module. `"refused": true` expects
+    /// the migration to fail (a panic, or its migration check refusing) and the context to stay
+    /// as it was.
     Test {
         /// The app's Cargo.toml or package.json (default: the one in the current directory).
         #[arg(long)]

@@ -13,7 +13,7 @@ mod atlas;
 pub mod generate;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, anyhow, bail};
@@ -33,6 +33,19 @@ pub struct Step {
     /// The member who calls (`as` in the file): any name, mapped to a fixed identity; the
     /// default member when absent.
     pub caller: Option<String>,
+    /// Not a call: move the context to another module (`upgrade` in the file), running its
+    /// migration.
+    pub upgrade: Option<Upgrade>,
+}
+
+/// A scenario step that moves the context to a new version of the app.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Upgrade {
+    /// The new version's module (relative paths are read from the scenario's folder).
+    pub module: PathBuf,
+    /// `refused: true`: the migration is expected to fail (a panic, or its check says no) and
+    /// leave the context on the previous version with its state.
+    pub refused: bool,
 }
 
 /// Reads a scenario: a JSON or YAML (`.yaml`, `.yml`) list of
@@ -62,10 +75,37 @@ pub fn load_scenario(path: &Path) -> anyhow::Result<Vec<Step>> {
     let Some(steps) = value.as_array() else {
         bail!("{}: a scenario is a list of calls", path.display());
     };
+    let folder = path.parent().map(Path::to_path_buf).unwrap_or_default();
     steps
         .iter()
         .enumerate()
         .map(|(i, step)| {
+            if let Some(upgrade) = step.get("upgrade") {
+                let Some(module) = upgrade.as_str() else {
+                    bail!(
+                        "{}: step {i}: \"upgrade\" names the new version's module file, not {upgrade}",
+                        path.display()
+                    );
+                };
+                let refused = match step.get("refused") {
+                    None => false,
+                    Some(Value::Bool(refused)) => *refused,
+                    Some(other) => bail!(
+                        "{}: step {i} (upgrade): \"refused\" is true or false, not {other}",
+                        path.display()
+                    ),
+                };
+                return Ok(Step {
+                    method: String::new(),
+                    args: Value::Null,
+                    expect: None,
+                    caller: None,
+                    upgrade: Some(Upgrade {
+                        module: folder.join(module),
+                        refused,
+                    }),
+                });
+            }
             let method = step
                 .get("method")
                 .and_then(Value::as_str)
@@ -93,6 +133,7 @@ pub fn load_scenario(path: &Path) -> anyhow::Result<Vec<Step>> {
                 args: step.get("args").cloned().unwrap_or_else(|| json!({})),
                 expect,
                 caller,
+                upgrade: None,
             })
         })
         .collect()
@@ -158,6 +199,8 @@ struct Side {
     label: String,
     runtime: Runtime,
     module: Arc<CompiledModule>,
+    /// The module's state version (`state_version` of its ABI, 1 when absent).
+    version: u64,
     state: Arc<Memory>,
 }
 
@@ -167,12 +210,57 @@ impl Side {
         let (_, module) = runtime
             .prepare(bytes)
             .map_err(|e| anyhow!("{label} does not load: {e}"))?;
+        let version = calimero_wasm_abi::read_manifest(bytes)
+            .ok()
+            .flatten()
+            .map_or(1, |abi| calimero_wasm_abi::state_version(&abi));
         Ok(Self {
             label,
             runtime,
             module,
+            version,
             state: Arc::default(),
         })
+    }
+
+    /// Moves the state to module `bytes`, a later version of the app: runs its migration from
+    /// this side's version, if it declares one. On failure nothing changes.
+    fn upgrade(&mut self, bytes: &[u8], index: u64, seed: u64) -> anyhow::Result<()> {
+        let abi = manifest(bytes, "the new version")?;
+        let (_, module) = self
+            .runtime
+            .prepare(bytes)
+            .map_err(|e| anyhow!("the new version does not load: {e}"))?;
+        let version = calimero_wasm_abi::state_version(&abi);
+        let migrations = calimero_wasm_abi::migrations(&abi);
+        let migration = migrations.iter().find(|(_, from)| *from == self.version);
+        match migration {
+            Some((method, _)) => {
+                let outcome = self.run_on(&module, method, Vec::new(), index, seed, None);
+                if let Err(error) = &outcome.returns {
+                    bail!("its migration `{method}` failed: {error}");
+                }
+            }
+            None if migrations.is_empty() && version == self.version => {}
+            None if migrations.is_empty() => bail!(
+                "the new version's state is version {version}, the context's is {}, and the new \
+                 version declares no migration",
+                self.version
+            ),
+            None => bail!(
+                "the new version migrates from state version{} {}, not from the context's {}",
+                if migrations.len() > 1 { "s" } else { "" },
+                migrations
+                    .iter()
+                    .map(|(_, from)| from.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                self.version
+            ),
+        }
+        self.module = module;
+        self.version = version;
+        Ok(())
     }
 
     /// A fresh side running the same module on an empty store.
@@ -181,12 +269,25 @@ impl Side {
             label: self.label.clone(),
             runtime: Runtime::new(Limits::default(), None),
             module: self.module.clone(),
+            version: self.version,
             state: Arc::default(),
         }
     }
 
     fn run(
         &self,
+        entry: &str,
+        input: Vec<u8>,
+        index: u64,
+        seed: u64,
+        caller: Option<&str>,
+    ) -> Outcome {
+        self.run_on(&self.module, entry, input, index, seed, caller)
+    }
+
+    fn run_on(
+        &self,
+        module: &Arc<CompiledModule>,
         entry: &str,
         input: Vec<u8>,
         index: u64,
@@ -212,10 +313,10 @@ impl Side {
         };
         let outcome = if entry == calimero_runtime::SYNC_NEXT {
             self.runtime
-                .apply_artifact(&self.module, input, identity, self.state.clone())
+                .apply_artifact(module, input, identity, self.state.clone())
         } else {
             self.runtime
-                .run(&self.module, entry, input, identity, self.state.clone())
+                .run(module, entry, input, identity, self.state.clone())
         };
         self.state.apply(&outcome);
         outcome
@@ -586,7 +687,14 @@ pub fn run(a: &[u8], b: &[u8], scenario: &[Step], options: Options) -> anyhow::R
         args: json!({}),
         expect: None,
         caller: None,
+        upgrade: None,
     };
+    if scenario.iter().any(|step| step.upgrade.is_some()) {
+        bail!(
+            "the scenario moves the context to another module (`upgrade`); compare two modules \
+             on scenarios without upgrades, and run upgrades with `cargo calimero test`"
+        );
+    }
     let generated = generate::calls(&abi_a, options.generated, seed);
     let steps = std::iter::once((&init, false))
         .chain(scenario.iter().map(|s| (s, false)))
@@ -710,6 +818,9 @@ pub fn save_calls(
         .iter()
         .chain(&generated)
         .map(|step| {
+            if let Some(upgrade) = &step.upgrade {
+                return json!({"upgrade": upgrade.module, "refused": upgrade.refused});
+            }
             let mut call = json!({"method": step.method, "args": step.args});
             if let Some(expect) = &step.expect {
                 call["expect"] = expect.clone();
@@ -736,7 +847,7 @@ pub struct Checked {
 /// Runs `scenario` (after `init`) on one module and checks every `expect`. Later calls run on
 /// the state earlier ones left, failed or not, so one run reports every failing call.
 pub fn check(module: &[u8], scenario: &[Step], seed: u64) -> anyhow::Result<Checked> {
-    let side = Side::new("the module".into(), module)?;
+    let mut side = Side::new("the module".into(), module)?;
     let init = side.run("init", b"{}".to_vec(), 0, seed, None);
     if let Err(error) = &init.returns {
         bail!("`init` failed: {error:?}");
@@ -744,6 +855,34 @@ pub fn check(module: &[u8], scenario: &[Step], seed: u64) -> anyhow::Result<Chec
     let mut failures = Vec::new();
     for (i, step) in scenario.iter().enumerate() {
         let index = i + 1;
+        if let Some(upgrade) = &step.upgrade {
+            let bytes = std::fs::read(&upgrade.module).with_context(|| {
+                format!(
+                    "step {index}: cannot read the new version {}",
+                    upgrade.module.display()
+                )
+            })?;
+            let result = side.upgrade(&bytes, index as u64, seed);
+            let at = format!("step {index} `upgrade` to {}", upgrade.module.display());
+            match (result, upgrade.refused) {
+                (Ok(_), false) | (Err(_), true) => {}
+                (Ok(_), true) => failures.push(Difference {
+                    at,
+                    what: "a refused migration".into(),
+                    a: "the context moved to the new version".into(),
+                    b: "the migration refused, the context left as it was".into(),
+                    hint: None,
+                }),
+                (Err(error), false) => failures.push(Difference {
+                    at,
+                    what: "the upgrade".into(),
+                    a: format!("{error:#}"),
+                    b: "the context moved to the new version".into(),
+                    hint: None,
+                }),
+            }
+            continue;
+        }
         let outcome = side.run(
             &step.method,
             serde_json::to_vec(&step.args)?,

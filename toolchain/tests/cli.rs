@@ -279,6 +279,138 @@ impl App {
 }
 "#;
 
+const SHELF_V1: &str = r#"
+use calimero_sdk::app;
+use calimero_storage::collections::{LwwRegister, UnorderedMap};
+
+#[app::state]
+pub struct Shelf { books: UnorderedMap<String, LwwRegister<String>>, owner: LwwRegister<String> }
+
+#[app::logic]
+impl Shelf {
+    #[app::init]
+    pub fn init() -> Shelf { Shelf { books: UnorderedMap::new(), owner: LwwRegister::new("nobody".into()) } }
+    pub fn add(&mut self, key: String, title: String) -> app::Result<()> { self.books.insert(key, title.into())?; Ok(()) }
+    pub fn set_owner(&mut self, owner: String) { self.owner.set(owner); }
+}
+"#;
+
+const SHELF_V2: &str = r#"
+use calimero_sdk::app;
+use calimero_sdk::borsh::BorshDeserialize;
+use calimero_storage::collections::{LwwRegister, UnorderedMap};
+
+#[derive(BorshDeserialize)]
+#[borsh(crate = "calimero_sdk::borsh")]
+pub struct ShelfV1 { books: UnorderedMap<String, LwwRegister<String>>, owner: LwwRegister<String> }
+
+#[app::event]
+pub enum Event { Upgraded { books: u64 } }
+
+#[app::state(version = 2, emits = Event)]
+#[derive(app::Migrate)]
+#[migrate(from = ShelfV1)]
+pub struct Shelf {
+    books: UnorderedMap<String, LwwRegister<String>>,
+    #[migrate(from = owner)]
+    keeper: LwwRegister<String>,
+    #[migrate(new = LwwRegister::new(0))]
+    loans: LwwRegister<u64>,
+}
+
+#[app::logic]
+impl Shelf {
+    #[app::init]
+    pub fn init() -> Shelf { Shelf { books: UnorderedMap::new(), keeper: LwwRegister::new("nobody".into()), loans: LwwRegister::new(0) } }
+    pub fn title(&self, key: String) -> app::Result<Option<String>> { Ok(self.books.get(&key)?.map(|t| t.get().clone())) }
+    pub fn keeper(&self) -> String { self.keeper.get().clone() }
+    pub fn lend(&mut self) -> u64 { let n = *self.loans.get() + 1; self.loans.set(n); n }
+}
+"#;
+
+#[test]
+fn a_scenario_upgrades_a_context_to_a_new_version_through_its_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut modules = Vec::new();
+    for (name, lib) in [("shelf-v1", SHELF_V1), ("shelf-v2", SHELF_V2)] {
+        let app = scratch_app(dir.path(), name, lib, true);
+        let built = build(&app.join("Cargo.toml"), &app.join("res"), &[]);
+        assert!(built.status.success(), "{}", text(&built));
+        let module = app.join(format!("res/{}.wasm", name.replace('-', "_")));
+        modules.push(module);
+    }
+    let abi: Value = serde_json::from_slice(
+        &tool()
+            .args(["calimero", "abi"])
+            .arg(&modules[1])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(abi["state_version"], json!(2));
+    assert_eq!(
+        abi["migrations"],
+        json!([{"method": "migrate_v1_to_v2", "from_version": 1}])
+    );
+    std::fs::copy(&modules[1], dir.path().join("v2.wasm")).unwrap();
+    let scenario = dir.path().join("upgrade.yml");
+    std::fs::write(
+        &scenario,
+        r#"
+- method: add
+  args: {key: a, title: Dune}
+- method: set_owner
+  args: {owner: ada}
+- upgrade: v2.wasm
+- method: title
+  args: {key: a}
+  expect: {output: Dune}
+- method: keeper
+  expect: {output: ada}
+- method: lend
+  expect: {output: 1}
+- upgrade: v2.wasm
+  refused: true
+- method: lend
+  expect: {output: 2}
+"#,
+    )
+    .unwrap();
+    let run = |scenario: &Path| {
+        tool()
+            .args(["calimero", "test", "--module"])
+            .arg(&modules[0])
+            .arg("--scenario")
+            .arg(scenario)
+            .output()
+            .unwrap()
+    };
+    let passed = run(&scenario);
+    assert!(passed.status.success(), "{}", text(&passed));
+
+    // The same steps with the wrong expectations fail, naming the step and what happened.
+    let wrong = dir.path().join("wrong.yml");
+    std::fs::write(
+        &wrong,
+        "- upgrade: v2.wasm\n  refused: true\n- upgrade: v2.wasm\n- method: keeper\n  expect: {output: ada}\n",
+    )
+    .unwrap();
+    let failed = run(&wrong);
+    assert!(!failed.status.success());
+    let log = text(&failed);
+    assert!(
+        log.contains("step 1 `upgrade`") && log.contains("the context moved to the new version"),
+        "{log}"
+    );
+    assert!(
+        log.contains("step 2 `upgrade`")
+            && log.contains("migrates from state version 1, not from the context's 2"),
+        "{log}"
+    );
+    assert!(log.contains("\"nobody\""), "{log}");
+}
+
 #[test]
 fn a_crate_that_is_not_a_cdylib_is_refused_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();

@@ -25,6 +25,8 @@ pub fn merge_fragments<'a>(fragments: impl IntoIterator<Item = &'a str>) -> Resu
     let mut methods = Vec::new();
     let mut events = Vec::new();
     let mut state_root = None;
+    let mut state_version = None;
+    let mut migrations = Vec::new();
     let mut app_error = None;
     for fragment in fragments {
         let fragment = fragment.trim();
@@ -44,6 +46,12 @@ pub fn merge_fragments<'a>(fragments: impl IntoIterator<Item = &'a str>) -> Resu
         }
         if let Some(Value::String(root)) = value.get("state_root") {
             state_root = Some(root.clone());
+        }
+        if let Some(version) = value.get("state_version") {
+            state_version = Some(version.clone());
+        }
+        if let Some(Value::Array(m)) = value.get("migrations") {
+            migrations.extend(m.iter().cloned());
         }
         if let Some(Value::String(error)) = value.get("app_error") {
             app_error = Some(error.clone());
@@ -74,7 +82,39 @@ pub fn merge_fragments<'a>(fragments: impl IntoIterator<Item = &'a str>) -> Resu
     if let Some(root) = state_root {
         manifest["state_root"] = Value::String(root);
     }
+    if let Some(version) = state_version {
+        manifest["state_version"] = version;
+    }
+    if !migrations.is_empty() {
+        manifest["migrations"] = Value::Array(migrations);
+    }
     Ok(manifest)
+}
+
+/// The version of the state layout a manifest declares (`state_version`, 1 when absent).
+pub fn state_version(manifest: &Value) -> u64 {
+    manifest
+        .get("state_version")
+        .and_then(Value::as_u64)
+        .unwrap_or(1)
+}
+
+/// The migrations a manifest declares: `(export, from_version)`.
+pub fn migrations(manifest: &Value) -> Vec<(String, u64)> {
+    manifest
+        .get("migrations")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|m| {
+                    Some((
+                        m["method"].as_str()?.to_owned(),
+                        m["from_version"].as_u64()?,
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Reads a LEB128 u32 at `*at`.

@@ -1,5 +1,6 @@
 //! Support for the code `#[app::logic]` generates. Not a public API.
 
+use borsh::{BorshDeserialize, BorshSerialize};
 use calimero_storage::{AppState, StoreError, root, store};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -12,12 +13,22 @@ pub trait AppMethods {
     const METHODS: &'static [(&'static str, fn())];
     /// The app's ABI manifest, merged from the macros' fragments.
     fn abi() -> String;
+    /// The migration that produces this app's state from the previous version's, if it has one:
+    /// its export name and function.
+    fn migration() -> Option<(&'static str, fn())> {
+        None
+    }
 }
 
 /// The ABI fragment of a state type (implemented by `#[app::state]`).
 pub trait StateAbi {
     /// JSON fragments: the state's own, then its events'.
     fn fragments() -> Vec<&'static str>;
+    /// The migration that produces this state (`#[app::state(migration = ..)]` or
+    /// `#[derive(app::Migrate)]`).
+    fn migration() -> Option<(&'static str, fn())> {
+        None
+    }
 }
 
 /// The ABI fragment of an event type (implemented by `#[app::event]`).
@@ -144,5 +155,131 @@ pub fn merge_abi(fragments: &[&str]) -> String {
     match calimero_wasm_abi::merge_fragments(fragments.iter().copied()) {
         Ok(manifest) => manifest.to_string(),
         Err(error) => panic!("the macros produced an invalid ABI fragment: {error}"),
+    }
+}
+
+/// Starts a migration export: checks that there is a state to migrate and returns its encoding
+/// (the previous version's), for the migration check.
+#[track_caller]
+pub fn migration_begin<S: AppState>(method: &str) -> Vec<u8> {
+    begin();
+    S::register_merges();
+    match root::load_raw() {
+        Ok(bytes) => bytes,
+        Err(StoreError::Uninitialized) => panic!(
+            "{method}: this context has no state to migrate yet; create it with the previous \
+             version of the app (its `init`) first"
+        ),
+        Err(error) => fail(method, error),
+    }
+}
+
+/// Ends a migration export: replaces the root state with `state`, lets the app's migration
+/// check (`check`, `None` if it has none) judge it, and commits. A refusal panics, so the call
+/// traps and the context keeps its previous state.
+#[track_caller]
+pub fn migration_finish<S: AppState>(
+    method: &str,
+    old: &[u8],
+    state: S,
+    witness: Option<Vec<u8>>,
+    check: impl FnOnce(&[u8], &[u8], Option<&[u8]>) -> Option<bool>,
+) {
+    let new = root::replace(state).unwrap_or_else(|e| fail(method, e));
+    if check(old, &new, witness.as_deref()) == Some(false) {
+        panic!(
+            "{method}: the app's migration check refused the migrated state; nothing of the \
+             migration is kept and the context keeps its previous state"
+        );
+    }
+    root::commit().unwrap_or_else(|e| fail(method, e));
+}
+
+/// The previous version's state, decoded as `T` (for `#[derive(app::Migrate)]`).
+#[track_caller]
+pub fn read_previous<T: BorshDeserialize>(method: &str) -> T {
+    let Some(bytes) = crate::state::read_raw() else {
+        panic!(
+            "{method}: this context has no state to migrate yet; create it with the previous \
+             version of the app (its `init`) first"
+        )
+    };
+    T::try_from_slice(&bytes).unwrap_or_else(|e| {
+        panic!(
+            "{method}: the stored state does not decode as `{}` ({e}); the type named in \
+             `#[migrate(from = ..)]` must list the previous version's fields, in their order",
+            std::any::type_name::<T>()
+        )
+    })
+}
+
+/// Encodes a migration's witness for its check.
+#[track_caller]
+pub fn encode_witness<W: BorshSerialize>(method: &str, witness: &W) -> Option<Vec<u8>> {
+    match borsh::to_vec(witness) {
+        Ok(bytes) => Some(bytes),
+        Err(e) => panic!("{method}: cannot encode the migration's witness: {e}"),
+    }
+}
+
+/// Decodes the witness a migration check takes.
+#[track_caller]
+pub fn decode_witness<W: BorshDeserialize>(check: &str, witness: Option<&[u8]>) -> W {
+    let Some(bytes) = witness else {
+        panic!(
+            "{check}: this migration check takes a witness, but the migration returned none; \
+             return `(NewState, Witness)` from the `#[app::migrate]` function"
+        )
+    };
+    W::try_from_slice(bytes).unwrap_or_else(|e| {
+        panic!(
+            "{check}: the migration's witness does not decode as `{}`: {e}",
+            std::any::type_name::<W>()
+        )
+    })
+}
+
+/// Decodes the previous or the migrated state for a migration check.
+#[track_caller]
+pub fn decode_for_check<T: BorshDeserialize>(check: &str, which: &str, bytes: &[u8]) -> T {
+    T::try_from_slice(bytes).unwrap_or_else(|e| {
+        panic!(
+            "{check}: the {which} state does not decode as `{}`: {e}",
+            std::any::type_name::<T>()
+        )
+    })
+}
+
+/// Finds out at compile time whether a state type has a migration check: `(&CheckProbe::<S>::
+/// new()).run_check(..)` resolves to [`CheckDeclared`] if `S: MigrationCheck`, else to
+/// [`CheckMissing`].
+pub struct CheckProbe<T>(std::marker::PhantomData<T>);
+
+impl<T> CheckProbe<T> {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+/// The state has a migration check: run it.
+pub trait CheckDeclared {
+    fn run_check(&self, old: &[u8], new: &[u8], witness: Option<&[u8]>) -> Option<bool>;
+}
+
+impl<T: crate::state::MigrationCheck> CheckDeclared for CheckProbe<T> {
+    fn run_check(&self, old: &[u8], new: &[u8], witness: Option<&[u8]>) -> Option<bool> {
+        Some(T::check_migration(old, new, witness))
+    }
+}
+
+/// The state has no migration check.
+pub trait CheckMissing {
+    fn run_check(&self, old: &[u8], new: &[u8], witness: Option<&[u8]>) -> Option<bool>;
+}
+
+impl<T> CheckMissing for &CheckProbe<T> {
+    fn run_check(&self, _: &[u8], _: &[u8], _: Option<&[u8]>) -> Option<bool> {
+        None
     }
 }

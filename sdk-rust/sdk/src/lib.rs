@@ -43,7 +43,9 @@ pub mod abi {
 }
 pub mod env;
 pub mod event;
+pub mod migration_check;
 pub mod private_storage;
+pub mod state;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 pub mod types;
@@ -57,7 +59,8 @@ pub use types::{AccountId, BlobId, ContextId, IdParseError, PublicKey};
 /// The app-facing macros and types: `use calimero_sdk::app;`.
 pub mod app {
     pub use calimero_sdk_macros::{
-        AbiType, Mergeable, destroy, error, event, init, logic, private, state, view, xcall,
+        AbiType, Mergeable, Migrate, destroy, error, event, init, logic, migrate, migration_check,
+        private, state, view, xcall,
     };
     pub use calimero_storage::Mergeable;
 

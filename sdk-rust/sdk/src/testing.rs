@@ -126,6 +126,22 @@ impl<A: AppMethods> TestApp<A> {
         }
     }
 
+    /// Moves this context to app `B`, a later version of this one, on the same host: runs `B`'s
+    /// migration (if it declares one) on the current state, and returns `B`. A migration that
+    /// panics or that `B`'s migration check refuses leaves the state as it was and returns the
+    /// trap. Without a migration, `B` simply reads the state as it is.
+    pub fn upgrade<B: AppMethods>(&self) -> Result<TestApp<B>, CallError> {
+        let next = TestApp::<B>::on(self.host.clone());
+        if let Some((_, migration)) = B::migration() {
+            let outcome = self.host.execute(b"", migration);
+            *next.last.borrow_mut() = outcome.clone();
+            if let Some(trap) = outcome.trap {
+                return Err(CallError::Trap(trap));
+            }
+        }
+        Ok(next)
+    }
+
     /// The outcome of the last call (events, logs, artifact, root).
     pub fn last(&self) -> Outcome {
         self.last.borrow().clone()

@@ -248,6 +248,12 @@ impl Handle {
         }
         let id = Id::collection(None, name);
         self.id.set(Some(id));
+        // A new collection under a name a previous version of the state used (a migration that
+        // dropped the field, or replaced it with `new`): it starts empty, not with the old
+        // collection's elements.
+        if store::data(id)?.is_some() {
+            clear_children(id)?;
+        }
         let kind = EntityKind {
             crdt_type: Some(crdt_type),
             field_name: Some(name.to_owned()),

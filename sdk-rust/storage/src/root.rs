@@ -86,6 +86,18 @@ pub fn save<T: AppState>(state: &T) -> Result<(), StoreError> {
     store::create_bound(Id::ROOT_ENTRY, bound)
 }
 
+/// Replaces the root state with `state` (a migration to a new layout): binds the collections it
+/// adds, writes it over the previous version's, and returns its encoding. Collections it carries
+/// from the previous state keep their ids and elements.
+pub fn replace<T: AppState>(mut state: T) -> Result<Vec<u8>, StoreError> {
+    if !is_initialized()? {
+        return Err(StoreError::Uninitialized);
+    }
+    state.attach_fields()?;
+    save(&state)?;
+    load_raw()
+}
+
 /// Recomputes the Merkle tree, then hands the root and the artifact to the host.
 pub fn commit() -> Result<[u8; 32], StoreError> {
     let root = store::flush()?;

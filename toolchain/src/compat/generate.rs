@@ -91,6 +91,7 @@ pub fn calls(abi: &Value, calls: usize, seed: u64) -> Vec<Step> {
                 args: Value::Object(args),
                 expect: None,
                 caller: None,
+                upgrade: None,
             }
         })
         .collect()
