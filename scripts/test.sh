@@ -21,3 +21,6 @@ if [ -x sdk-js/sdk/node_modules/.bin/tsc ]; then
 fi
 say "cargo test"
 cargo test --workspace
+say "cargo test: calimero-sdk's \`tracing\` feature (off in the workspace build)"
+cargo clippy -p calimero-sdk --features tracing --all-targets -q -- -D warnings
+cargo test -p calimero-sdk --features tracing --test log_tracing

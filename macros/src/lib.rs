@@ -332,6 +332,14 @@ fn state_impl(args: StateArgs, mut item: ItemStruct) -> TokenStream2 {
             }
         }
 
+        impl #name {
+            /// Upstream's tests call this to register re-keying of nested collections. Here a
+            /// nested collection's id is derived from its parent when it is stored, so there is
+            /// nothing to register: it does nothing.
+            #[doc(hidden)]
+            pub fn __calimero_register_rekey() {}
+        }
+
         impl ::calimero_sdk::storage::AppState for #name {
             fn attach_fields(&mut self) -> ::core::result::Result<(), ::calimero_sdk::storage::StoreError> {
                 #attaches
@@ -913,7 +921,7 @@ fn logic_impl(mut item: ItemImpl) -> TokenStream2 {
         functions.extend(export.function.clone());
         let name = &export.name;
         let rust_name = format_ident!("__calimero_method_{}", name);
-        table.extend(quote! { (#name, #rust_name as fn()), });
+        table.extend(quote! { (#name, <#self_ty>::#rust_name as fn()), });
         methods_abi.push(export.abi.clone());
     }
     if has_init {
@@ -921,19 +929,21 @@ fn logic_impl(mut item: ItemImpl) -> TokenStream2 {
             #[cfg(target_arch = "wasm32")]
             #[unsafe(export_name = "__calimero_sync_next")]
             extern "C" fn __calimero_export___calimero_sync_next() {
-                __calimero_method___calimero_sync_next()
+                <#self_ty>::__calimero_method___calimero_sync_next()
             }
         };
         functions.extend(quote! {
-            #[doc(hidden)]
-            pub fn __calimero_method___calimero_sync_next() {
-                ::calimero_sdk::__private::begin();
-                ::calimero_sdk::__private::sync_next::<#self_ty>();
+            impl #self_ty {
+                #[doc(hidden)]
+                pub fn __calimero_method___calimero_sync_next() {
+                    ::calimero_sdk::__private::begin();
+                    ::calimero_sdk::__private::sync_next::<#self_ty>();
+                }
             }
             #wasm
         });
         table.extend(quote! {
-            ("__calimero_sync_next", __calimero_method___calimero_sync_next as fn()),
+            ("__calimero_sync_next", <#self_ty>::__calimero_method___calimero_sync_next as fn()),
         });
     }
     methods_abi.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
@@ -1178,17 +1188,21 @@ fn export_method(
         }
     };
 
+    // The runner is an associated function, so that several states with their logic can share
+    // a module (a library of versions, as in tests); only the wasm export is module-level.
     let function = quote! {
-        #[doc(hidden)]
-        pub fn #rust_name() {
-            ::calimero_sdk::__private::begin();
-            #body
+        impl #self_ty {
+            #[doc(hidden)]
+            pub fn #rust_name() {
+                ::calimero_sdk::__private::begin();
+                #body
+            }
         }
 
         #[cfg(target_arch = "wasm32")]
         #[unsafe(export_name = #name)]
         extern "C" fn #wasm_name() {
-            #rust_name()
+            <#self_ty>::#rust_name()
         }
     };
 

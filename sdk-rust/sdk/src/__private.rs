@@ -40,6 +40,8 @@ pub trait EventAbi {
 /// Starts an export: panic hook, fresh storage engine.
 pub fn begin() {
     env::setup_panic_hook();
+    #[cfg(feature = "tracing")]
+    crate::log_tracing::install();
     store::reset();
 }
 

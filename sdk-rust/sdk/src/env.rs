@@ -144,3 +144,9 @@ pub fn private_storage_write(key: &[u8], value: &[u8]) -> bool {
     // SAFETY: both descriptors describe live slices.
     unsafe { calimero_sys::private_storage_write(key.as_arg(), value.as_arg()) == 1 }
 }
+
+#[cfg(feature = "tracing")]
+pub use crate::log_tracing::set_log_level;
+/// The levels [`set_log_level`] takes: `env::LevelFilter::DEBUG`.
+#[cfg(feature = "tracing")]
+pub use tracing::level_filters::LevelFilter;

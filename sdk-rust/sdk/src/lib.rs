@@ -43,6 +43,8 @@ pub mod abi {
 }
 pub mod env;
 pub mod event;
+#[cfg(feature = "tracing")]
+mod log_tracing;
 pub mod migration_check;
 pub mod private_storage;
 pub mod state;

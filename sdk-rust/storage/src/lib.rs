@@ -11,6 +11,8 @@
 //! - [`store`]: the per-execution engine, merge rules and Merkle recomputation.
 //! - [`collections`]: `UnorderedMap`, `UnorderedSet`, `Vector`, `Counter`, `LwwRegister`.
 //! - [`root`]: the app's root state: init, load, commit, and applying a peer's delta.
+//! - `testing` (native targets): `converge_app`, a convergence check of an app state across
+//!   in-process replicas.
 
 pub mod action;
 pub mod address;
@@ -31,3 +33,5 @@ pub use root::AppState;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use calimero_sys::host as test_host;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;

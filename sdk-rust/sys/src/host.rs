@@ -200,6 +200,21 @@ impl TestHost {
         self.state.borrow().device_id
     }
 
+    /// Sets the account calls run as.
+    pub fn set_account_id(&self, account: [u8; 32]) {
+        self.state.borrow_mut().account_id = account;
+    }
+
+    /// Sets the device (member public key) the app sees.
+    pub fn set_device_id(&self, device: [u8; 32]) {
+        self.state.borrow_mut().device_id = device;
+    }
+
+    /// Sets the context id the app sees.
+    pub fn set_context_id(&self, context: [u8; 32]) {
+        self.state.borrow_mut().context_id = context;
+    }
+
     /// Sets the clock (Unix ns) and how far it moves on each `time_now` call.
     pub fn set_clock(&self, now_ns: u64, step_ns: u64) {
         let mut state = self.state.borrow_mut();
