@@ -300,6 +300,7 @@ fn state_impl(args: StateArgs, mut item: ItemStruct) -> TokenStream2 {
         None => quote! {},
     };
     let fragment = fragment.to_string();
+    let state_version = args.version.unwrap_or(1);
     let section = fragment_section(&fragment);
     let event_fragments = match &args.emits {
         Some(ty) => quote! {
@@ -341,6 +342,8 @@ fn state_impl(args: StateArgs, mut item: ItemStruct) -> TokenStream2 {
         }
 
         impl ::calimero_sdk::storage::AppState for #name {
+            const STATE_VERSION: u32 = #state_version;
+
             fn attach_fields(&mut self) -> ::core::result::Result<(), ::calimero_sdk::storage::StoreError> {
                 #attaches
                 Ok(())

@@ -232,31 +232,13 @@ impl Side {
             .prepare(bytes)
             .map_err(|e| anyhow!("the new version does not load: {e}"))?;
         let version = calimero_wasm_abi::state_version(&abi);
-        let migrations = calimero_wasm_abi::migrations(&abi);
-        let migration = migrations.iter().find(|(_, from)| *from == self.version);
-        match migration {
-            Some((method, _)) => {
-                let outcome = self.run_on(&module, method, Vec::new(), index, seed, None);
-                if let Err(error) = &outcome.returns {
-                    bail!("its migration `{method}` failed: {error}");
-                }
+        let migration =
+            calimero_wasm_abi::migration_from(&abi, self.version).map_err(|e| anyhow!(e))?;
+        if let Some(method) = migration {
+            let outcome = self.run_on(&module, &method, Vec::new(), index, seed, None);
+            if let Err(error) = &outcome.returns {
+                bail!("its migration `{method}` failed: {error}");
             }
-            None if migrations.is_empty() && version == self.version => {}
-            None if migrations.is_empty() => bail!(
-                "the new version's state is version {version}, the context's is {}, and the new \
-                 version declares no migration",
-                self.version
-            ),
-            None => bail!(
-                "the new version migrates from state version{} {}, not from the context's {}",
-                if migrations.len() > 1 { "s" } else { "" },
-                migrations
-                    .iter()
-                    .map(|(_, from)| from.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                self.version
-            ),
         }
         self.module = module;
         self.version = version;

@@ -132,6 +132,15 @@ pub enum ContextCommand {
         /// The invitation string.
         invitation: String,
     },
+    /// Move a context to a new version of its app (installed on this node first, with `app
+    /// install`): runs the migration the new version declares from the context's state version,
+    /// then every member moves too, once it has the new version installed.
+    Upgrade {
+        /// The context (base58 id).
+        context: String,
+        /// The new version's application id (base58, from `app install`).
+        application: String,
+    },
     /// Sync a context with a peer now (otherwise it happens periodically).
     Sync {
         /// The context (base58 id).
@@ -561,6 +570,34 @@ pub fn main(cli: Cli) -> anyhow::Result<i32> {
                     "joined context {} as member {}; {sync}\n",
                     text(&data["contextId"]),
                     text(&data["memberPublicKey"])
+                ),
+            );
+        }
+        Command::Context(ContextCommand::Upgrade {
+            context,
+            application,
+        }) => {
+            let body = json!({"applicationId": application});
+            let data = client.admin(
+                "POST",
+                &format!("/admin-api/contexts/{context}/upgrade"),
+                Some(&body),
+                None,
+            )?;
+            let migration = match data["migration"].as_str() {
+                Some(method) => format!(
+                    "ran migration `{method}` (state version {} to {})",
+                    text(&data["fromVersion"]),
+                    text(&data["toVersion"])
+                ),
+                None => "no migration (same state version)".to_owned(),
+            };
+            print(
+                &data,
+                format!(
+                    "context {context} now runs application {}: {migration}; root {}\n",
+                    text(&data["application"]),
+                    text(&data["rootHash"])
                 ),
             );
         }

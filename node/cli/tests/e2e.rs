@@ -213,3 +213,54 @@ fn merod_init_refuses_to_clobber_without_force() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("pass --force"));
     assert!(init(true).status.success());
 }
+
+#[test]
+fn meroctl_upgrades_a_context_to_a_new_version_of_its_app() {
+    let node = TestNode::start(env!("CARGO_BIN_EXE_merod").as_ref());
+    let v1 = node.install(kv_store());
+    let v2 = node.install(&calimero_tests::build_app("kv-store-v2"));
+    let context = node.create_context(&v1);
+    assert_eq!(
+        node.call(&context, "set", json!({"key": "a", "value": "1"})),
+        Ok(Value::Null)
+    );
+    assert!(node.call(&context, "label", json!({})).is_err());
+
+    let (ok, stdout, stderr) = meroctl(&node, &["context", "upgrade", &context, &v2]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("context {context} now runs application {v2}"))
+            && stdout.contains("ran migration `migrate_v1_to_v2` (state version 1 to 2)"),
+        "{stdout}"
+    );
+    assert_eq!(
+        node.call(&context, "label", json!({})),
+        Ok(json!("migrated from v1"))
+    );
+    assert_eq!(
+        node.call(&context, "get", json!({"key": "a"})),
+        Ok(json!("1"))
+    );
+
+    // Back to v1 is refused, naming the versions; the context is unchanged.
+    let (ok, stdout, stderr) = meroctl(&node, &["context", "upgrade", &context, &v1]);
+    assert!(!ok, "{stdout}");
+    assert!(
+        stderr.contains("the new version's state is version 1, the context's is 2"),
+        "{stderr}"
+    );
+    let (status, body) = node.admin(
+        "POST",
+        &format!("/admin-api/contexts/{context}/upgrade"),
+        Some(json!({})),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("applicationId"),
+        "{body}"
+    );
+    assert_eq!(
+        node.call(&context, "label", json!({})),
+        Ok(json!("migrated from v1"))
+    );
+}

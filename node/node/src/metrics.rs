@@ -35,6 +35,9 @@ counters! {
     DeltasApplyFailed = "deltas_apply_failed",
     /// Deferred: a delta stamped more than 5 s ahead of this node's clock (retried by sync).
     DeltasDeferredClockDrift = "deltas_deferred_clock_drift",
+    /// Deferred: a delta upgrading the context to an application not installed here (retried
+    /// by sync once it is).
+    DeltasDeferredMissingApplication = "deltas_deferred_missing_application",
     DuplicateDeltas = "duplicate_deltas",
     SnapshotsInstalled = "snapshots_installed",
     SnapshotsServed = "snapshots_served",

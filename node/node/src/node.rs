@@ -61,6 +61,16 @@ pub enum NodeError {
     /// now, and a later sync delivers it again.
     #[error("delta {0} is stamped more than 5 s ahead of this node's clock; it will be retried")]
     ClockDrift(DeltaId),
+    /// A peer's delta moves the context to an application this node has not installed; it
+    /// waits, with everything after it, until the application is installed here.
+    #[error(
+        "delta {delta} moves the context to application {application}, which is not installed \
+         here; install it (`meroctl app install`) and the context catches up at the next sync"
+    )]
+    MissingApplication {
+        delta: DeltaId,
+        application: ApplicationId,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -92,6 +102,10 @@ impl NodeError {
                 "type": "ClockDrift",
                 "data": {"deltaId": delta, "message": self.to_string()}
             }),
+            NodeError::MissingApplication { delta, application } => json!({
+                "type": "MissingApplication",
+                "data": {"deltaId": delta, "applicationId": application, "message": self.to_string()}
+            }),
             NodeError::Internal(message) => json!({"type": "InternalError", "data": message}),
         }
     }
@@ -114,6 +128,22 @@ pub(crate) fn now_ns() -> u64 {
 }
 
 pub(crate) use calimero_primitives::now_ms;
+
+/// What [`Node::upgrade_context`] did.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Upgrade {
+    /// The application the context ran before.
+    pub previous: ApplicationId,
+    /// The application it runs now.
+    pub application: ApplicationId,
+    /// The migration that ran, if the new version declares one.
+    pub migration: Option<String>,
+    pub from_version: u64,
+    pub to_version: u64,
+    /// The state root after the migration.
+    pub root_hash: Hash,
+}
 
 /// What a successful execution returns to the client.
 #[derive(Debug, Serialize)]
@@ -1016,6 +1046,105 @@ impl Node {
             },
             xcalls,
         ))
+    }
+
+    /// Moves `context` to `application`, a new version of its app installed here: runs the
+    /// migration the new version declares from the context's state version (none if it declares
+    /// none and keeps the version), commits what it wrote, switches the context to the new
+    /// application, and publishes an `Upgrade` delta so that every member does the same. A
+    /// migration that fails (or whose check refuses) changes nothing.
+    pub fn upgrade_context(
+        &self,
+        context: &ContextId,
+        application: &ApplicationId,
+    ) -> Result<Upgrade, NodeError> {
+        let state = self.context_state(context)?;
+        let _write = state.lock.write().unwrap_or_else(|e| e.into_inner());
+        let mut record = self.context(context)?;
+        if !record.is_initialized() {
+            return Err(NodeError::Uninitialized(*context));
+        }
+        if record.application == *application {
+            return Err(NodeError::Conflict(format!(
+                "context {context} already runs application {application}"
+            )));
+        }
+        let new_abi = self.application_abi(application)?;
+        let from = calimero_wasm_abi::state_version(&self.application_abi(&record.application)?);
+        let migration = calimero_wasm_abi::migration_from(&new_abi, from).map_err(|reason| {
+            NodeError::Conflict(format!(
+                "application {application} cannot take over context {context}: {reason}"
+            ))
+        })?;
+        let previous = record.application;
+        let mut upgraded = record.clone();
+        upgraded.application = *application;
+        let outcome = match &migration {
+            Some(method) => {
+                let outcome =
+                    self.run_as_member(context, &upgraded, Entry::Method(method), Vec::new())?;
+                if let Err(error) = outcome.returns {
+                    return Err(NodeError::FunctionCall(error));
+                }
+                Some(outcome)
+            }
+            None => None,
+        };
+        let body = DeltaBody::Upgrade {
+            application: *application,
+            artifact: outcome
+                .as_ref()
+                .map(|o| o.artifact.clone())
+                .unwrap_or_default(),
+            events: outcome.as_ref().map(wire_events).unwrap_or_default(),
+        };
+        let size = sealed_size(&body);
+        if size > MAX_SEALED_SIZE {
+            return Err(NodeError::DeltaTooLarge {
+                size,
+                limit: MAX_SEALED_SIZE,
+            });
+        }
+        let signer = self.member_key(context, &record.member)?;
+        let mut batch = Batch::new();
+        let mut hlc = now_ns();
+        if let Some(outcome) = &outcome {
+            stage_writes(&mut batch, context, outcome);
+            if let Some(root) = outcome.root_hash {
+                record.root_hash = Hash::new(root);
+            }
+            hlc = hlc.max(outcome.clock_ns);
+        }
+        stage_clock(&mut batch, context, hlc);
+        record.application = *application;
+        let parents = parents_of(&state.dag().heads());
+        let delta = stage_delta(
+            &mut batch,
+            context,
+            &mut record,
+            parents,
+            &signer,
+            hlc,
+            &body,
+        );
+        batch.put(Column::Meta, context.as_bytes().to_vec(), encode(&record));
+        self.store.commit(batch)?;
+        state.dag().record_applied(delta.id, delta.parents.clone());
+        self.metrics.count(Counter::DeltasAuthored);
+        self.publish(context, &GossipMessage::Delta(delta));
+        if let Some(outcome) = &outcome {
+            self.feed
+                .publish(*context, record.root_hash, wire_events(outcome));
+        }
+        tracing::info!(%context, from = %previous, to = %application, ?migration, "context upgraded");
+        Ok(Upgrade {
+            previous,
+            application: *application,
+            migration,
+            from_version: from,
+            to_version: calimero_wasm_abi::state_version(&new_abi),
+            root_hash: record.root_hash,
+        })
     }
 
     /// Creates a member identity not yet bound to a context: its public key can be named in an

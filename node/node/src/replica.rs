@@ -121,6 +121,8 @@ fn stage_applied(batch: &mut Batch, context: &ContextId, delta: DeltaEnvelope) {
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub root_hash: Hash,
+    /// The application the state belongs to (`None`: the context's, unchanged).
+    pub application: Option<ApplicationId>,
     pub heads: Vec<DeltaId>,
     /// `(key32, value)` state entries.
     pub entries: Vec<(Vec<u8>, Vec<u8>)>,
@@ -339,6 +341,16 @@ impl Node {
                 *self.context_state(context)?.dag() = dag;
                 Ok(())
             }
+            Err(NodeError::MissingApplication { delta, application }) => {
+                // As above: the upgrade and what follows it wait until the application is here.
+                self.metrics
+                    .count(Counter::DeltasDeferredMissingApplication);
+                tracing::warn!(%context, %delta, %application, "a delta upgrades the context to an application not installed here; deferred until it is");
+                *record = self.context(context)?;
+                let dag = self.load_dag(context, record)?;
+                *self.context_state(context)?.dag() = dag;
+                Ok(())
+            }
             other => other,
         }
     }
@@ -485,6 +497,39 @@ impl Node {
                     tracing::warn!(%context, delta = %id, error = ?outcome.returns, "the app could not apply a delta");
                 }
             }
+            Ok(DeltaBody::Upgrade {
+                application,
+                artifact,
+                events,
+            }) => {
+                if self.application(&application).is_err() {
+                    return Err(NodeError::MissingApplication {
+                        delta: id,
+                        application,
+                    });
+                }
+                let mut upgraded = record.clone();
+                upgraded.application = application;
+                if !artifact.is_empty() {
+                    let outcome = self.run_sync_next(context, &upgraded, delta.author, artifact)?;
+                    if is_clock_drift(&outcome) {
+                        return Err(NodeError::ClockDrift(id));
+                    }
+                    clock = clock.max(outcome.clock_ns);
+                    if outcome.should_persist() {
+                        stage_writes(&mut batch, context, &outcome);
+                        if let Some(root) = outcome.root_hash {
+                            record.root_hash = Hash::new(root);
+                        }
+                        changed = Some(events);
+                    } else {
+                        self.metrics.count(Counter::DeltasApplyFailed);
+                        tracing::warn!(%context, delta = %id, error = ?outcome.returns, "the new application could not apply its migration's delta");
+                    }
+                }
+                tracing::info!(%context, from = %record.application, to = %application, "context upgraded by a peer");
+                record.application = application;
+            }
             Ok(DeltaBody::AddMember { member, invitation }) => {
                 match admits(record, &invitation, &member, delta.hlc / 1_000_000) {
                     Ok(()) => {
@@ -594,6 +639,18 @@ impl Node {
             if !known.contains(&key) {
                 batch.put(Column::Deltas, key, encode(&StoredDelta::ViaSnapshot));
             }
+        }
+        if let Some(application) = snapshot.application
+            && application != record.application
+        {
+            // The peer's context was upgraded after this node last applied its deltas.
+            if self.application(&application).is_err() {
+                return Err(NodeError::Conflict(format!(
+                    "the snapshot's state belongs to application {application} (the context was \
+                     upgraded), which is not installed here; install it and sync again"
+                )));
+            }
+            record.application = application;
         }
         record.root_hash = snapshot.root_hash;
         record.initialized = true;
@@ -807,6 +864,7 @@ impl Node {
                 };
                 Ok(SyncResponse::Snapshot(SnapshotPage {
                     root_hash: record.root_hash,
+                    application: record.application,
                     heads: record.heads,
                     entries,
                     next,

@@ -35,7 +35,7 @@ enum Phase {
     Snapshot {
         attempt: u8,
         first: Option<(Hash, Vec<DeltaId>)>,
-        collected: Snapshot,
+        collected: Box<Snapshot>,
     },
     Over,
 }
@@ -101,7 +101,7 @@ impl SyncSession {
         self.phase = Phase::Snapshot {
             attempt,
             first: None,
-            collected: Snapshot::default(),
+            collected: Box::default(),
         };
         self.snapshot_request(None)
     }
@@ -212,10 +212,11 @@ impl SyncSession {
                     }
                     None => {
                         collected.root_hash = page.root_hash;
+                        collected.application = Some(page.application);
                         collected.heads = page.heads;
                         collected.applied = page.applied;
                         collected.members = page.members;
-                        if let Err(error) = node.install_snapshot(&self.context, collected) {
+                        if let Err(error) = node.install_snapshot(&self.context, *collected) {
                             return self.fail(error);
                         }
                         self.report.snapshot = true;

@@ -93,6 +93,7 @@ pub fn router_with_auth(
         .route("/admin-api/contexts/{id}/members", get(context_members))
         .route("/admin-api/contexts/{id}/invite", post(invite))
         .route("/admin-api/contexts/{id}/sync", post(sync_context))
+        .route("/admin-api/contexts/{id}/upgrade", post(upgrade_context))
         .route("/admin-api/contexts/join", post(join))
         .route("/admin-api/peers", get(peers))
         .route("/admin-api/identity", post(new_identity))
@@ -261,7 +262,9 @@ fn node_error(error: NodeError) -> Response {
         NodeError::Conflict(_) | NodeError::Uninitialized(_) => StatusCode::CONFLICT,
         NodeError::DeltaTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         NodeError::Network(_) => StatusCode::BAD_GATEWAY,
-        NodeError::ClockDrift(_) => StatusCode::SERVICE_UNAVAILABLE,
+        NodeError::ClockDrift(_) | NodeError::MissingApplication { .. } => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         NodeError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
     admin_error(status, error.to_string())
@@ -791,6 +794,41 @@ async fn sync_context(State(state): State<AppState>, Path(id): Path<String>) -> 
     match replicator.sync_now(context).await {
         Ok(report) => data(report),
         Err(error) => node_error(error),
+    }
+}
+
+/// `POST /admin-api/contexts/{id}/upgrade {"applicationId"}`: moves the context to a new
+/// version of its app, running the new version's migration.
+async fn upgrade_context(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let context: ContextId = match parse_id(&id) {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let request = match json_body(&body) {
+        Ok(value) => value,
+        Err(response) => return response,
+    };
+    let application: ApplicationId = match request.get("applicationId").and_then(Value::as_str) {
+        Some(text) => match parse_id(text) {
+            Ok(id) => id,
+            Err(response) => return response,
+        },
+        None => {
+            return node_error(NodeError::ParseError(
+                "the body names the new version: {\"applicationId\": \"<id of an installed application>\"}"
+                    .into(),
+            ));
+        }
+    };
+    let node = state.node.clone();
+    match blocking(move || node.upgrade_context(&context, &application)).await {
+        Ok(Ok(upgrade)) => data(upgrade),
+        Ok(Err(error)) => node_error(error),
+        Err(response) => response,
     }
 }
 

@@ -204,6 +204,14 @@ pub enum DeltaBody {
         member: PublicKey,
         invitation: Box<Invitation>,
     },
+    /// The context moves to `application`, a new version of its app: peers apply `artifact`
+    /// (what the new version's migration wrote, empty if it has none) with the new module, then
+    /// run it for everything after.
+    Upgrade {
+        application: ApplicationId,
+        artifact: Vec<u8>,
+        events: Vec<Event>,
+    },
 }
 
 /// A signed delta: the unit of replication (the DAG's nodes).
@@ -467,6 +475,8 @@ pub struct SnapshotPage {
     /// The root and heads the whole snapshot belongs to; if they change between pages, the asker
     /// starts again.
     pub root_hash: Hash,
+    /// The application the context runs at those heads (it changes with an upgrade).
+    pub application: ApplicationId,
     pub heads: Vec<DeltaId>,
     /// `(key, value)` state entries in key order.
     pub entries: Vec<(Vec<u8>, Vec<u8>)>,

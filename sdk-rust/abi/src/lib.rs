@@ -117,6 +117,32 @@ pub fn migrations(manifest: &Value) -> Vec<(String, u64)> {
         .unwrap_or_default()
 }
 
+/// The export a module with `manifest` runs to take over a state of layout version `from`:
+/// `Ok(Some(export))`, `Ok(None)` if it declares no migration and has the same version (it reads
+/// the state as it is), or why it cannot take that state.
+pub fn migration_from(manifest: &Value, from: u64) -> Result<Option<String>, String> {
+    let version = state_version(manifest);
+    let migrations = migrations(manifest);
+    if let Some((method, _)) = migrations.iter().find(|(_, f)| *f == from) {
+        return Ok(Some(method.clone()));
+    }
+    if migrations.is_empty() {
+        if version == from {
+            return Ok(None);
+        }
+        return Err(format!(
+            "the new version's state is version {version}, the context's is {from}, and the new \
+             version declares no migration"
+        ));
+    }
+    let froms: Vec<String> = migrations.iter().map(|(_, f)| f.to_string()).collect();
+    Err(format!(
+        "the new version migrates from state version{} {}, not from the context's {from}",
+        if froms.len() > 1 { "s" } else { "" },
+        froms.join(", ")
+    ))
+}
+
 /// Reads a LEB128 u32 at `*at`.
 pub fn leb_u32(bytes: &[u8], at: &mut usize) -> Option<u32> {
     let mut result = 0u32;

@@ -356,3 +356,42 @@ fn manifest_declares_the_version_and_the_migration() {
             .all(|m| m["name"] != "migrate_v1_to_v2")
     );
 }
+
+#[test]
+fn a_peer_applies_the_migration_delta_and_writes_concurrent_with_it_converge() {
+    // Two replicas of one v1 context: `a` (member 1) and `b` (member 2).
+    let a = filled_v1();
+    let b = TestApp::<v1::Library>::with_member([3; 32], [2; 32]);
+    b.host().load_snapshot(a.host().storage());
+
+    // `b`, still on v1, adds a book and retitles, concurrently with `a`'s migration.
+    b.call("add", json!({"isbn": "978-9", "name": "Kim"}))
+        .unwrap();
+    let b_book = b.last().artifact;
+    b.call("set_title", json!({"title": "Retitled on v1"}))
+        .unwrap();
+    let b_title = b.last().artifact;
+    let a2 = a.upgrade::<v2::Library>().unwrap();
+    let migration = a2.last().artifact;
+
+    // `a` receives `b`'s v1 deltas after migrating; `b` moves to v2 and receives the migration
+    // after its own writes.
+    a2.sync_from([2; 32], &b_book).unwrap();
+    a2.sync_from([2; 32], &b_title).unwrap();
+    let b2 = TestApp::<v2::Library>::on(b.host().clone());
+    b2.sync_from([1; 32], &migration).unwrap();
+
+    assert_eq!(a2.last_root(), b2.last_root());
+    let summary = a2.call("summary", json!({})).unwrap();
+    assert_eq!(b2.call("summary", json!({})).unwrap(), summary);
+    // The book reached the carried collection; the v1 root write lost to the v2 root on both.
+    assert_eq!(
+        summary,
+        json!([
+            "Town library",
+            "2 loans",
+            [["978-1", "Emma"], ["978-2", "Dune"], ["978-9", "Kim"]],
+            0
+        ])
+    );
+}

@@ -11,6 +11,11 @@ use crate::store::{self, EntityKind};
 
 /// An app's root state struct (implemented by `#[app::state]`).
 pub trait AppState: BorshSerialize + BorshDeserialize + Mergeable {
+    /// The version of the state's layout (`#[app::state(version = N)]`). The root entry carries
+    /// it, so that a peer holding an earlier version's root takes a later version's whole
+    /// (migrations) instead of merging two layouts.
+    const STATE_VERSION: u32 = 1;
+
     /// Binds every collection field to the id derived from its field name.
     fn attach_fields(&mut self) -> Result<(), StoreError>;
 }
@@ -81,7 +86,7 @@ pub fn save<T: AppState>(state: &T) -> Result<(), StoreError> {
         Id::ROOT_ENTRY,
         Some(store::root_id()),
         bytes,
-        EntityKind::default(),
+        store::root_kind(T::STATE_VERSION),
     )?;
     store::create_bound(Id::ROOT_ENTRY, bound)
 }

@@ -40,6 +40,29 @@ pub struct EntityKind {
     pub field_name: Option<String>,
 }
 
+/// What the root entry's `crdt_type` starts with when its state is of a layout version after the
+/// first: `@state/v2`, … (version 1 carries no tag, as before versions existed).
+pub const STATE_VERSION_TAG: &str = "@state/v";
+
+/// The kind of the root entry of a state of layout version `version`.
+pub fn root_kind(version: u32) -> EntityKind {
+    EntityKind {
+        crdt_type: (version > 1).then(|| CrdtType::Custom(format!("{STATE_VERSION_TAG}{version}"))),
+        field_name: None,
+    }
+}
+
+/// The layout version a root entry's `crdt_type` names (1 without a tag).
+pub fn state_version_of(crdt_type: Option<&CrdtType>) -> u32 {
+    match crdt_type {
+        Some(CrdtType::Custom(tag)) => tag
+            .strip_prefix(STATE_VERSION_TAG)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1),
+        _ => 1,
+    }
+}
+
 /// Collections bound while serializing a value: their ids and types.
 pub type BoundCollections = Vec<(Id, CrdtType)>;
 
@@ -251,15 +274,16 @@ fn merge_record(
 fn record_name(metadata: &Metadata) -> Option<&str> {
     match &metadata.crdt_type {
         Some(CrdtType::Custom(name))
-            if ![
-                BUCKET,
-                COUNTER_SLOT,
-                FROZEN,
-                USER_SLOT,
-                WRITER_SET,
-                SHARED_VALUE,
-            ]
-            .contains(&name.as_str()) =>
+            if !name.starts_with(STATE_VERSION_TAG)
+                && ![
+                    BUCKET,
+                    COUNTER_SLOT,
+                    FROZEN,
+                    USER_SLOT,
+                    WRITER_SET,
+                    SHARED_VALUE,
+                ]
+                .contains(&name.as_str()) =>
         {
             Some(name)
         }
@@ -646,8 +670,13 @@ pub fn save(id: Id, parent: Option<Id>, data: Vec<u8>, kind: EntityKind) -> Resu
         }
         match existing {
             Some(mut index) if index.is_live() => {
-                if index.own_hash == own_hash {
+                // The root entry names its state's layout version; a migration changes it.
+                let retagged = id == Id::ROOT_ENTRY && index.metadata.crdt_type != kind.crdt_type;
+                if index.own_hash == own_hash && !retagged {
                     return Ok(());
+                }
+                if retagged {
+                    index.metadata.crdt_type = kind.crdt_type.clone();
                 }
                 refuse_version_change(&index)?;
                 let place = store.place_of(id, Some(&index), parent, None, &data)?;
@@ -903,8 +932,20 @@ fn apply_put(
     if let Some(index) = existing.as_ref().filter(|i| i.is_live()) {
         let current = env::storage_read(&Key::Entry(id).to_bytes()).unwrap_or_default();
         let record = record_name(&index.metadata).or_else(|| record_name(&metadata));
+        let mut retag = false;
         let merged = if id == Id::ROOT_ENTRY {
-            Some((merges.root)(&current, &data)?)
+            // States of two layout versions do not merge: the later version's root replaces the
+            // earlier one's (its migration already read it), whichever arrives first.
+            let incoming = state_version_of(metadata.crdt_type.as_ref());
+            let stored = state_version_of(index.metadata.crdt_type.as_ref());
+            match incoming.cmp(&stored) {
+                std::cmp::Ordering::Greater => {
+                    retag = true;
+                    Some(data)
+                }
+                std::cmp::Ordering::Less => None,
+                std::cmp::Ordering::Equal => Some((merges.root)(&current, &data)?),
+            }
         } else if is_counter_slot(&index.metadata) {
             let mine = u64::try_from_slice(&current).unwrap_or(0);
             let theirs = u64::try_from_slice(&data).map_err(|source| StoreError::Decode {
@@ -926,6 +967,9 @@ fn apply_put(
         };
         return with(|store| {
             let mut index = index.clone();
+            if retag {
+                index.metadata.crdt_type = metadata.crdt_type.clone();
+            }
             index.metadata.created_at = index.metadata.created_at.min(metadata.created_at);
             index.metadata.updated_at = index.metadata.updated_at.max(metadata.updated_at);
             if let Some(merged) = merged {
