@@ -335,6 +335,9 @@ pub struct Node {
     pub feed: crate::events::Feed,
     /// Handler calls that applied remote deltas asked for, run once the context's lock is free.
     handlers: Mutex<std::collections::VecDeque<(ContextId, String, Vec<u8>)>>,
+    /// Applications contexts were upgraded to that are not installed here: the next sync
+    /// session of the context fetches the module from its peer first.
+    wanted: Mutex<HashMap<ContextId, ApplicationId>>,
 }
 
 impl Node {
@@ -353,7 +356,28 @@ impl Node {
             applications: Mutex::new(()),
             feed: crate::events::Feed::default(),
             handlers: Mutex::new(std::collections::VecDeque::new()),
+            wanted: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Notes that `context` was upgraded to `application`, which is not installed here.
+    pub(crate) fn want_application(&self, context: ContextId, application: ApplicationId) {
+        self.wanted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(context, application);
+    }
+
+    /// The application `context` waits for (an upgrade to it arrived before it was installed
+    /// here), if it is still not installed.
+    pub fn wanted_application(&self, context: &ContextId) -> Option<ApplicationId> {
+        let mut wanted = self.wanted.lock().unwrap_or_else(|e| e.into_inner());
+        let application = *wanted.get(context)?;
+        if self.has_application(&application).unwrap_or(false) {
+            wanted.remove(context);
+            return None;
+        }
+        Some(application)
     }
 
     /// Connects the node to the network: deltas it authors are published through `network`, and

@@ -345,6 +345,7 @@ impl Node {
                 // As above: the upgrade and what follows it wait until the application is here.
                 self.metrics
                     .count(Counter::DeltasDeferredMissingApplication);
+                self.want_application(*context, application);
                 tracing::warn!(%context, %delta, %application, "a delta upgrades the context to an application not installed here; deferred until it is");
                 *record = self.context(context)?;
                 let dag = self.load_dag(context, record)?;
@@ -645,6 +646,7 @@ impl Node {
         {
             // The peer's context was upgraded after this node last applied its deltas.
             if self.application(&application).is_err() {
+                self.want_application(*context, application);
                 return Err(NodeError::Conflict(format!(
                     "the snapshot's state belongs to application {application} (the context was \
                      upgraded), which is not installed here; install it and sync again"

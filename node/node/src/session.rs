@@ -2,18 +2,22 @@
 //! send next and digests each answer. The replication loop drives it over libp2p; the
 //! simulation drives it over channels; the decisions are the same code.
 //!
-//! A session: if this node has no state, take a snapshot. Otherwise compare heads and roots;
+//! A session: if the context was upgraded to an application this node does not have yet, fetch
+//! its module from the peer first (`Blob`, checked against the application id). Then, if this
+//! node has no state, take a snapshot. Otherwise compare heads and roots;
 //! equal means done. Else pull the deltas this node lacks (`DeltasSince`, parents first, a page
 //! at a time); if the peer says this node is strictly behind by more than the snapshot
 //! threshold, take a snapshot instead (nothing local can be lost), then pull what is newer.
 //!
 //! Every method touches the node's store and runtime: call them on a blocking thread.
 
-use calimero_wire::{ContextId, DeltaId, Hash, MemberProof, SyncRequest, SyncResponse};
+use calimero_wire::{
+    ApplicationId, ContextId, DeltaId, Hash, MemberProof, SyncRequest, SyncResponse,
+};
 
 use crate::node::{Node, NodeError};
 use crate::replica::Snapshot;
-use crate::sync::{SyncConfig, SyncReport};
+use crate::sync::{MAX_MODULE_SIZE, SyncConfig, SyncReport};
 
 /// How many times a snapshot is restarted when the peer's state moves between pages.
 const SNAPSHOT_ATTEMPTS: u8 = 3;
@@ -30,6 +34,11 @@ pub enum Step {
 }
 
 enum Phase {
+    /// Fetching the module of the application the context was upgraded to.
+    Module {
+        application: ApplicationId,
+        bytes: Vec<u8>,
+    },
     Heads,
     Pulling,
     Snapshot {
@@ -74,21 +83,84 @@ impl SyncSession {
                 ..SyncReport::default()
             },
         };
-        let step = match node.member_proof(&context, local).and_then(|proof| {
-            session.proof = proof;
-            node.is_initialized(&context)
-        }) {
+        let step = match node.member_proof(&context, local) {
             Err(error) => Step::Failed(error),
-            Ok(false) => session.begin_snapshot(0),
-            Ok(true) => {
-                session.phase = Phase::Heads;
-                Step::Send(Box::new(SyncRequest::Heads {
-                    context_id: context,
-                    proof: session.proof.clone(),
-                }))
+            Ok(proof) => {
+                session.proof = proof;
+                match node.wanted_application(&context) {
+                    Some(application) => session.module_request(application, Vec::new()),
+                    None => session.begin(node),
+                }
             }
         };
         (session, step)
+    }
+
+    /// Asks for the next chunk of `application`'s module, `bytes` being what arrived so far.
+    fn module_request(&mut self, application: ApplicationId, bytes: Vec<u8>) -> Step {
+        let offset = bytes.len() as u64;
+        self.phase = Phase::Module { application, bytes };
+        Step::Send(Box::new(SyncRequest::Blob {
+            context_id: self.context,
+            proof: self.proof.clone(),
+            application_id: application,
+            offset,
+        }))
+    }
+
+    /// Takes a module chunk; installs the module once whole. Whatever goes wrong, the session
+    /// goes on without it (the upgrade waits for a later session).
+    fn on_module(
+        &mut self,
+        node: &Node,
+        application: ApplicationId,
+        mut bytes: Vec<u8>,
+        response: SyncResponse,
+    ) -> Step {
+        let peer = self.report.peer.clone().unwrap_or_default();
+        let why = match response {
+            SyncResponse::Blob { total, chunk }
+                if total <= MAX_MODULE_SIZE && !chunk.is_empty() =>
+            {
+                bytes.extend_from_slice(&chunk);
+                if (bytes.len() as u64) < total {
+                    return self.module_request(application, bytes);
+                }
+                match node.install_fetched_application(
+                    &application,
+                    &bytes,
+                    &format!("peer {peer}"),
+                ) {
+                    Ok(()) => {
+                        tracing::info!(context = %self.context, %application, %peer, "fetched the application the context was upgraded to");
+                        return self.begin(node);
+                    }
+                    Err(error) => error.to_string(),
+                }
+            }
+            SyncResponse::Blob { total, .. } if total > MAX_MODULE_SIZE => {
+                format!("a {total}-byte module; the limit is {MAX_MODULE_SIZE}")
+            }
+            SyncResponse::Refused { reason } => format!("refused: {reason}"),
+            other => format!("answered {other:?}"),
+        };
+        tracing::warn!(context = %self.context, %application, %peer, why, "could not fetch the application the context was upgraded to");
+        self.begin(node)
+    }
+
+    /// The session proper: a snapshot if this node has no state, else a comparison of heads.
+    fn begin(&mut self, node: &Node) -> Step {
+        match node.is_initialized(&self.context) {
+            Err(error) => Step::Failed(error),
+            Ok(false) => self.begin_snapshot(0),
+            Ok(true) => {
+                self.phase = Phase::Heads;
+                Step::Send(Box::new(SyncRequest::Heads {
+                    context_id: self.context,
+                    proof: self.proof.clone(),
+                }))
+            }
+        }
     }
 
     fn begin_snapshot(&mut self, attempt: u8) -> Step {
@@ -146,10 +218,15 @@ impl SyncSession {
 
     /// Digests the peer's answer to the last request.
     pub fn on_response(&mut self, node: &Node, response: SyncResponse) -> Step {
+        let phase = std::mem::replace(&mut self.phase, Phase::Over);
+        if let Phase::Module { application, bytes } = phase {
+            return self.on_module(node, application, bytes, response);
+        }
         if let SyncResponse::Refused { reason } = response {
             return self.fail(NodeError::Network(format!("the peer refused: {reason}")));
         }
-        match std::mem::replace(&mut self.phase, Phase::Over) {
+        match phase {
+            Phase::Module { .. } => self.fail(NodeError::Internal("module phase".into())),
             Phase::Heads => {
                 let SyncResponse::Heads { root_hash, heads } = response else {
                     return self.fail(unexpected("Heads"));

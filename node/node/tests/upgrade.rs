@@ -1,7 +1,8 @@
 //! Moving a context to a new version of its app on real nodes: the upgrading node runs the
 //! migration and publishes an `Upgrade` delta; every member applies it with the new module and
 //! runs the new version from then on; a write made with the old version concurrently with the
-//! upgrade converges in either order; a member without the new version waits for it.
+//! upgrade converges in either order; a member without the new version waits for it and fetches
+//! it from a peer at its next sync.
 
 use std::sync::Arc;
 
@@ -104,9 +105,13 @@ fn an_upgrade_reaches_every_member_and_concurrent_old_writes_converge() {
     catch_up(a, c, &context);
     assert_eq!(application(c, &context), app_v1.to_string());
     assert!(c.metrics.get(Counter::DeltasDeferredMissingApplication) >= 1);
+    assert_eq!(c.wanted_application(&context), Some(app_v2));
     assert!(call(c, &context, "label", json!({})).is_err());
-    c.install_application(v2(), "test").unwrap();
-    catch_up(a, c, &context);
+    // Its next sync session fetches the new version from the peer, then the deltas.
+    let report = sync_in_process(a, c, &context, "peer-1").unwrap();
+    assert!(report.applied >= 1, "{report:?}");
+    assert!(c.has_application(&app_v2).unwrap());
+    assert_eq!(c.wanted_application(&context), None);
     assert_eq!(application(c, &context), app_v2.to_string());
     assert_eq!(root(c, &context), root(a, &context));
     assert_eq!(
