@@ -1,7 +1,8 @@
 //! Real `merod` processes replicating a kv-store context over libp2p on loopback: joins through
 //! invitations (open, and naming a key), concurrent writes converging, a stopped node catching
 //! up, a late joiner bootstrapping from a snapshot with the module fetched from a peer, lost
-//! gossip repaired by periodic sync, and a node killed with SIGKILL mid-burst losing nothing.
+//! gossip repaired by periodic sync, a node killed with SIGKILL mid-burst losing nothing, and an
+//! upgrade to a new version of the app reaching a member that fetches the new module from a peer.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -363,4 +364,50 @@ fn a_node_killed_during_concurrent_writes_loses_no_acknowledged_write() {
             "merod verify failed: {output}"
         );
     }
+}
+
+#[test]
+fn an_upgrade_reaches_a_member_without_the_new_version_over_the_network() {
+    let a = fast_node(&[]);
+    let b = fast_node(&[]);
+    let context = network_of(&[&a, &b]);
+    a.call(&context, "set", json!({"key": "k", "value": "before"}))
+        .unwrap();
+    converge(&[&a, &b], &context, Duration::from_secs(20));
+
+    // Only `a` installs the new version; `b` fetches it from `a` when the upgrade reaches it.
+    let v2 = a.install(&calimero_tests::build_app("kv-store-v2"));
+    let (status, upgraded) = a.admin(
+        "POST",
+        &format!("/admin-api/contexts/{context}/upgrade"),
+        Some(json!({"applicationId": v2})),
+    );
+    assert_eq!(status, 200, "{upgraded}");
+    assert_eq!(upgraded["data"]["migration"], "migrate_v1_to_v2");
+    a.call(&context, "set", json!({"key": "k2", "value": "after"}))
+        .unwrap();
+
+    converge(&[&a, &b], &context, Duration::from_secs(30));
+    let (_, info) = b.admin("GET", &format!("/admin-api/contexts/{context}"), None);
+    assert_eq!(info["data"]["applicationId"], v2, "{info}");
+    assert_eq!(
+        b.call(&context, "label", json!({})),
+        Ok(json!("migrated from v1"))
+    );
+    assert_eq!(
+        b.call(&context, "get", json!({"key": "k2"})),
+        Ok(json!("after"))
+    );
+    assert_eq!(b.call(&context, "writes", json!({})), Ok(json!(1)));
+    let (_, apps) = b.admin("GET", "/admin-api/applications", None);
+    let fetched = apps["data"]["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|app| app["id"] == v2)
+        .unwrap_or_else(|| panic!("b did not install {v2}: {apps}"));
+    assert!(
+        fetched["source"].as_str().unwrap().starts_with("peer "),
+        "{fetched}"
+    );
 }
