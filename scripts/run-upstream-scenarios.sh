@@ -44,7 +44,7 @@ for scenario in "${scenarios[@]}"; do
     fi
     cp "$scenario" "$work/scenarios/$name"
     if output=$("$tool" calimero test --module "$module" --scenario "$work/scenarios/$name" 2>&1); then
-        printf '%-36s ok   %s\n' "$name" "$(echo "$output" | sed -n 's/.*(\([0-9]* calls\)).*/\1/p' | head -1)"
+        printf '%-36s ok   %s\n' "$name" "$(echo "$output" | sed -n 's/.*(\([0-9]* calls[^)]*\)).*/\1/p' | head -1)"
         passed=$((passed + 1))
     else
         printf '%-36s FAIL\n%s\n' "$name" "$output"

@@ -321,19 +321,31 @@ fn test(
     let bytes = read(&module)?;
     let mut failed = 0;
     let mut calls = 0;
+    let mut upgrades = 0;
+    // "6 calls", or "6 calls, 1 upgrade" when a scenario moves the context to a new version.
+    let counted = |calls: usize, upgrades: usize| match upgrades {
+        0 => format!("{calls} calls"),
+        1 => format!("{calls} calls, 1 upgrade"),
+        n => format!("{calls} calls, {n} upgrades"),
+    };
     for (path, steps) in &steps {
         let checked = crate::compat::check(&bytes, steps, seed)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         calls += checked.calls;
+        upgrades += checked.upgrades;
         if checked.failures.is_empty() {
-            println!("ok   {} ({} calls)", path.display(), checked.calls);
+            println!(
+                "ok   {} ({})",
+                path.display(),
+                counted(checked.calls, checked.upgrades)
+            );
             continue;
         }
         println!(
-            "FAIL {} ({} of {} calls)",
+            "FAIL {} ({} of {})",
             path.display(),
             checked.failures.len(),
-            checked.calls
+            counted(checked.calls, checked.upgrades)
         );
         for failure in &checked.failures {
             println!(
@@ -345,13 +357,15 @@ fn test(
     }
     if failed > 0 {
         anyhow::bail!(
-            "{failed} of {calls} calls did not give the expected result ({})",
+            "{failed} of {} did not give the expected result ({})",
+            counted(calls, upgrades),
             module.display()
         );
     }
     println!(
-        "{} scenario(s), {calls} calls: all as expected",
-        steps.len()
+        "{} scenario(s), {}: all as expected",
+        steps.len(),
+        counted(calls, upgrades)
     );
     Ok(())
 }

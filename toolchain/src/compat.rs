@@ -820,7 +820,10 @@ pub fn save_calls(
 /// What `cargo calimero test` found for one module and one scenario.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checked {
+    /// The scenario's calls (not counting `init`).
     pub calls: usize,
+    /// Its `upgrade` steps.
+    pub upgrades: usize,
     /// Every call whose result was not the expected one (`a`: what it gave, `b`: the
     /// expectation).
     pub failures: Vec<Difference>,
@@ -886,7 +889,8 @@ pub fn check(module: &[u8], scenario: &[Step], seed: u64) -> anyhow::Result<Chec
         }
     }
     Ok(Checked {
-        calls: scenario.len(),
+        calls: scenario.iter().filter(|s| s.upgrade.is_none()).count(),
+        upgrades: scenario.iter().filter(|s| s.upgrade.is_some()).count(),
         failures,
     })
 }
