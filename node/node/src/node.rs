@@ -1024,13 +1024,7 @@ impl Node {
                 );
             } else {
                 if !outcome.artifact.is_empty() {
-                    let size = sealed_size(&state_body(&outcome));
-                    if size > MAX_SEALED_SIZE {
-                        return Err(NodeError::DeltaTooLarge {
-                            size,
-                            limit: MAX_SEALED_SIZE,
-                        });
-                    }
+                    check_sealed_size(&state_body(&outcome))?;
                 }
                 let signer = self.member_key(context, &record.member)?;
                 let mut batch = Batch::new();
@@ -1122,13 +1116,7 @@ impl Node {
                 .unwrap_or_default(),
             events: outcome.as_ref().map(wire_events).unwrap_or_default(),
         };
-        let size = sealed_size(&body);
-        if size > MAX_SEALED_SIZE {
-            return Err(NodeError::DeltaTooLarge {
-                size,
-                limit: MAX_SEALED_SIZE,
-            });
-        }
+        check_sealed_size(&body)?;
         let signer = self.member_key(context, &record.member)?;
         let mut batch = Batch::new();
         let mut hlc = now_ns();
@@ -1395,9 +1383,16 @@ fn state_body(outcome: &Outcome) -> DeltaBody {
     }
 }
 
-/// The size of `body` once sealed (nonce, ciphertext, tag).
-fn sealed_size(body: &DeltaBody) -> usize {
-    encode(body).len() + 12 + 16
+/// Refuses a body too large to replicate once sealed (nonce, ciphertext, tag).
+fn check_sealed_size(body: &DeltaBody) -> Result<(), NodeError> {
+    let size = encode(body).len() + 12 + 16;
+    if size > MAX_SEALED_SIZE {
+        return Err(NodeError::DeltaTooLarge {
+            size,
+            limit: MAX_SEALED_SIZE,
+        });
+    }
+    Ok(())
 }
 
 /// Adds a committed call's writes, its signed delta (if it changed anything), and the updated

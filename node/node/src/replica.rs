@@ -117,6 +117,16 @@ fn stage_applied(batch: &mut Batch, context: &ContextId, delta: DeltaEnvelope) {
     );
 }
 
+/// What applying one delta's artifact gave.
+struct AppliedArtifact {
+    /// The app applied it (its writes are staged).
+    ok: bool,
+    /// The state root it committed, if any.
+    root: Option<Hash>,
+    /// The latest time the call's clock reached.
+    clock_ns: u64,
+}
+
 /// A snapshot as collected from a peer's pages.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -465,6 +475,36 @@ impl Node {
         Ok(())
     }
 
+    /// Applies `delta`'s `artifact` with `runs_on`'s application, as the delta's author, staging
+    /// its writes into `batch`. A delta the app refuses is counted and reported as not applied:
+    /// every replica runs the same code on the same artifact, so it fails everywhere and is
+    /// recorded, not retried. Clock drift is local and temporary: an error, not recorded.
+    fn apply_artifact(
+        &self,
+        context: &ContextId,
+        runs_on: &ContextRecord,
+        delta: &DeltaEnvelope,
+        artifact: Vec<u8>,
+        batch: &mut Batch,
+    ) -> Result<AppliedArtifact, NodeError> {
+        let outcome = self.run_sync_next(context, runs_on, delta.author, artifact)?;
+        if is_clock_drift(&outcome) {
+            return Err(NodeError::ClockDrift(delta.id));
+        }
+        let ok = outcome.should_persist();
+        if ok {
+            stage_writes(batch, context, &outcome);
+        } else {
+            self.metrics.count(Counter::DeltasApplyFailed);
+            tracing::warn!(%context, delta = %delta.id, error = ?outcome.returns, "the app could not apply a delta");
+        }
+        Ok(AppliedArtifact {
+            ok,
+            root: outcome.root_hash.map(Hash::new),
+            clock_ns: outcome.clock_ns,
+        })
+    }
+
     /// Applies one delta whose body was opened as `body`, in its own write batch.
     fn apply_one(
         &self,
@@ -479,23 +519,11 @@ impl Node {
         let mut changed = None;
         match body {
             Ok(DeltaBody::State { artifact, events }) => {
-                let outcome = self.run_sync_next(context, record, delta.author, artifact)?;
-                if is_clock_drift(&outcome) {
-                    // Unlike other failures this one is local and temporary: not recorded.
-                    return Err(NodeError::ClockDrift(id));
-                }
-                clock = clock.max(outcome.clock_ns);
-                if outcome.should_persist() {
-                    stage_writes(&mut batch, context, &outcome);
-                    if let Some(root) = outcome.root_hash {
-                        record.root_hash = Hash::new(root);
-                    }
+                let applied = self.apply_artifact(context, record, &delta, artifact, &mut batch)?;
+                clock = clock.max(applied.clock_ns);
+                if applied.ok {
+                    record.root_hash = applied.root.unwrap_or(record.root_hash);
                     changed = Some(events);
-                } else {
-                    // Every replica runs the same code on the same artifact: a delta that
-                    // fails here fails everywhere, so it is recorded (not retried forever).
-                    self.metrics.count(Counter::DeltasApplyFailed);
-                    tracing::warn!(%context, delta = %id, error = ?outcome.returns, "the app could not apply a delta");
                 }
             }
             Ok(DeltaBody::Upgrade {
@@ -512,20 +540,12 @@ impl Node {
                 let mut upgraded = record.clone();
                 upgraded.application = application;
                 if !artifact.is_empty() {
-                    let outcome = self.run_sync_next(context, &upgraded, delta.author, artifact)?;
-                    if is_clock_drift(&outcome) {
-                        return Err(NodeError::ClockDrift(id));
-                    }
-                    clock = clock.max(outcome.clock_ns);
-                    if outcome.should_persist() {
-                        stage_writes(&mut batch, context, &outcome);
-                        if let Some(root) = outcome.root_hash {
-                            record.root_hash = Hash::new(root);
-                        }
+                    let applied =
+                        self.apply_artifact(context, &upgraded, &delta, artifact, &mut batch)?;
+                    clock = clock.max(applied.clock_ns);
+                    if applied.ok {
+                        record.root_hash = applied.root.unwrap_or(record.root_hash);
                         changed = Some(events);
-                    } else {
-                        self.metrics.count(Counter::DeltasApplyFailed);
-                        tracing::warn!(%context, delta = %id, error = ?outcome.returns, "the new application could not apply its migration's delta");
                     }
                 }
                 tracing::info!(%context, from = %record.application, to = %application, "context upgraded by a peer");
