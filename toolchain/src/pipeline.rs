@@ -408,9 +408,10 @@ fn build_ts(
     };
 
     let step = Instant::now();
+    let template = crate::ts::engine::template(&engine, !options.no_opt)?;
     let linked = match &image {
-        Some(image) => crate::ts::engine::link(&engine, &[], Some(&methods), Some(image))?,
-        None => crate::ts::engine::link(&engine, &payload, Some(&methods), None)?,
+        Some(image) => crate::ts::splice::link(&template, &[], &methods, Some(image))?,
+        None => crate::ts::splice::link(&template, &payload, &methods, None)?,
     };
     let module = embed_abi(&linked, &manifest)?;
     reporter.step(

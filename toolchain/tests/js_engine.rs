@@ -13,7 +13,7 @@ fn engine() -> &'static [u8] {
         // The engine embedded in this toolchain (built by its build script), WASI imports
         // replaced, no app linked in.
         let prepared = cargo_calimero::ts::engine::prepared(false).expect("the engine prepares");
-        cargo_calimero::ts::engine::link(&prepared, &[], None, None).expect("the bare engine links")
+        cargo_calimero::ts::engine::bare(&prepared, false).expect("the bare engine links")
     })
 }
 

@@ -2,7 +2,7 @@
 //! served by its own helpers, wasm-opt), compiling an app's bundle to bytecode with it under
 //! wasmer (step 4: the bytecode always matches the engine that will run it), pre-initialising
 //! the app (step 6: the engine sets the app up under wasmer and its memory becomes the module's
-//! initial memory), and linking an app into it with walrus (step 5).
+//! initial memory), and preparing the template an app is linked into (step 5, [`splice`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,26 +13,24 @@ use calimero_runtime::{
     Outcome, Runtime, Storage, StorageError,
 };
 use sha2::{Digest, Sha256};
-use walrus::{ConstExpr, DataKind, ExportItem, FunctionBuilder, GlobalKind, ImportKind, Module};
+use walrus::{ConstExpr, DataKind, ExportItem, GlobalKind, ImportKind, Module};
+
+use super::splice;
 
 /// The engine as built for wasm32-wasip1 (by `build.rs`).
 pub const ENGINE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/calimero_js_engine.wasm"));
 
 const APP_MODULE: &str = "calimero_app";
-/// Engine exports an app must not show.
-const ENGINE_EXPORTS: &[&str] = &[
+/// The engine's build tools: exports an app must not show, and the code only they reach.
+const TOOL_EXPORTS: &[&str] = &[
     "calimero_js_eval",
     "calimero_js_compile",
     "calimero_js_run",
-    "calimero_js_dispatch",
     SNAPSHOT_EXPORT,
 ];
 
 /// The engine export that sets an app up for the snapshot.
 const SNAPSHOT_EXPORT: &str = "calimero_js_snapshot";
-/// A bare link exports the engine's mutable global number `i` as `__calimero_global_<i>`, so
-/// the snapshot can read them.
-const GLOBAL_EXPORT: &str = "__calimero_global_";
 
 /// Where prepared engines and compiled artifacts are kept between builds:
 /// `$CALIMERO_CACHE_DIR`, else `$XDG_CACHE_HOME/calimero`, else `~/.cache/calimero`.
@@ -98,24 +96,37 @@ pub fn prepared(optimize: bool) -> anyhow::Result<Vec<u8>> {
     })
 }
 
-/// The prepared engine linked with no app (see [`link`]): the build's compiler and the code the
-/// snapshot runs; cached on disk next to the prepared engine.
+/// Bumped when what [`link_engine`] makes changes: it names the cached bare engine and template.
+const LINK_FORMAT: u32 = 2;
+
+/// The prepared engine linked with no app, keeping its tool exports: the build's compiler and
+/// the code the snapshot runs; cached on disk next to the prepared engine.
 pub fn bare(engine: &[u8], optimize: bool) -> anyhow::Result<Vec<u8>> {
-    let name = format!("{}-{}-bare.wasm", engine_key(), flavour(optimize));
-    cached("engine", &name, || link(engine, &[], None, None))
+    let name = format!(
+        "{}-{}-bare-v{LINK_FORMAT}.wasm",
+        engine_key(),
+        flavour(optimize)
+    );
+    cached("engine", &name, || link_engine(engine, true))
 }
 
-/// Links an app into a prepared engine: the payload becomes a passive data segment served by the
-/// `calimero_app` imports, each of `methods` an export calling the dispatcher with its index.
-/// Without `methods` (the bare engine the build compiles and pre-initialises with), the tool
-/// exports stay and the mutable globals are exported too. With a `snapshot` (see [`snapshot`]),
-/// its memory and globals become the module's initial ones; the payload is then not needed.
-pub fn link(
-    engine: &[u8],
-    payload: &[u8],
-    methods: Option<&[String]>,
-    snapshot: Option<&InstanceImage>,
-) -> anyhow::Result<Vec<u8>> {
+/// The prepared engine as every app module has it, for [`splice::link`] to add an app to:
+/// cached on disk next to the prepared engine.
+pub fn template(engine: &[u8], optimize: bool) -> anyhow::Result<Vec<u8>> {
+    let name = format!(
+        "{}-{}-template-v{LINK_FORMAT}.wasm",
+        engine_key(),
+        flavour(optimize)
+    );
+    cached("engine", &name, || link_engine(engine, false))
+}
+
+/// Serves the engine's `calimero_app` imports from an empty passive data segment whose length
+/// is an immutable global (exported as [`splice::PAYLOAD_LEN_EXPORT`]), and exports the engine's
+/// mutable globals as `__calimero_global_<i>`, so the snapshot can read them and the linker set
+/// them. With `tool`, the tool exports (compile, snapshot) stay: the bare engine. Without, they
+/// go and the code only they reach is dropped: the template apps are spliced into.
+fn link_engine(engine: &[u8], tool: bool) -> anyhow::Result<Vec<u8>> {
     let mut module = Module::from_buffer(engine).context("reading the engine")?;
     let memory = module
         .memories
@@ -123,7 +134,25 @@ pub fn link(
         .next()
         .map(|m| m.id())
         .ok_or_else(|| anyhow!("the engine has no memory"))?;
-    let segment = module.data.add(DataKind::Passive, payload.to_vec());
+    let mutable: Vec<walrus::GlobalId> = module
+        .globals
+        .iter()
+        .filter(|g| g.mutable && matches!(g.kind, GlobalKind::Local(_)))
+        .map(|g| g.id())
+        .collect();
+    for (index, global) in mutable.into_iter().enumerate() {
+        module
+            .exports
+            .add(&format!("{}{index}", splice::GLOBAL_EXPORT), global);
+    }
+    let segment = module.data.add(DataKind::Passive, Vec::new());
+    let length = module.globals.add_local(
+        walrus::ValType::I32,
+        false,
+        false,
+        ConstExpr::Value(walrus::ir::Value::I32(0)),
+    );
+    module.exports.add(splice::PAYLOAD_LEN_EXPORT, length);
     let imports: Vec<(String, walrus::FunctionId)> = module
         .imports
         .iter()
@@ -133,16 +162,15 @@ pub fn link(
             _ => None,
         })
         .collect();
-    let length = i32::try_from(payload.len()).context("the app payload is over 2 GiB")?;
     for (name, function) in imports {
         match name.as_str() {
             "payload_len" => module.replace_imported_func(function, |(body, _)| {
-                body.i32_const(length);
+                body.global_get(length);
             }),
             "payload_copy" => module.replace_imported_func(function, |(body, arguments)| {
                 body.local_get(arguments[0])
                     .i32_const(0)
-                    .i32_const(length)
+                    .global_get(length)
                     .memory_init(memory, segment);
             }),
             other => bail!(
@@ -151,139 +179,26 @@ pub fn link(
         }
         .map_err(|e| anyhow!("linking {APP_MODULE}.{name}: {e}"))?;
     }
-    let mutable: Vec<walrus::GlobalId> = module
-        .globals
-        .iter()
-        .filter(|g| g.mutable && matches!(g.kind, GlobalKind::Local(_)))
-        .map(|g| g.id())
-        .collect();
-    let Some(methods) = methods else {
-        for (index, global) in mutable.into_iter().enumerate() {
-            module
-                .exports
-                .add(&format!("{GLOBAL_EXPORT}{index}"), global);
-        }
+    if tool {
         return Ok(module.emit_wasm());
-    };
-    let dispatch = module
-        .exports
-        .get_func("calimero_js_dispatch")
-        .map_err(|_| anyhow!("the engine has no calimero_js_dispatch"))?;
+    }
+    if module.exports.get_func(splice::DISPATCH_EXPORT).is_err() {
+        bail!("the engine has no {}", splice::DISPATCH_EXPORT);
+    }
     let doomed: Vec<walrus::ExportId> = module
         .exports
         .iter()
         .filter(|e| {
-            ENGINE_EXPORTS.contains(&e.name.as_str()) && matches!(e.item, ExportItem::Function(_))
+            TOOL_EXPORTS.contains(&e.name.as_str()) && matches!(e.item, ExportItem::Function(_))
         })
         .map(|e| e.id())
         .collect();
     for export in doomed {
         module.exports.delete(export);
     }
-    for (index, name) in methods.iter().enumerate() {
-        if module.exports.iter().any(|e| &e.name == name) {
-            bail!("the app method `{name}` clashes with an export of the engine; rename it");
-        }
-        let mut builder = FunctionBuilder::new(&mut module.types, &[], &[]);
-        builder
-            .func_body()
-            .i32_const(i32::try_from(index).unwrap_or(i32::MAX))
-            .call(dispatch);
-        let function = builder.finish(Vec::new(), &mut module.funcs);
-        module.exports.add(name, function);
-    }
-    if let Some(image) = snapshot {
-        apply(&mut module, memory, &mutable, image)?;
-    }
     // The tools' code (compiler, eval, snapshot) is now unreachable: drop it.
     walrus::passes::gc::run(&mut module);
     Ok(module.emit_wasm())
-}
-
-/// Makes `image` the module's initial state: its globals' initial values, and its memory as the
-/// only active data segments (the engine's own data is in it, as the set-up left it).
-fn apply(
-    module: &mut Module,
-    memory: walrus::MemoryId,
-    mutable: &[walrus::GlobalId],
-    image: &InstanceImage,
-) -> anyhow::Result<()> {
-    for (name, value) in &image.globals {
-        let Some(index) = name.strip_prefix(GLOBAL_EXPORT) else {
-            continue;
-        };
-        let global = index
-            .parse::<usize>()
-            .ok()
-            .and_then(|i| mutable.get(i))
-            .ok_or_else(|| anyhow!("the snapshot has a global `{name}` the engine does not"))?;
-        let value = match *value {
-            GlobalValue::I32(v) => walrus::ir::Value::I32(v),
-            GlobalValue::I64(v) => walrus::ir::Value::I64(v),
-            GlobalValue::F32(v) => walrus::ir::Value::F32(v),
-            GlobalValue::F64(v) => walrus::ir::Value::F64(v),
-        };
-        module.globals.get_mut(*global).kind = GlobalKind::Local(ConstExpr::Value(value));
-    }
-    let active: Vec<walrus::DataId> = module
-        .data
-        .iter()
-        .filter(|d| matches!(d.kind, DataKind::Active { .. }))
-        .map(|d| d.id())
-        .collect();
-    // The engine's segments are reused (walrus's passes do not expect deleted ones); those left
-    // over end up empty.
-    let mut reuse = active.into_iter();
-    for (offset, bytes) in segments(&image.memory) {
-        let offset = i32::try_from(offset).context("the snapshot's memory is over 2 GiB")?;
-        let kind = DataKind::Active {
-            memory,
-            offset: ConstExpr::Value(walrus::ir::Value::I32(offset)),
-        };
-        match reuse.next() {
-            Some(id) => {
-                let data = module.data.get_mut(id);
-                data.kind = kind;
-                data.value = bytes.to_vec();
-            }
-            None => {
-                module.data.add(kind, bytes.to_vec());
-            }
-        }
-    }
-    for id in reuse {
-        let data = module.data.get_mut(id);
-        data.kind = DataKind::Passive;
-        data.value = Vec::new();
-    }
-    let pages = image.memory.len().div_ceil(65536) as u64;
-    let memory = module.memories.get_mut(memory);
-    memory.initial = memory.initial.max(pages);
-    Ok(())
-}
-
-/// The non-zero stretches of `memory` as `(offset, bytes)`, joined across runs of up to 64 zeros:
-/// each segment costs the runtime work when it instantiates the module (measured: 3,300 segments
-/// at 8 instantiate slower than 1,000 at 64), for 2% more bytes.
-fn segments(memory: &[u8]) -> Vec<(usize, &[u8])> {
-    const JOIN: usize = 64;
-    let mut out: Vec<(usize, usize)> = Vec::new();
-    let mut at = 0;
-    while at < memory.len() {
-        if memory[at] == 0 {
-            at += 1;
-            continue;
-        }
-        let start = at;
-        while at < memory.len() && memory[at] != 0 {
-            at += 1;
-        }
-        match out.last_mut() {
-            Some((_, end)) if start - *end <= JOIN => *end = at,
-            _ => out.push((start, at)),
-        }
-    }
-    out.into_iter().map(|(s, e)| (s, &memory[s..e])).collect()
 }
 
 struct NoState;
@@ -419,7 +334,9 @@ fn lowest_data(engine: &[u8]) -> anyhow::Result<usize> {
 fn clear_stack(lowest_data: usize, image: &mut InstanceImage) {
     // The stack pointer is the first mutable global of a Rust wasm32 module.
     let stack_pointer = image.globals.iter().find_map(|(name, value)| match value {
-        GlobalValue::I32(sp) if name == &format!("{GLOBAL_EXPORT}0") => Some(*sp as u32 as usize),
+        GlobalValue::I32(sp) if name == &format!("{}0", splice::GLOBAL_EXPORT) => {
+            Some(*sp as u32 as usize)
+        }
         _ => None,
     });
     if let Some(sp) = stack_pointer
