@@ -128,6 +128,7 @@ impl ModuleCache {
             engine,
             module,
             exports,
+            image: Default::default(),
         })
     }
 
@@ -192,6 +193,7 @@ impl ModuleCache {
             engine,
             module,
             exports,
+            image: Default::default(),
         });
         self.remember(id, module.clone());
         Ok(module)

@@ -70,6 +70,11 @@ struct Timers {
     next: u64,
     armed: BTreeMap<u64, Entry>,
     stopping: bool,
+    /// When the watchdog will next look, if it sleeps with a timeout (`None`: until woken).
+    /// A call whose deadline is later needs no wake-up: waking the thread on every call cost a
+    /// context switch per call, and kept the process's memory map live on a second core, so
+    /// that every unmapped instance memory also cost a cross-core TLB flush.
+    wake_at: Option<Instant>,
 }
 
 type Shared = Arc<(Mutex<Timers>, Condvar)>;
@@ -100,16 +105,20 @@ impl Watchdog {
         let mut timers = lock(&self.shared);
         let id = timers.next;
         timers.next += 1;
+        let deadline = Instant::now() + limit;
         timers.armed.insert(
             id,
             Entry {
-                deadline: Instant::now() + limit,
+                deadline,
                 cell,
                 fired: fired.clone(),
             },
         );
+        let wake = timers.wake_at.is_none_or(|at| deadline < at);
         drop(timers);
-        self.shared.1.notify_one();
+        if wake {
+            self.shared.1.notify_one();
+        }
         Armed {
             shared: self.shared.clone(),
             id,
@@ -148,6 +157,7 @@ fn watch(shared: Shared) {
         } else {
             timers.armed.values().map(|entry| entry.deadline).min()
         };
+        timers.wake_at = next;
         timers = match next {
             Some(deadline) => {
                 let wait = deadline.saturating_duration_since(Instant::now());

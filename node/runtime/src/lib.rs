@@ -10,6 +10,7 @@ mod cache;
 mod deadline;
 mod errors;
 mod host;
+mod image;
 mod limits;
 mod tunables;
 
@@ -196,9 +197,17 @@ pub struct CompiledModule {
     engine: wasmer::Engine,
     module: wasmer::Module,
     exports: HashMap<String, bool>,
+    /// Its initial memory as a copy-on-write image, once an instance has recorded it.
+    image: image::ImageSlot,
 }
 
 impl CompiledModule {
+    /// Whether new instances map their initial memory from a recorded image instead of copying
+    /// the data segments (after the first instance, for modules with at least 64 KiB of data).
+    pub fn maps_initial_memory(&self) -> bool {
+        self.image.image().is_some()
+    }
+
     /// The names of the exported functions that are app methods (`() -> ()`).
     pub fn methods(&self) -> impl Iterator<Item = &str> {
         self.exports
@@ -531,12 +540,12 @@ impl Runtime {
         };
         let env = FunctionEnv::new(&mut store, state);
         let imports = host::imports(&mut store, &env);
-        let instance = match Instance::new(&mut store, &module.module, &imports) {
+        let instance = match module.image.instantiate(|| {
+            Instance::new(&mut store, &module.module, &imports).map_err(|e| e.to_string())
+        }) {
             Ok(instance) => instance,
-            Err(error) => {
-                return Outcome::failed(FunctionCallError::LinkError {
-                    message: error.to_string(),
-                });
+            Err(message) => {
+                return Outcome::failed(FunctionCallError::LinkError { message });
             }
         };
         let memory = match instance.exports.get_memory("memory") {

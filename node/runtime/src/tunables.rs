@@ -73,11 +73,14 @@ impl Tunables for LimitingTunables {
     ) -> Result<VMMemory, MemoryError> {
         let adjusted = self.adjust(ty);
         self.validate(&adjusted)?;
-        // SAFETY: forwarded unchanged from wasmer, which guarantees the location is valid.
-        unsafe {
-            self.base
-                .create_vm_memory(&adjusted, style, vm_definition_location)
-        }
+        // A module image, if the runtime has one for the instance being made (see `image`).
+        crate::image::adopt(&adjusted, style, vm_definition_location, || {
+            // SAFETY: forwarded unchanged from wasmer, which guarantees the location is valid.
+            unsafe {
+                self.base
+                    .create_vm_memory(&adjusted, style, vm_definition_location)
+            }
+        })
     }
 
     fn create_host_table(&self, ty: &TableType, style: &TableStyle) -> Result<VMTable, String> {
