@@ -251,6 +251,30 @@ fn build_key(
     hex(&hash.finalize()[..16])
 }
 
+/// Modules the TypeScript build cache keeps (each about 1.4 MB): an edit-build loop adds one per
+/// build, so the least recently used go beyond this.
+pub const KEPT_BUILDS: usize = 32;
+
+/// Removes all but the `keep` most recently used modules (by modification time: a cache hit
+/// touches its module) from the build cache `dir`. Failures are ignored: it is only a cache.
+fn prune_builds(dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut modules: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "wasm"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    if modules.len() <= keep {
+        return;
+    }
+    modules.sort();
+    for (_, path) in &modules[..modules.len() - keep] {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 /// The TypeScript pipeline (`TOOLCHAIN.md` §3): parse and link the modules, extract the ABI,
 /// compile the bundle to bytecode with the embedded engine, link it into the engine, embed the
 /// ABI, validate. Nothing runs outside this process: no node, no clang, no download.
@@ -341,6 +365,10 @@ fn build_ts(
     if let Ok(module) = std::fs::read(&cache)
         && module.starts_with(b"\0asm")
     {
+        // Used now: the last to go when the cache is pruned.
+        if let Ok(file) = std::fs::File::options().write(true).open(&cache) {
+            let _ = file.set_modified(std::time::SystemTime::now());
+        }
         reporter.step(
             "cached",
             Default::default(),
@@ -428,6 +456,10 @@ fn build_ts(
         "imports and exports follow the host ABI",
     );
     crate::ts::engine::cached("ts-builds", &cache_name, || Ok(module.clone()))?;
+    prune_builds(
+        &crate::ts::engine::cache_dir().join("ts-builds"),
+        KEPT_BUILDS,
+    );
     finish(
         &out_dir,
         &lib_name,

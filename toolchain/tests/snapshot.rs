@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use calimero_runtime::{Identity, Limits, Runtime, Storage, StorageError};
 use cargo_calimero::compat::{self, Options, Step};
-use common::{app_with, build_ts_with, text};
+use common::{app_with, build_ts_in, build_ts_with, shared_cache, text};
 
 /// `apps/<name>` built with the snapshot (the default) and with `--no-snapshot`.
 fn both(name: &str) -> (Vec<u8>, Vec<u8>) {
@@ -249,4 +249,87 @@ fn a_second_build_of_the_same_sources_reuses_the_module_and_an_edit_does_not() {
         text(&edited)
     );
     assert_ne!(module(), built);
+}
+
+#[test]
+fn the_build_cache_keeps_the_most_recently_used_modules() {
+    // A cache of its own, so no other test's build prunes it meanwhile; the engine and its
+    // compiled form are copied from the shared one, which this first build fills.
+    let app = app_with(&format!("{APP}export const kept = 1;\n"));
+    let out = app.path().join("res");
+    let warm = build_ts_with(app.path(), &out, &[]);
+    assert!(warm.status.success(), "{}", text(&warm));
+    let cache = tempfile::tempdir().unwrap();
+    for dir in ["engine", "wasmer"] {
+        std::fs::create_dir_all(cache.path().join(dir)).unwrap();
+        for entry in std::fs::read_dir(shared_cache().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                std::fs::copy(
+                    &path,
+                    cache.path().join(dir).join(path.file_name().unwrap()),
+                )
+                .unwrap();
+            }
+        }
+    }
+    let builds = cache.path().join("ts-builds");
+    std::fs::create_dir_all(&builds).unwrap();
+    let at = |seconds: u64| std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds);
+    let age = |path: &std::path::Path, when| {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(when)
+            .unwrap()
+    };
+    // More old modules than the cache keeps.
+    let kept = cargo_calimero::pipeline::KEPT_BUILDS;
+    let filler: Vec<std::path::PathBuf> = (0..kept + 8)
+        .map(|i| {
+            let path = builds.join(format!("filler-{i:03}.wasm"));
+            std::fs::write(&path, b"\0asm\x01\0\0\0").unwrap();
+            age(&path, at(1_000_000 + i as u64));
+            path
+        })
+        .collect();
+
+    let build = || {
+        let built = build_ts_in(app.path(), &out, &[], cache.path());
+        assert!(built.status.success(), "{}", text(&built));
+        text(&built)
+    };
+    let log = build();
+    assert!(!log.contains("module reused"), "{log}");
+    let module = std::fs::read(out.join("broken_app.wasm")).unwrap();
+    let count = || std::fs::read_dir(&builds).unwrap().count();
+    assert_eq!(count(), kept, "a build prunes the cache to what it keeps");
+    assert!(
+        !filler[0].exists(),
+        "the least recently used module was kept"
+    );
+    let ours: Vec<std::path::PathBuf> = std::fs::read_dir(&builds)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| std::fs::read(p).is_ok_and(|bytes| bytes == module))
+        .collect();
+    let [ours] = &ours[..] else {
+        panic!("the build is cached once, found {ours:?}");
+    };
+
+    // Made the oldest of all, then reused: that makes it the most recently used again, so the
+    // next new build (an edit) prunes a filler module instead.
+    age(ours, at(1));
+    let log = build();
+    assert!(log.contains("module reused"), "{log}");
+    std::fs::write(
+        app.path().join("src/index.ts"),
+        format!("{APP}export const kept = 2;\n"),
+    )
+    .unwrap();
+    let log = build();
+    assert!(!log.contains("module reused"), "{log}");
+    assert_eq!(count(), kept);
+    assert!(ours.exists(), "the module just reused was pruned");
 }

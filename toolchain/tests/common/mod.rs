@@ -13,6 +13,16 @@ pub fn build_ts(app: &Path, out: &Path) -> Output {
 
 /// [`build_ts`] with more arguments for `cargo calimero build`.
 pub fn build_ts_with(app: &Path, out: &Path, args: &[&str]) -> Output {
+    build_ts_in(app, out, args, &shared_cache())
+}
+
+/// The cache directory the toolchain tests share (engines, compiled artifacts, builds).
+pub fn shared_cache() -> std::path::PathBuf {
+    calimero_tests::target_dir().join("calimero-cache")
+}
+
+/// [`build_ts_with`] with its own cache directory.
+pub fn build_ts_in(app: &Path, out: &Path, args: &[&str], cache: &Path) -> Output {
     let empty = out.join("empty-path");
     std::fs::create_dir_all(&empty).unwrap();
     Command::new(env!("CARGO_BIN_EXE_cargo-calimero"))
@@ -24,10 +34,7 @@ pub fn build_ts_with(app: &Path, out: &Path, args: &[&str]) -> Output {
         .env_clear()
         .env("PATH", &empty)
         .env("HOME", std::env::var_os("HOME").unwrap_or_default())
-        .env(
-            "CALIMERO_CACHE_DIR",
-            calimero_tests::target_dir().join("calimero-cache"),
-        )
+        .env("CALIMERO_CACHE_DIR", cache)
         .output()
         .expect("cargo-calimero runs")
 }
