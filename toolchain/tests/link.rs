@@ -163,16 +163,7 @@ fn an_app_linked_at_the_byte_level_starts_from_its_snapshot_and_exports_its_meth
             assert_eq!(index, first + i as u32, "{name}");
             let body = &linked.bodies[(index - linked.imported_functions) as usize];
             let mut expected = vec![0x00, 0x41, i as u8, 0x10];
-            let mut d = dispatch;
-            loop {
-                let byte = (d & 0x7f) as u8;
-                d >>= 7;
-                if d == 0 {
-                    expected.push(byte);
-                    break;
-                }
-                expected.push(byte | 0x80);
-            }
+            calimero_wasm_abi::write_leb_u32(dispatch, &mut expected);
             expected.push(0x0b);
             assert_eq!(body, &expected, "the body of {name}");
         }

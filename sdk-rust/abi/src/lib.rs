@@ -183,7 +183,8 @@ pub fn custom_sections<'a>(module: &'a [u8], name: &str) -> Option<Vec<&'a [u8]>
     Some(found)
 }
 
-fn write_leb_u32(mut value: u32, out: &mut Vec<u8>) {
+/// Appends `value` as a LEB128 u32.
+pub fn write_leb_u32(mut value: u32, out: &mut Vec<u8>) {
     loop {
         let byte = (value & 0x7f) as u8;
         value >>= 7;

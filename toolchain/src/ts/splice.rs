@@ -71,29 +71,16 @@ fn sections(module: &[u8]) -> anyhow::Result<Vec<Section<'_>>> {
     Ok(out)
 }
 
+/// The LEB128 number at the start of `bytes`, and its length.
 fn read_u32(bytes: &[u8]) -> anyhow::Result<(u32, usize)> {
-    let mut value: u64 = 0;
-    for (i, byte) in bytes.iter().take(5).enumerate() {
-        value |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return u32::try_from(value)
-                .map(|v| (v, i + 1))
-                .map_err(|_| anyhow!("a LEB128 number over 32 bits"));
-        }
-    }
-    bail!("a truncated LEB128 number")
+    let mut at = 0;
+    let value = calimero_wasm_abi::leb_u32(bytes, &mut at)
+        .ok_or_else(|| anyhow!("a truncated LEB128 number"))?;
+    Ok((value, at))
 }
 
-fn put_u32(out: &mut Vec<u8>, mut value: u32) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
+fn put_u32(out: &mut Vec<u8>, value: u32) {
+    calimero_wasm_abi::write_leb_u32(value, out);
 }
 
 fn put_i64(out: &mut Vec<u8>, mut value: i64) {
