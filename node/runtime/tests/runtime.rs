@@ -304,6 +304,54 @@ fn compiled_modules_survive_a_restart_through_the_disk_cache() {
 }
 
 #[test]
+fn a_corrupt_or_torn_cached_artifact_is_recompiled_not_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Runtime::new(Limits::default(), Some(dir.path().to_path_buf()));
+    let (id, _) = first.prepare(kv_store()).unwrap();
+    drop(first);
+    let artifact = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|e| e == "bin"))
+        .expect("the artifact file");
+    let intact = std::fs::read(&artifact).unwrap();
+    let damaged: [(&str, Vec<u8>); 2] = [
+        ("one bit flipped in the machine code", {
+            let mut bytes = intact.clone();
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0x10;
+            bytes
+        }),
+        ("cut short", intact[..intact.len() - 100].to_vec()),
+    ];
+    for (what, bytes) in damaged {
+        std::fs::write(&artifact, &bytes).unwrap();
+        let runtime = Runtime::new(Limits::default(), Some(dir.path().to_path_buf()));
+        // With no bytes to compile from, a damaged file must not be taken for the module.
+        assert!(
+            runtime.module(id, || None).is_err(),
+            "{what}: the damaged artifact was loaded"
+        );
+        assert!(!artifact.exists(), "{what}: the damaged file was kept");
+        // Given the bytes, the module is compiled again, works, and its artifact is rewritten.
+        let module = runtime.module(id, || Some(kv_store().to_vec())).unwrap();
+        let outcome = runtime.run(
+            &module,
+            "init",
+            b"{}".to_vec(),
+            ID,
+            Arc::new(Memory::default()),
+        );
+        assert!(outcome.should_persist(), "{what}: {:?}", outcome.returns);
+        assert_eq!(
+            std::fs::read(&artifact).unwrap().len(),
+            intact.len(),
+            "{what}"
+        );
+    }
+}
+
+#[test]
 fn every_import_of_the_shared_table_links() {
     let mut imports = String::new();
     for import in calimero_wasm_abi::host::IMPORTS {

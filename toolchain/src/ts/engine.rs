@@ -97,7 +97,7 @@ pub fn prepared(optimize: bool) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Bumped when what [`link_engine`] makes changes: it names the cached bare engine and template.
-const LINK_FORMAT: u32 = 2;
+const LINK_FORMAT: u32 = 3;
 
 /// The prepared engine linked with no app, keeping its tool exports: the build's compiler and
 /// the code the snapshot runs; cached on disk next to the prepared engine.
@@ -118,7 +118,14 @@ pub fn template(engine: &[u8], optimize: bool) -> anyhow::Result<Vec<u8>> {
         engine_key(),
         flavour(optimize)
     );
-    cached("engine", &name, || link_engine(engine, false))
+    cached("engine", &name, || {
+        let template = link_engine(engine, false)?;
+        // Validated in full once, here: a build validates only what the link adds to it.
+        wasmparser::Validator::new()
+            .validate_all(&template)
+            .context("the engine template is not a valid module")?;
+        Ok(template)
+    })
 }
 
 /// Serves the engine's `calimero_app` imports from an empty passive data segment whose length

@@ -133,6 +133,17 @@ fn const_expr(out: &mut Vec<u8>, value: GlobalValue) {
     out.push(0x0b);
 }
 
+/// How many function bodies of a module [`link`]ed from `template` are the template's own,
+/// copied unchanged (the methods' come after them).
+pub fn template_bodies(template: &[u8]) -> anyhow::Result<u32> {
+    let sections = sections(template)?;
+    let functions = sections
+        .iter()
+        .find(|s| s.id == FUNCTION)
+        .ok_or_else(|| anyhow!("the engine template has no function section"))?;
+    Ok(read_u32(functions.content)?.0)
+}
+
 /// What the template's markers say.
 struct Markers {
     dispatch: u32,
