@@ -12,6 +12,14 @@
 //! would have written, and everything else reads as zero. A write the recording does not match
 //! (a `memory.init` at run time, a module whose segments are not the recorded ones) is carried
 //! out as usual, so correctness never depends on the match, only the speed does.
+//!
+//! A dropped instance's memory is not unmapped but cleaned and kept for the next instance of the
+//! same module (a few per module): the pages the call wrote are found in `/proc/self/pagemap`
+//! (a page of the image a call wrote is the call's private copy, no longer the file's) and
+//! copied back from the image, or zeroed outside it, and memory it grew is unmapped. The pages a
+//! call writes are then already private to the next call, which starts without the page faults
+//! that copying them on write costs, and without mapping and unmapping the memory. Where the page
+//! map cannot be read the memory is unmapped as before.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -42,7 +50,14 @@ pub struct MemoryImage {
     /// The file's length: the recorded writes' end, rounded up to whole OS pages.
     len: usize,
     segments: Vec<Segment>,
+    /// The file mapped shared and read-only: where cleaned memories copy the image back from.
+    source: Source,
+    /// Cleaned memories, ready for the next instance.
+    spare: Mutex<Vec<Region>>,
 }
+
+/// At most this many cleaned memories are kept per module: calls of one module running at once.
+const SPARE_MEMORIES: usize = 4;
 
 impl fmt::Debug for MemoryImage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -67,12 +82,43 @@ impl MemoryImage {
         for (segment, data) in writes {
             bytes[segment.start..segment.start + segment.len].copy_from_slice(data);
         }
-        Self::to_file(&bytes).map(|file| Self {
+        let file = Self::to_file(&bytes)?;
+        let source = Source::map(&file, len)?;
+        Some(Self {
             #[cfg(target_os = "linux")]
             file,
             len,
             segments: writes.iter().map(|(s, _)| *s).collect(),
+            source,
+            spare: Mutex::new(Vec::new()),
         })
+    }
+
+    /// A cleaned memory of `reserved` bytes with `initial` accessible, if one is kept.
+    fn take_spare(&self, reserved: usize, initial: usize) -> Option<Region> {
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        let at = spare
+            .iter()
+            .position(|r| r.reserved == reserved && r.initial == initial)?;
+        self.source
+            .reused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(spare.swap_remove(at))
+    }
+
+    /// Keeps `region`, which `clean` has made equal to a fresh one, for the next instance.
+    fn keep(&self, region: Region) {
+        let mut spare = self.spare.lock().unwrap_or_else(|e| e.into_inner());
+        if spare.len() < SPARE_MEMORIES {
+            spare.push(region);
+        }
+    }
+
+    /// How many instances got a cleaned memory (for tests and diagnostics).
+    pub fn reused(&self) -> u64 {
+        self.source
+            .reused
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     #[cfg(target_os = "linux")]
@@ -96,6 +142,213 @@ impl MemoryImage {
     fn to_file(_bytes: &[u8]) -> Option<()> {
         None
     }
+}
+
+/// An image file mapped shared and read-only.
+struct Source {
+    base: *const u8,
+    len: usize,
+    reused: std::sync::atomic::AtomicU64,
+}
+
+// SAFETY: a read-only mapping of a file nobody writes, unmapped only on drop.
+unsafe impl Send for Source {}
+unsafe impl Sync for Source {}
+
+impl Source {
+    #[cfg(target_os = "linux")]
+    fn map(file: &std::os::fd::OwnedFd, len: usize) -> Option<Self> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a fresh read-only mapping of the whole file, checked.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        (base != libc::MAP_FAILED).then(|| Self {
+            base: base.cast(),
+            len,
+            reused: Default::default(),
+        })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn map(_file: &(), _len: usize) -> Option<Self> {
+        None
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: the mapping is `len` bytes, read-only, alive as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.base, self.len) }
+    }
+}
+
+impl Drop for Source {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        // SAFETY: mapped by `map`, unmapped once, here.
+        unsafe {
+            libc::munmap(self.base.cast_mut().cast(), self.len);
+        }
+    }
+}
+
+/// A memory's reservation (bound and guard): the image mapped privately at its start, zeroes
+/// up to `initial`, inaccessible above.
+struct Region {
+    base: *mut u8,
+    reserved: usize,
+    initial: usize,
+}
+
+// SAFETY: the mapping is owned by this value alone.
+unsafe impl Send for Region {}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        // SAFETY: the reservation was made by `Region::reserve` and is unmapped once, here.
+        unsafe {
+            libc::munmap(self.base.cast(), self.reserved);
+        }
+    }
+}
+
+impl Region {
+    #[cfg(target_os = "linux")]
+    fn reserve(reserved: usize, initial: usize, image: &MemoryImage) -> Option<Self> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a fresh reservation, checked; nothing else refers to it.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                reserved,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return None;
+        }
+        let region = Self {
+            base: base.cast(),
+            reserved,
+            initial,
+        };
+        // SAFETY: both ranges lie inside the reservation made above, which `region` owns (and
+        // unmaps on drop, also when this returns early).
+        unsafe {
+            if image.len > 0 {
+                let mapped = libc::mmap(
+                    base,
+                    image.len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_FIXED,
+                    image.file.as_raw_fd(),
+                    0,
+                );
+                if mapped == libc::MAP_FAILED {
+                    return None;
+                }
+            }
+            if initial > image.len
+                && libc::mprotect(
+                    base.cast::<u8>().add(image.len).cast(),
+                    initial - image.len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                ) != 0
+            {
+                return None;
+            }
+        }
+        Some(region)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn reserve(_reserved: usize, _initial: usize, _image: &MemoryImage) -> Option<Self> {
+        None
+    }
+
+    /// Makes the region what [`Region::reserve`] made after a call used it with `length` bytes
+    /// accessible: grown memory unmapped, and every page the call wrote copied back from the
+    /// image or zeroed. `None` (and the region is unmapped) if that cannot be done.
+    #[cfg(target_os = "linux")]
+    fn clean(self, length: usize, image: &MemoryImage) -> Option<Self> {
+        if length > self.initial {
+            // SAFETY: the grown range lies inside the reservation; it becomes a fresh
+            // inaccessible anonymous range, its pages freed.
+            let remapped = unsafe {
+                libc::mmap(
+                    self.base.add(self.initial).cast(),
+                    length - self.initial,
+                    libc::PROT_NONE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED | libc::MAP_NORESERVE,
+                    -1,
+                    0,
+                )
+            };
+            if remapped == libc::MAP_FAILED {
+                return None;
+            }
+        }
+        let written = written_pages(self.base, self.initial)?;
+        let source = image.source.bytes();
+        for page in written {
+            let at = page * OS_PAGE;
+            // SAFETY: `at` is a page of the accessible range [0, initial) of this region, which
+            // no instance uses any more.
+            let target = unsafe { std::slice::from_raw_parts_mut(self.base.add(at), OS_PAGE) };
+            if at < image.len {
+                target.copy_from_slice(&source[at..at + OS_PAGE]);
+            } else if target.iter().any(|b| *b != 0) {
+                // Outside the image; a page only read is the shared zero page: left as it is.
+                target.fill(0);
+            }
+        }
+        Some(self)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn clean(self, _length: usize, _image: &MemoryImage) -> Option<Self> {
+        None
+    }
+}
+
+/// The pages of `[base, base + len)` that are neither untouched nor still the mapped file's:
+/// those a call may have written (`/proc/self/pagemap`: present or swapped, and not a file page).
+#[cfg(target_os = "linux")]
+fn written_pages(base: *mut u8, len: usize) -> Option<Vec<usize>> {
+    use std::os::unix::fs::FileExt;
+    static PAGEMAP: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
+    let pagemap = PAGEMAP
+        .get_or_init(|| std::fs::File::open("/proc/self/pagemap").ok())
+        .as_ref()?;
+    let pages = len / OS_PAGE;
+    let mut entries = vec![0u8; pages * 8];
+    pagemap
+        .read_exact_at(&mut entries, (base as u64 / OS_PAGE as u64) * 8)
+        .ok()?;
+    const PRESENT: u64 = 1 << 63;
+    const SWAPPED: u64 = 1 << 62;
+    const FILE: u64 = 1 << 61;
+    Some(
+        entries
+            .chunks_exact(8)
+            .enumerate()
+            .filter(|(_, entry)| {
+                let flags = u64::from_le_bytes((*entry).try_into().unwrap_or_default());
+                flags & (PRESENT | SWAPPED) != 0 && flags & FILE == 0
+            })
+            .map(|(page, _)| page)
+            .collect(),
+    )
 }
 
 /// What the first instances of a module do about its image.
@@ -273,9 +526,11 @@ impl LinearMemory for Recorder {
 /// accessible pages are anonymous zeroes, in a reservation of the size wasmer's static style
 /// asks for (so the compiled code's bounds checks by guard pages hold).
 struct Mapped {
+    /// Taken back (cleaned, for the next instance) on drop.
+    region: Option<Region>,
     base: *mut u8,
-    /// The whole reservation: bound and guard.
-    reserved: usize,
+    /// The accessible length: `initial` until the memory grows.
+    length: usize,
     definition: NonNull<VMMemoryDefinition>,
     ty: MemoryType,
     style: MemoryStyle,
@@ -300,14 +555,12 @@ impl fmt::Debug for Mapped {
 }
 
 impl Mapped {
-    #[cfg(target_os = "linux")]
     fn new(
         ty: &MemoryType,
         style: &MemoryStyle,
         location: NonNull<VMMemoryDefinition>,
         image: Arc<MemoryImage>,
     ) -> Option<Self> {
-        use std::os::fd::AsRawFd;
         let MemoryStyle::Static {
             bound,
             offset_guard_size,
@@ -321,84 +574,37 @@ impl Mapped {
             return None;
         }
         let reserved = bound.checked_add(usize::try_from(offset_guard_size).ok()?)?;
-        // SAFETY: a fresh reservation, checked; nothing else refers to it.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                reserved,
-                libc::PROT_NONE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
+        let region = match image.take_spare(reserved, initial) {
+            Some(region) => region,
+            None => Region::reserve(reserved, initial, &image)?,
         };
-        if base == libc::MAP_FAILED {
-            return None;
+        let base = region.base;
+        // SAFETY: the definition is the instance's slot for this memory, handed to us to fill.
+        unsafe {
+            let definition = &mut *location.as_ptr();
+            definition.base = base;
+            definition.current_length = initial;
         }
-        let memory = Self {
-            base: base.cast(),
-            reserved,
+        Some(Self {
+            region: Some(region),
+            base,
+            length: initial,
             definition: location,
             ty: *ty,
             style: *style,
             bound,
             image,
             matched: Cell::new(0),
-        };
-        // SAFETY: both ranges lie inside the reservation made above, which this value owns
-        // (and unmaps on drop, also when this returns early).
-        unsafe {
-            if memory.image.len > 0 {
-                let mapped = libc::mmap(
-                    base,
-                    memory.image.len,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_PRIVATE | libc::MAP_FIXED,
-                    memory.image.file.as_raw_fd(),
-                    0,
-                );
-                if mapped == libc::MAP_FAILED {
-                    return None;
-                }
-            }
-            if initial > memory.image.len
-                && libc::mprotect(
-                    base.cast::<u8>().add(memory.image.len).cast(),
-                    initial - memory.image.len,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                ) != 0
-            {
-                return None;
-            }
-            let definition = &mut *location.as_ptr();
-            definition.base = memory.base;
-            definition.current_length = initial;
-        }
-        Some(memory)
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    fn new(
-        _ty: &MemoryType,
-        _style: &MemoryStyle,
-        _location: NonNull<VMMemoryDefinition>,
-        _image: Arc<MemoryImage>,
-    ) -> Option<Self> {
-        None
-    }
-
-    fn current(&self) -> usize {
-        // SAFETY: the definition lives in the instance, which outlives its memories.
-        unsafe { self.definition.as_ref().current_length }
+        })
     }
 }
 
 impl Drop for Mapped {
     fn drop(&mut self) {
-        // SAFETY: the reservation was made by `new` and is unmapped once, here.
-        #[cfg(target_os = "linux")]
-        unsafe {
-            libc::munmap(self.base.cast(), self.reserved);
+        if let Some(region) = self.region.take()
+            && let Some(clean) = region.clean(self.length, &self.image)
+        {
+            self.image.keep(clean);
         }
     }
 }
@@ -412,7 +618,7 @@ impl LinearMemory for Mapped {
     }
 
     fn size(&self) -> Pages {
-        Pages((self.current() / WASM_PAGE) as u32)
+        Pages((self.length / WASM_PAGE) as u32)
     }
 
     fn style(&self) -> MemoryStyle {
@@ -435,7 +641,7 @@ impl LinearMemory for Mapped {
         {
             return Err(refused);
         }
-        let current = self.current();
+        let current = self.length;
         let added = wanted.bytes().0 - current;
         #[cfg(target_os = "linux")]
         // SAFETY: the grown range lies inside the reservation (checked against the bound).
@@ -452,6 +658,7 @@ impl LinearMemory for Mapped {
             }
             (*self.definition.as_ptr()).current_length = current + added;
         }
+        self.length = current + added;
         Ok(previous)
     }
 

@@ -208,6 +208,12 @@ impl CompiledModule {
         self.image.image().is_some()
     }
 
+    /// How many instance memories of this module were cleaned and reused by later instances
+    /// instead of being unmapped and mapped again.
+    pub fn reused_memories(&self) -> u64 {
+        self.image.image().map_or(0, |image| image.reused())
+    }
+
     /// The names of the exported functions that are app methods (`() -> ()`).
     pub fn methods(&self) -> impl Iterator<Item = &str> {
         self.exports

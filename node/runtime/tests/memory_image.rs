@@ -120,9 +120,85 @@ fn mapped_initial_memories_start_from_the_data_segments_and_keep_their_writes_pr
     );
     for round in 0..3 {
         assert_eq!(run("scribble"), scribble, "round {round}");
-        // The writes of the instance before are not in the image.
+        // The writes of the instance before are not in the image, nor in its memory, which
+        // this instance got cleaned.
         assert_eq!(run("sum"), sum, "round {round}");
     }
+    // The second instance mapped a new memory; each one after it reused the one before's.
+    assert_eq!(compiled.reused_memories(), 5);
+}
+
+/// Cleaning a memory for reuse must undo every kind of write: many pages of the image and
+/// beyond it, pages only read, whole-page overwrites, and growth by several pages.
+#[test]
+fn a_reused_memory_holds_nothing_of_the_call_before() {
+    // `dirty` writes a byte to every other OS page of the first 4 pages, reads the rest, grows by
+    // 3 pages and fills them, and returns nothing; `sum` checks the memory is 4 pages again,
+    // grows it by 3 and hashes all 7.
+    let text = format!(
+        r#"(module
+        (import "env" "value_return" (func $ret (param i64)))
+        (memory (export "memory") 4)
+        (data (i32.const 0) "\00\00\00\00\00\00\00\00\18\00\00\00\00\00\00\00\08\00\00\00\00\00\00\00")
+        (data (i32.const {BIG_AT}) "{big}")
+        (func $hash (param $end i32) (result i64)
+            (local $i i32) (local $h i64)
+            (i32.const 32) (local.set $i)
+            (block $done (loop $next
+                (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+                (local.set $h (i64.add (i64.mul (local.get $h) (i64.const 31))
+                    (i64.load8_u (local.get $i))))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br $next)))
+            (local.get $h))
+        (func (export "dirty")
+            (local $at i32) (local $sink i32)
+            (i32.const 4096) (local.set $at)
+            (block $done (loop $next
+                (br_if $done (i32.ge_u (local.get $at) (i32.const {last_read})))
+                (i32.store8 (local.get $at) (i32.add (local.get $at) (i32.const 1)))
+                (local.set $sink (i32.load8_u (i32.add (local.get $at) (i32.const 4096))))
+                (local.set $at (i32.add (local.get $at) (i32.const 8192)))
+                (br $next)))
+            (drop (memory.grow (i32.const 3)))
+            (memory.fill (i32.const {four_pages}) (i32.const 90) (i32.const {three_pages})))
+        (func (export "sum")
+            (if (i32.ne (memory.size) (i32.const 4)) (then unreachable))
+            (drop (memory.grow (i32.const 3)))
+            (i64.store (i32.const 24) (call $hash (i32.const {seven_pages})))
+            (call $ret (i64.const 0))))"#,
+        big = escaped(&big()),
+        four_pages = 4 * PAGE,
+        three_pages = 3 * PAGE,
+        last_read = 4 * PAGE - 4096,
+        seven_pages = 7 * PAGE,
+    );
+    let module = wat::parse_str(text).unwrap();
+    // Grown pages read as zeroes, whatever the call before wrote there.
+    let mut pristine = vec![0u8; 7 * PAGE];
+    pristine[BIG_AT..BIG_AT + BIG_LEN].copy_from_slice(&big());
+    let sum = hash(&pristine, 7 * PAGE);
+
+    let runtime = Runtime::new(Limits::default(), None);
+    let (_, compiled) = runtime.prepare(&module).expect("module compiles");
+    let storage = Arc::new(Memory::default());
+    let run = |method: &str| {
+        runtime
+            .run(&compiled, method, Vec::new(), ID, storage.clone())
+            .returns
+            .unwrap_or_else(|e| panic!("{method}: {e}"))
+    };
+    for round in 0..4 {
+        run("dirty");
+        let bytes = run("sum").expect("sum returns the hash");
+        assert_eq!(
+            u64::from_le_bytes(bytes.try_into().unwrap()),
+            sum,
+            "round {round}"
+        );
+    }
+    assert!(compiled.maps_initial_memory());
+    assert_eq!(compiled.reused_memories(), 6);
 }
 
 #[test]
