@@ -482,7 +482,7 @@ export class SeededLogic extends Seeded {
 #[test]
 fn bigint_literal_types_and_unions_of_one_type_build_and_run_as_their_kind() {
     let app = app_with(
-        r#"import { State, Logic, Init, View } from "@calimero/sdk";
+        r#"import { State, Logic, Init, View, i64 } from "@calimero/sdk";
 import { LwwRegister } from "@calimero/sdk/collections";
 
 type Mode = "fast" | "slow";
@@ -514,6 +514,11 @@ export class DialLogic extends Dial {
   state(): [bigint, Mode] {
     return [this.total.get(), this.mode.get()];
   }
+
+  @View()
+  echo(text: string, below: i64): string {
+    return `${text}|${below}`;
+  }
 }
 "#,
     );
@@ -524,6 +529,7 @@ export class DialLogic extends Dial {
 - {method: switch_to, args: {mode: "fast", loud: true}, expect: {output: "FAST"}}
 - {method: switch_to, args: {mode: "slow", loud: null}, expect: {output: "slow"}}
 - {method: state, expect: {output: [18446744073709551615, "slow"]}}
+- {method: echo, args: {text: "12345678901234567890 \" -99999999999999999 é\\", below: -9223372036854775807}, expect: {output: "12345678901234567890 \" -99999999999999999 é\\|-9223372036854775807"}}
 "#,
     )
     .unwrap();

@@ -34,6 +34,50 @@ fn id(ctx: &Ctx<'_>, value: &Value<'_>) -> Result<Id> {
     Ok(Id::new(array))
 }
 
+/// JSON text with every integer of 16 or more digits outside strings quoted, so that `JSON.parse`
+/// keeps it exact (a JavaScript number is exact only up to 2^53) and a 64-bit parameter reads it
+/// as a decimal string, the way the Rust twin reads the number. Native: the same scan in
+/// JavaScript cost more than the rest of parsing a call's arguments.
+fn exact_integers(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                // A string, escapes included: `"` and `\` never occur inside a UTF-8 sequence.
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                i += 1;
+                while i < bytes.len()
+                    && matches!(bytes[i], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
+                {
+                    i += 1;
+                }
+                let number = &text[start..i];
+                let digits = number.strip_prefix('-').unwrap_or(number);
+                if digits.len() >= 16 && digits.bytes().all(|b| b.is_ascii_digit()) {
+                    out.push_str(&text[copied..start]);
+                    out.push('"');
+                    out.push_str(number);
+                    out.push('"');
+                    copied = i;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
 pub(crate) fn to_js<'js>(ctx: &Ctx<'js>, bytes: &[u8]) -> Result<Value<'js>> {
     Ok(TypedArray::<u8>::new_copy(ctx.clone(), bytes)?.into_value())
 }
@@ -77,6 +121,7 @@ pub fn install<'js>(ctx: &Ctx<'js>) -> Result<()> {
 
     // Calls and results.
     define!(h, ctx, "input", || String::from_utf8_lossy(&host::input()).into_owned());
+    define!(h, ctx, "exactIntegers", |text: String| exact_integers(&text));
     define!(h, ctx, "returnOk", |json: String| host::value_return(true, json.as_bytes()));
     define!(h, ctx, "returnErr", |json: String| host::value_return(false, json.as_bytes()));
     define!(h, ctx, "log", |message: String| host::log(&message));
@@ -282,6 +327,7 @@ pub fn install<'js>(ctx: &Ctx<'js>) -> Result<()> {
 /// Host functions an app's top level may call while the build pre-initialises it: they compute
 /// from their arguments alone, so running them once at build time is the same as on each call.
 const PURE: &[&str] = &[
+    "exactIntegers",
     "utf8Encode",
     "utf8Decode",
     "entryId",

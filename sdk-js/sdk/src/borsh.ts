@@ -72,16 +72,24 @@ export class Writer {
 }
 
 export class Reader {
-  view: DataView;
   at = 0;
-  constructor(public buf: Uint8Array) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  /** @internal Made on first use: most values need only bytes and lengths. */
+  _view: DataView | null = null;
+  constructor(public buf: Uint8Array) {}
+  get view(): DataView {
+    if (this._view === null) this._view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    return this._view;
   }
   need(n: number): void {
     if (this.at + n > this.buf.length) throw new RangeError("stored value is shorter than its type");
   }
   u8(): number { this.need(1); return this.buf[this.at++]; }
-  u32(): number { this.need(4); const v = this.view.getUint32(this.at, true); this.at += 4; return v; }
+  u32(): number {
+    const at = this.at, b = this.buf;
+    if (at + 4 > b.length) throw new RangeError("stored value is shorter than its type");
+    this.at = at + 4;
+    return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+  }
   bytes(n: number): Uint8Array { this.need(n); const b = this.buf.slice(this.at, this.at + n); this.at += n; return b; }
 }
 
@@ -262,16 +270,21 @@ export function decode(t: any, r: Reader): any {
     if (tag !== 1) throw new RangeError(`invalid Option tag ${tag}`);
   }
   if (t.$ref !== undefined) return decode(resolve(t), r);
-  switch (t.crdt_type) {
-    case "lww_register": {
-      const value = decode(t.inner_type, r);
-      return makeRegister(value, r.bytes(56));
+  const crdt = t.crdt_type;
+  if (crdt !== undefined) {
+    switch (crdt) {
+      case "lww_register": {
+        const value = decode(t.inner_type, r);
+        return makeRegister(value, r.bytes(56));
+      }
+      case "unordered_map": case "unordered_set": case "sorted_map": case "sorted_set": case "vector": case "counter":
+      case "frozen_storage": case "user_storage": case "rga": case "shared_storage":
+        return makeCollection(t, r.bytes(32));
     }
-    case "unordered_map": case "unordered_set": case "sorted_map": case "sorted_set": case "vector": case "counter":
-    case "frozen_storage": case "user_storage": case "rga": case "shared_storage":
-      return makeCollection(t, r.bytes(32));
   }
   switch (t.kind) {
+    // The most common first: a switch tries its cases in order.
+    case "string": return text(r.bytes(r.u32()));
     case "bool": { const b = r.u8(); if (b > 1) throw new RangeError(`invalid bool ${b}`); return b === 1; }
     case "u8": return r.u8();
     case "i8": { r.need(1); const v = r.view.getInt8(r.at); r.at += 1; return v; }
@@ -290,7 +303,6 @@ export function decode(t: any, r: Reader): any {
     }
     case "f32": { r.need(4); const v = r.view.getFloat32(r.at, true); r.at += 4; return v; }
     case "f64": { r.need(8); const v = r.view.getFloat64(r.at, true); r.at += 8; return v; }
-    case "string": return text(r.bytes(r.u32()));
     case "bytes": return r.bytes(t.size === undefined ? r.u32() : t.size);
     case "list": { const n = r.u32(); const out = []; for (let i = 0; i < n; i++) out.push(decode(t.items, r)); return out; }
     case "tuple": return t.elements.map((e: any) => decode(e, r));

@@ -89,7 +89,7 @@ function elements<T>(collection: Uint8Array, type: any): T[] {
 /** An add-wins map. `K` is a string, bytes, boolean or integer type. */
 export class UnorderedMap<K, V> extends Collection {
   /** @internal */ protected _pending(): Map<string, [K, V]> | null {
-    return this._stage(() => new Map<string, [K, V]>());
+    return this._id ? null : this._stage(() => new Map<string, [K, V]>());
   }
   /** @internal */ protected _replay(staged: Map<string, [K, V]>): void {
     for (const [key, value] of staged.values()) this.set(key, value);
@@ -181,7 +181,7 @@ export class UnorderedSet<T> extends Collection {
     }
   }
   /** @internal */ protected _pending(): Map<string, T> | null {
-    return this._stage(() => new Map<string, T>());
+    return this._id ? null : this._stage(() => new Map<string, T>());
   }
   /** @internal */ protected _replay(staged: Map<string, T>): void {
     for (const value of staged.values()) this.add(value);
@@ -367,7 +367,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  * account's, and refuses any other writer, on this node and on every peer. */
 export class UserStorage<V> extends Collection {
   /** @internal */ protected _pending(): Map<string, [Uint8Array, V]> | null {
-    return this._stage(() => new Map<string, [Uint8Array, V]>());
+    return this._id ? null : this._stage(() => new Map<string, [Uint8Array, V]>());
   }
   /** @internal */ protected _replay(staged: Map<string, [Uint8Array, V]>): void {
     for (const [user, value] of staged.values()) this._put(user, value);
@@ -695,7 +695,7 @@ export class Vector<T> extends Collection {
     return vector;
   }
   /** @internal */ private _pending(): T[] | null {
-    return this._stage(() => [] as T[]);
+    return this._id ? null : this._stage(() => [] as T[]);
   }
   /** @internal */ protected _replay(staged: T[]): void {
     for (const value of staged) this.push(value);
@@ -767,7 +767,7 @@ export class Vector<T> extends Collection {
 /** A grow-only counter: every member's increments add up. */
 export class Counter extends Collection {
   /** @internal */ private _pending(): { up: bigint } | null {
-    return this._stage(() => ({ up: 0n }));
+    return this._id ? null : this._stage(() => ({ up: 0n }));
   }
   /** @internal */ protected _replay(staged: { up: bigint }): void {
     if (staged.up > 0n) this.incrementBy(staged.up);

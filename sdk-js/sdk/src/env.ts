@@ -3,7 +3,9 @@ import { host } from "./host";
 
 /** Writes a line to the node's log for this call. */
 export function log(...parts: unknown[]): void {
-  host.log(parts.map((p) => (typeof p === "string" ? p : String(p))).join(" "));
+  host.log(parts.length === 1 && typeof parts[0] === "string"
+    ? parts[0]
+    : parts.map((p) => (typeof p === "string" ? p : String(p))).join(" "));
 }
 
 /** Unix time in nanoseconds. */

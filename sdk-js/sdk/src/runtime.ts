@@ -16,13 +16,13 @@ function typeName(t: any): string {
   return t.kind;
 }
 
-function withNull(t: any, nullable: boolean): any {
-  return nullable ? { ...t, nullable: true } : t;
+function failed(t: any, v: any, path: string): never {
+  throw new TypeError(`${path}: expected ${typeName(t)}, got ${describe(v)}`);
 }
 
-/** A JSON argument → the JavaScript value of type `t`. */
-function fromJson(t: any, v: any, path: string): any {
-  if (t.nullable && (v === null || v === undefined)) return null;
+/** A JSON argument → the JavaScript value of type `t` (or null, if `nullable`). */
+function fromJson(t: any, v: any, path: string, nullable = false): any {
+  if ((nullable || t.nullable) && (v === null || v === undefined)) return null;
   if (v === undefined) throw new TypeError(`missing field \`${path}\``);
   if (t.variants !== undefined) {
     // A union parameter: the first member the value fits.
@@ -32,37 +32,36 @@ function fromJson(t: any, v: any, path: string): any {
     throw new TypeError(`${path}: expected one of ${t.variants.map(typeName).join(" | ")}, got ${describe(v)}`);
   }
   if (t.$ref !== undefined) return fromJson(resolve(t), v, path);
-  const fail = () => { throw new TypeError(`${path}: expected ${typeName(t)}, got ${describe(v)}`); };
   switch (t.kind) {
-    case "string": if (typeof v !== "string") fail(); return v;
-    case "bool": if (typeof v !== "boolean") fail(); return v;
+    case "string": if (typeof v !== "string") failed(t, v, path); return v;
+    case "bool": if (typeof v !== "boolean") failed(t, v, path); return v;
     case "f32": case "f64":
       if (typeof v === "string" && /^-?\d+$/.test(v)) return Number(v);
-      if (typeof v !== "number") fail();
+      if (typeof v !== "number") failed(t, v, path);
       return v;
     case "u8": case "u16": case "u32": case "i8": case "i16": case "i32":
-      if (typeof v !== "number" || !Number.isInteger(v)) fail(); return v;
+      if (typeof v !== "number" || !Number.isInteger(v)) failed(t, v, path); return v;
     case "u64": case "i64": case "u128": case "i128":
       if (typeof v === "number" && Number.isInteger(v)) return BigInt(v);
       if (typeof v === "string" && /^-?\d+$/.test(v)) return BigInt(v);
-      return fail();
+      return failed(t, v, path);
     case "bytes":
-      if (!Array.isArray(v) || v.some((b) => !Number.isInteger(b) || b < 0 || b > 255)) fail();
+      if (!Array.isArray(v) || v.some((b) => !Number.isInteger(b) || b < 0 || b > 255)) failed(t, v, path);
       return new Uint8Array(v);
-    case "list": if (!Array.isArray(v)) fail(); return v.map((x, i) => fromJson(t.items, x, `${path}[${i}]`));
+    case "list": if (!Array.isArray(v)) failed(t, v, path); return v.map((x, i) => fromJson(t.items, x, `${path}[${i}]`));
     case "tuple":
-      if (!Array.isArray(v) || v.length !== t.elements.length) fail();
+      if (!Array.isArray(v) || v.length !== t.elements.length) failed(t, v, path);
       return t.elements.map((e: any, i: number) => fromJson(e, v[i], `${path}[${i}]`));
     case "map": {
-      if (v === null || typeof v !== "object" || Array.isArray(v)) fail();
+      if (v === null || typeof v !== "object" || Array.isArray(v)) failed(t, v, path);
       const out = new Map();
       for (const [k, x] of Object.entries(v)) out.set(k, fromJson(t.value, x, `${path}.${k}`));
       return out;
     }
     case "record": {
-      if (v === null || typeof v !== "object" || Array.isArray(v)) fail();
+      if (v === null || typeof v !== "object" || Array.isArray(v)) failed(t, v, path);
       const out: any = {};
-      for (const f of t.fields) out[f.name] = fromJson(withNull(f.type, !!f.nullable), v[f.name], `${path}.${f.name}`);
+      for (const f of t.fields) out[f.name] = fromJson(f.type, v[f.name], `${path}.${f.name}`, !!f.nullable);
       return out;
     }
   }
@@ -105,6 +104,43 @@ function toJson(t: any, v: any): any {
   }
 }
 
+/** JSON text of data with no bigints in it. */
+function plain(value: any): string {
+  const text = JSON.stringify(value);
+  return text === undefined ? "null" : text;
+}
+
+/** True if a value of type `t` can hold integers of 64 bits or more (which {@link stringify}
+ * must write as exact numbers); unknown or dynamic types count as true. */
+function holdsBigints(t: any, seen: Set<string> = new Set()): boolean {
+  if (!t) return false;
+  if (t.variants !== undefined) return t.variants.some((v: any) => holdsBigints(v, seen));
+  if (t.$ref !== undefined) {
+    if (seen.has(t.$ref)) return false;
+    seen.add(t.$ref);
+    return holdsBigints(resolve(t), seen);
+  }
+  switch (t.crdt_type) {
+    case undefined: break;
+    case "lww_register": case "shared_storage": return holdsBigints(t.inner_type, seen);
+    case "rga": return false;
+    case "unordered_map": case "sorted_map": case "frozen_storage": case "user_storage":
+      return holdsBigints(t.key, seen) || holdsBigints(t.value, seen);
+    case "unordered_set": case "sorted_set": case "vector": return holdsBigints(t.items, seen);
+    default: return true;
+  }
+  switch (t.kind) {
+    case "string": case "bool": case "bytes": case "unit":
+    case "u8": case "u16": case "u32": case "i8": case "i16": case "i32": case "f32": case "f64":
+      return false;
+    case "list": return holdsBigints(t.items, seen);
+    case "tuple": return t.elements.some((e: any) => holdsBigints(e, seen));
+    case "map": return holdsBigints(t.key, seen) || holdsBigints(t.value, seen);
+    case "record": return t.fields.some((f: any) => holdsBigints(f.type, seen));
+    default: return true;
+  }
+}
+
 /** JSON text in which bigints are exact numbers, as the Rust twin (serde_json) writes 64-bit and
  * larger integers. */
 function stringify(value: any): string {
@@ -118,43 +154,14 @@ function eventData(described: any, event: any): string {
   return stringify(toJson(payload, event));
 }
 
-/** The JSON text with every integer of 16 or more digits quoted, so that `JSON.parse` keeps it
- * exact (a JavaScript number is exact only up to 2^53) and 64-bit parameters read it as a decimal
- * string, the way the Rust twin reads the number. */
-function exactIntegers(text: string): string {
-  let out = "";
-  let i = 0;
-  while (i < text.length) {
-    const c = text[i];
-    if (c === '"') {
-      // Copy the string, escapes included.
-      let j = i + 1;
-      while (j < text.length && text[j] !== '"') j += text[j] === "\\" ? 2 : 1;
-      out += text.slice(i, j + 1);
-      i = j + 1;
-      continue;
-    }
-    if (c === "-" || (c >= "0" && c <= "9")) {
-      let j = i + 1;
-      while (j < text.length && /[0-9.eE+\-]/.test(text[j])) j++;
-      const number = text.slice(i, j);
-      out += /^-?\d{16,}$/.test(number) ? `"${number}"` : number;
-      i = j;
-      continue;
-    }
-    out += c;
-    i++;
-  }
-  return out;
-}
-
 function shape(m: any): string {
   return `{ ${m.params.map((p: any) => `"${p.name}": ${typeName(p.type)}${p.nullable ? " | null" : ""}`).join(", ")} }`;
 }
 
 function args(m: any): any[] {
   const input: string = host.input();
-  const blank = input.trim() === "" || input.trim() === "null";
+  const trimmed = input.trim();
+  const blank = trimmed === "" || trimmed === "null";
   if (m.params.length === 0) {
     if (blank) return [];
     let parsed: any;
@@ -167,13 +174,15 @@ function args(m: any): any[] {
     if (m.params.every(optional)) return m.params.map(() => null);
     throw new Error(`missing arguments; expected a JSON object ${shape(m)}`);
   }
-  const start = input.trimStart()[0];
+  const start = trimmed[0];
   if (start !== "{" && start !== "[") {
     throw new Error(`invalid arguments (not a JSON object: ${input.slice(0, 64)}); expected a JSON object ${shape(m)}`);
   }
   let parsed: any;
   try {
-    parsed = JSON.parse(exactIntegers(input));
+    // Every integer of 16 or more digits quoted, so that it stays exact (see the engine's
+    // `exactIntegers`).
+    parsed = JSON.parse(host.exactIntegers(input));
   } catch (e: any) {
     throw new Error(`invalid arguments (${e.message}); expected a JSON object ${shape(m)}`);
   }
@@ -186,19 +195,32 @@ function args(m: any): any[] {
     values = m.params.map((_: any, i: number) => parsed[i]);
   } else {
     const keys = Object.keys(parsed);
-    const known = keys.filter((key) => m.params.some((p: any) => p.name === key));
-    if (known.length === keys.length) {
-      values = m.params.map((p: any) => parsed[p.name]);
-    } else if (known.length === 0 && keys.length > 0 && fitsWhole(m.params)) {
+    const names: Set<string> = m._names;
+    let known = 0;
+    let unknown: string | undefined;
+    for (const key of keys) {
+      if (names.has(key)) known++;
+      else if (unknown === undefined) unknown = key;
+    }
+    const params = m.params;
+    values = new Array(params.length);
+    if (known === keys.length) {
+      for (let i = 0; i < params.length; i++) values[i] = parsed[params[i].name];
+    } else if (known === 0 && keys.length > 0 && fitsWhole(params)) {
       // Upstream's single-object convention: the whole object is the first argument.
-      values = m.params.map((_: any, i: number) => (i === 0 ? parsed : undefined));
+      values[0] = parsed;
     } else {
-      const unknown = keys.find((key) => !m.params.some((p: any) => p.name === key));
       throw new Error(`invalid arguments (unknown field \`${unknown}\`); expected a JSON object ${shape(m)}`);
     }
   }
   try {
-    return m.params.map((p: any, i: number) => fromJson(withNull(p.type, !!p.nullable), values[i], p.name));
+    const params = m.params;
+    const out = new Array(params.length);
+    for (let i = 0; i < params.length; i++) {
+      const p = params[i];
+      out[i] = fromJson(p.type, values[i], p.name, !!p.nullable);
+    }
+    return out;
   } catch (e: any) {
     throw new Error(`invalid arguments (${e.message}); expected a JSON object ${shape(m)}`);
   }
@@ -217,8 +239,11 @@ function fitsWhole(params: any[]): boolean {
     && params.slice(1).every((p) => !!p.nullable);
 }
 
+let STATE_TYPE: any = null;
+
 function stateType(): any {
-  return resolve({ $ref: registry.abi.state_root });
+  if (STATE_TYPE === null) STATE_TYPE = resolve({ $ref: registry.abi.state_root });
+  return STATE_TYPE;
 }
 
 function saveState(state: any): void {
@@ -281,14 +306,20 @@ function call(m: any): void {
     saveState(state);
     host.commit();
   }
-  const out = m.returns ? toJson(withNull(m.returns, !!m.returns_nullable), result) : null;
-  host.returnOk(stringify(out === undefined ? null : out));
+  // (A null result is null whatever the type: nothing of `returns_nullable` is needed here.)
+  const out = m.returns ? toJson(m.returns, result) : null;
+  host.returnOk(m._exact ? stringify(out === undefined ? null : out) : plain(out));
 }
 
 /** Called once per bundle evaluation by the code the toolchain appends. */
 export function start(abi: any, app: string): void {
   registry.abi = abi;
   setTypes(abi.types, app);
+  // Worked out once, in the snapshot, instead of on every call.
+  for (const m of abi.methods) {
+    m._names = new Set(m.params.map((p: any) => p.name));
+    m._exact = holdsBigints(m.returns);
+  }
   const root = { $ref: abi.state_root };
   // Called by the engine while it applies a peer's delta (see merge.ts).
   (globalThis as any).__calimero_merge = (name: string, mine: Uint8Array, theirs: Uint8Array) => mergeElement(root, name, mine, theirs);
