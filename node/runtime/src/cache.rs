@@ -8,10 +8,10 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 use wasmer::sys::{CompilerConfig, Cranelift, EngineBuilder, NativeEngineExt};
-use wasmer_middlewares::Metering;
 
 use crate::errors::FunctionCallError;
 use crate::limits::Limits;
+use crate::metering::GasMetering;
 use crate::tunables::LimitingTunables;
 use crate::{CompiledModule, check_module};
 
@@ -32,7 +32,7 @@ impl ModuleId {
 
 /// Bumped whenever the compiled form changes (engine version, middleware, tunables) or the file
 /// around it does.
-const ARTIFACT_VERSION: &str = "wasmer-7.1.0-cranelift-metering-v2";
+const ARTIFACT_VERSION: &str = "wasmer-7.1.0-cranelift-gas-v3";
 
 /// Ends every artifact file, after the artifact: `crc32 (u32 LE) ‖ artifact length (u64 LE) ‖
 /// TRAILER_MAGIC`. The checksum guards against torn and corrupted files, not against someone
@@ -77,7 +77,7 @@ fn engine(limits: &Limits, compiler: bool) -> wasmer::Engine {
     let mut engine: wasmer::Engine = if compiler {
         let mut cranelift = Cranelift::default();
         // One metering middleware per compilation: it records the module it instruments.
-        cranelift.push_middleware(Arc::new(Metering::new(limits.max_gas, |_| 1)));
+        cranelift.push_middleware(Arc::new(GasMetering::new(limits.max_gas)));
         EngineBuilder::new(cranelift).into()
     } else {
         wasmer::Engine::headless()

@@ -2,9 +2,9 @@
 //!
 //! Gas bounds the work a call does, but not its time: a single `memory.fill` over 64 MiB costs
 //! one unit. So every call also gets a deadline, kept by one watchdog thread per runtime. When a
-//! call's deadline passes, the watchdog sets the call's remaining gas to zero; the metering check
-//! that the compiler puts at the start of every basic block then traps the guest within one
-//! block, and every host function refuses to run once the deadline flag is set. The caller tells
+//! call's deadline passes, the watchdog sets the call's remaining gas to zero; the next gas check
+//! (at the top of every loop iteration and before every call, see `metering`) then traps the
+//! guest, and every host function refuses to run once the deadline flag is set. The caller tells
 //! a deadline from real gas exhaustion by that flag.
 
 use std::collections::BTreeMap;

@@ -12,6 +12,7 @@ mod errors;
 mod host;
 mod image;
 mod limits;
+mod metering;
 mod tunables;
 
 use std::collections::{BTreeMap, HashMap};
@@ -21,7 +22,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use wasmer::{AsStoreMut, ExternType, FunctionEnv, Instance, Store};
-use wasmer_middlewares::metering::{MeteringPoints, get_remaining_points, set_remaining_points};
 
 pub use cache::{ModuleCache, ModuleId};
 pub use errors::{FunctionCallError, HostError, Location, MethodResolutionError, PanicContext};
@@ -338,7 +338,7 @@ fn take_image(store: &mut Store, instance: &Instance, memory: &wasmer::Memory) -
         let wasmer::Extern::Global(global) = export else {
             continue;
         };
-        if name.starts_with("wasmer_metering") {
+        if name == metering::REMAINING {
             continue;
         }
         let value = match global.get(store) {
@@ -356,9 +356,7 @@ fn take_image(store: &mut Store, instance: &Instance, memory: &wasmer::Memory) -
 /// The remaining-gas global of a metered instance, as a cell the host and watchdog share.
 fn gas_cell(store: &mut Store, instance: &Instance) -> Option<GasCell> {
     use wasmer::sys::vm::VMExtern;
-    let global = instance
-        .exports
-        .get_extern("wasmer_metering_remaining_points")?;
+    let global = instance.exports.get_extern(metering::REMAINING)?;
     // Only the `sys` backend is compiled in, so the conversion cannot fail.
     let VMExtern::Global(handle) = global.to_vm_extern().into_sys() else {
         return None;
@@ -559,8 +557,8 @@ impl Runtime {
             Err(_) => return Outcome::failed(FunctionCallError::HostError(HostError::NoMemory)),
         };
         env.as_mut(&mut store).memory = Some(memory.clone());
-        set_remaining_points(&mut store, &instance, self.limits.max_gas);
-        let Some(gas) = gas_cell(&mut store, &instance) else {
+        let metered = metering::set_remaining(&mut store, &instance, self.limits.max_gas);
+        let (true, Some(gas)) = (metered, gas_cell(&mut store, &instance)) else {
             return Outcome::failed(FunctionCallError::ModuleValidationError {
                 message: "the module was compiled without gas metering".into(),
             });
@@ -582,7 +580,7 @@ impl Runtime {
             // A failed registration is not fatal (HOST-ABI §4), but nothing it did may reach the
             // method: not its writes, events or logs, nor the gas it burnt.
             env.as_mut(&mut store).discard_staged();
-            set_remaining_points(&mut store, &instance, self.limits.max_gas);
+            metering::set_remaining(&mut store, &instance, self.limits.max_gas);
         }
         if let Ok(function) = instance.exports.get_function(method) {
             result = function.call(&mut store, &[]).map(|_| ());
@@ -595,15 +593,20 @@ impl Runtime {
         {
             *image = Some(take_image(&mut store, &instance, &memory));
         }
-        let remaining = get_remaining_points(&mut store, &instance);
-        let gas_used = match remaining {
-            MeteringPoints::Remaining(left) => self.limits.max_gas - left,
-            MeteringPoints::Exhausted => self.limits.max_gas,
+        // Negative once the gas ran out (see `metering`): then all of it was used, whether the
+        // guest stopped at a check or returned before reaching one.
+        let remaining = metering::remaining(&mut store, &instance).unwrap_or(-1);
+        let gas_used = match u64::try_from(remaining) {
+            Ok(left) => self.limits.max_gas.saturating_sub(left),
+            Err(_) => self.limits.max_gas,
         };
-        let exhausted = matches!(remaining, MeteringPoints::Exhausted)
-            || matches!(env.as_ref(&store).error, Some(HostError::GasExhausted));
+        let exhausted =
+            remaining < 0 || matches!(env.as_ref(&store).error, Some(HostError::GasExhausted));
         let state = env.as_mut(&mut store);
         let returns = match result {
+            Ok(()) if remaining < 0 => Err(FunctionCallError::GasExhausted {
+                limit: self.limits.max_gas,
+            }),
             Ok(()) => match state.returns.take() {
                 None => Ok(None),
                 Some(Ok(bytes)) => Ok(Some(bytes)),

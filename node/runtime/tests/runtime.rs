@@ -268,6 +268,63 @@ fn a_second_commit_traps_and_nothing_is_persisted() {
 }
 
 #[test]
+fn gas_counts_every_operator_once_and_no_host_function_runs_past_the_limit() {
+    // 1000 iterations of 8 operators, plus the loop, its end and the function's end: 8003.
+    let count = r#"(loop $l
+                (local.set 0 (i32.add (local.get 0) (i32.const 1)))
+                (br_if $l (i32.lt_u (local.get 0) (i32.const 1000))))"#;
+    let counting = wat(&format!(
+        r#"(module (memory (export "memory") 1) (func (export "go") (local i32) {count}))"#
+    ));
+    // The same loop, then a log of "hi" (descriptor at 0: address 16, length 2).
+    let logging = wat(&format!(
+        r#"(module
+        (import "env" "log_utf8" (func $log (param i64)))
+        (memory (export "memory") 1)
+        (data (i32.const 0) "\10\00\00\00\00\00\00\00\02\00\00\00\00\00\00\00hi")
+        (func (export "go") (local i32) {count} (call $log (i64.const 0))))"#
+    ));
+    let run = |module: &[u8], max_gas: u64| {
+        let runtime = Runtime::new(
+            Limits {
+                max_gas,
+                ..Limits::default()
+            },
+            None,
+        );
+        call(
+            &runtime,
+            module,
+            &Arc::new(Memory::default()),
+            "go",
+            json!({}),
+        )
+    };
+    let outcome = run(&counting, 1_000_000);
+    assert!(outcome.returns.is_ok(), "{:?}", outcome.returns);
+    assert_eq!(outcome.gas_used, 8003);
+    // Exactly enough is enough; one unit less is not, although the function returns without
+    // passing another check.
+    assert!(run(&counting, 8003).returns.is_ok());
+    let short = run(&counting, 8002);
+    assert_eq!(
+        short.returns.unwrap_err(),
+        FunctionCallError::GasExhausted { limit: 8002 }
+    );
+    assert_eq!(short.gas_used, 8002);
+    // The loop ends with the gas just gone: the log after it must not run.
+    let logged = run(&logging, 1_000_000);
+    assert!(logged.returns.is_ok(), "{:?}", logged.returns);
+    assert_eq!(logged.logs, vec!["hi".to_string()]);
+    let stopped = run(&logging, 8003);
+    assert_eq!(
+        stopped.returns.unwrap_err(),
+        FunctionCallError::GasExhausted { limit: 8003 }
+    );
+    assert!(stopped.logs.is_empty(), "{:?}", stopped.logs);
+}
+
+#[test]
 fn out_of_bounds_pointers_trap_as_invalid_memory_access() {
     let module = wat(r#"(module
         (import "env" "log_utf8" (func $log (param i64)))
