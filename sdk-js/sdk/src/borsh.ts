@@ -72,10 +72,17 @@ export class Writer {
 }
 
 export class Reader {
-  at = 0;
+  // Assigned in the constructor rather than declared with initialisers: a class field is a
+  // property definition, which costs QuickJS several times an assignment.
+  declare buf: Uint8Array;
+  declare at: number;
   /** @internal Made on first use: most values need only bytes and lengths. */
-  _view: DataView | null = null;
-  constructor(public buf: Uint8Array) {}
+  declare _view: DataView | null;
+  constructor(buf: Uint8Array) {
+    this.buf = buf;
+    this.at = 0;
+    this._view = null;
+  }
   get view(): DataView {
     if (this._view === null) this._view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
     return this._view;
@@ -91,6 +98,14 @@ export class Reader {
     return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
   }
   bytes(n: number): Uint8Array { this.need(n); const b = this.buf.slice(this.at, this.at + n); this.at += n; return b; }
+  /** A borsh string: u32 length, UTF-8 bytes (decoded in place, not copied out first). */
+  string(): string {
+    const n = this.u32();
+    const at = this.at;
+    if (at + n > this.buf.length) throw new RangeError("stored value is shorter than its type");
+    this.at = at + n;
+    return host.utf8Decode(this.buf.subarray(at, at + n));
+  }
 }
 
 const utf8 = (s: string): Uint8Array => host.utf8Encode(s);
@@ -284,7 +299,16 @@ export function decode(t: any, r: Reader): any {
   }
   switch (t.kind) {
     // The most common first: a switch tries its cases in order.
-    case "string": return text(r.bytes(r.u32()));
+    case "string": return r.string();
+    case "record": {
+      const out: any = {};
+      const fields = t.fields;
+      for (let i = 0; i < fields.length; i++) {
+        const f = fields[i];
+        out[f.name] = decode(f.nullable ? { ...f.type, nullable: true } : f.type, r);
+      }
+      return out;
+    }
     case "bool": { const b = r.u8(); if (b > 1) throw new RangeError(`invalid bool ${b}`); return b === 1; }
     case "u8": return r.u8();
     case "i8": { r.need(1); const v = r.view.getInt8(r.at); r.at += 1; return v; }
@@ -307,11 +331,6 @@ export function decode(t: any, r: Reader): any {
     case "list": { const n = r.u32(); const out = []; for (let i = 0; i < n; i++) out.push(decode(t.items, r)); return out; }
     case "tuple": return t.elements.map((e: any) => decode(e, r));
     case "map": { const n = r.u32(); const out = new Map(); for (let i = 0; i < n; i++) { const k = decode(t.key, r); out.set(k, decode(t.value, r)); } return out; }
-    case "record": {
-      const out: any = {};
-      for (const f of t.fields) out[f.name] = decode(f.nullable ? { ...f.type, nullable: true } : f.type, r);
-      return out;
-    }
     case "unit": return null;
   }
   throw new TypeError(`cannot decode type ${JSON.stringify(t)}`);

@@ -198,9 +198,9 @@ function args(m: any): any[] {
     const names: Set<string> = m._names;
     let known = 0;
     let unknown: string | undefined;
-    for (const key of keys) {
-      if (names.has(key)) known++;
-      else if (unknown === undefined) unknown = key;
+    for (let i = 0; i < keys.length; i++) {
+      if (names.has(keys[i])) known++;
+      else if (unknown === undefined) unknown = keys[i];
     }
     const params = m.params;
     values = new Array(params.length);
@@ -307,7 +307,7 @@ function call(m: any): void {
     host.commit();
   }
   // (A null result is null whatever the type: nothing of `returns_nullable` is needed here.)
-  const out = m.returns ? toJson(m.returns, result) : null;
+  const out = !m.returns ? null : m._itself ? (result ?? null) : toJson(m.returns, result);
   host.returnOk(m._exact ? stringify(out === undefined ? null : out) : plain(out));
 }
 
@@ -319,6 +319,10 @@ export function start(abi: any, app: string): void {
   for (const m of abi.methods) {
     m._names = new Set(m.params.map((p: any) => p.name));
     m._exact = holdsBigints(m.returns);
+    // Results that are their own JSON (what `toJson` would give back unchanged).
+    const returned = m.returns ? resolve(m.returns) : null;
+    m._itself = returned !== null && returned.crdt_type === undefined && returned.variants === undefined
+      && ["string", "bool", "u8", "u16", "u32", "i8", "i16", "i32", "f32", "f64"].includes(returned.kind);
   }
   const root = { $ref: abi.state_root };
   // Called by the engine while it applies a peer's delta (see merge.ts).
