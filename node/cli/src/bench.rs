@@ -164,47 +164,79 @@ fn one_member(
 }
 
 fn b3(module: &[u8], calls: usize) -> anyhow::Result<Value> {
-    let (runtime, compiled, storage, identity) = one_member(module)?;
-    let init = runtime.run(&compiled, "init", b"{}".to_vec(), identity, storage.clone());
-    storage.apply(&init);
-    let mut sets = Vec::with_capacity(calls);
-    // Wasm operators executed per call (the gas meter): what the times measure, without noise.
-    let (mut set_gas, mut get_gas) = (Vec::with_capacity(calls), Vec::with_capacity(calls));
-    for i in 0..calls {
-        let args = serde_json::to_vec(&json!({"key": format!("key-{i}"), "value": "value"}))?;
-        let started = Instant::now();
-        let outcome = runtime.run(&compiled, "set", args, identity, storage.clone());
-        storage.apply(&outcome);
-        sets.push(started.elapsed());
-        set_gas.push(outcome.gas_used);
-        if outcome.returns.is_err() {
-            bail!("set failed: {:?}", outcome.returns);
+    let [result] = latencies([module], calls)?;
+    Ok(result)
+}
+
+/// `set` then `get` latencies of each module, `calls` of each with fresh keys. The modules take
+/// turns in blocks of [`BLOCK`] calls, so that whatever else the machine does meanwhile weighs on
+/// them alike and their ratio holds still; within a block each module runs warm, as a node
+/// calling one app does (one call each in turn would make every call a cold one).
+/// Calls a module makes in a row before the next module's turn (see [`latencies`]).
+const BLOCK: usize = 25;
+
+fn latencies<const N: usize>(modules: [&[u8]; N], calls: usize) -> anyhow::Result<[Value; N]> {
+    let mut members = Vec::with_capacity(N);
+    for module in modules {
+        let (runtime, compiled, storage, identity) = one_member(module)?;
+        let init = runtime.run(&compiled, "init", b"{}".to_vec(), identity, storage.clone());
+        storage.apply(&init);
+        members.push((runtime, compiled, storage, identity));
+    }
+    // Per module, per method: times, and wasm operators executed (the gas meter: what the
+    // times measure, without their noise).
+    let mut sets = vec![(Vec::with_capacity(calls), Vec::with_capacity(calls)); N];
+    let mut gets = sets.clone();
+    for method in ["set", "get"] {
+        for block in (0..calls).step_by(BLOCK) {
+            for (k, (runtime, compiled, storage, identity)) in members.iter().enumerate() {
+                for i in block..(block + BLOCK).min(calls) {
+                    let args = if method == "set" {
+                        json!({"key": format!("key-{i}"), "value": "value"})
+                    } else {
+                        json!({"key": format!("key-{i}")})
+                    };
+                    let args = serde_json::to_vec(&args)?;
+                    let started = Instant::now();
+                    let outcome = runtime.run(compiled, method, args, *identity, storage.clone());
+                    if method == "set" {
+                        storage.apply(&outcome);
+                    }
+                    let elapsed = started.elapsed();
+                    if outcome.returns.is_err() {
+                        bail!("{method} failed: {:?}", outcome.returns);
+                    }
+                    let (times, gas) = if method == "set" {
+                        &mut sets[k]
+                    } else {
+                        &mut gets[k]
+                    };
+                    times.push(elapsed);
+                    gas.push(outcome.gas_used);
+                }
+            }
         }
     }
-    let mut gets = Vec::with_capacity(calls);
-    for i in 0..calls {
-        let args = serde_json::to_vec(&json!({"key": format!("key-{i}")}))?;
-        let started = Instant::now();
-        let outcome = runtime.run(&compiled, "get", args, identity, storage.clone());
-        gets.push(started.elapsed());
-        get_gas.push(outcome.gas_used);
-        if outcome.returns.is_err() {
-            bail!("get failed: {:?}", outcome.returns);
+    let mut results = Vec::with_capacity(N);
+    for k in 0..N {
+        for (times, gas) in [&mut sets[k], &mut gets[k]] {
+            times.sort();
+            gas.sort();
         }
+        let ((sets, set_gas), (gets, get_gas)) = (&sets[k], &gets[k]);
+        results.push(json!({
+            "set_median_operators": set_gas[calls / 2],
+            "get_median_operators": get_gas[calls / 2],
+            "set_median_ms": ms(percentile(sets, 0.5)),
+            "set_p99_ms": ms(percentile(sets, 0.99)),
+            "get_median_ms": ms(percentile(gets, 0.5)),
+            "get_p99_ms": ms(percentile(gets, 0.99)),
+            "calls": calls,
+        }));
     }
-    sets.sort();
-    gets.sort();
-    set_gas.sort();
-    get_gas.sort();
-    Ok(json!({
-        "set_median_operators": set_gas[calls / 2],
-        "get_median_operators": get_gas[calls / 2],
-        "set_median_ms": ms(percentile(&sets, 0.5)),
-        "set_p99_ms": ms(percentile(&sets, 0.99)),
-        "get_median_ms": ms(percentile(&gets, 0.5)),
-        "get_p99_ms": ms(percentile(&gets, 0.99)),
-        "calls": calls,
-    }))
+    results
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("one result per module"))
 }
 
 /// The median time of a call that does next to nothing: `__calimero_sync_next` with an empty
@@ -436,8 +468,7 @@ pub fn main(cli: Cli) -> anyhow::Result<()> {
                     bail!("row b4 needs --ts-module");
                 };
                 let calls = cli.calls.min(500);
-                let rust = b3(&module, calls)?;
-                let typescript = b3(ts, calls)?;
+                let [rust, typescript] = latencies([&module, ts], calls)?;
                 let ratio = |key: &str| {
                     typescript[key].as_f64().unwrap_or(0.0) / rust[key].as_f64().unwrap_or(1.0)
                 };
