@@ -246,6 +246,14 @@ fn the_twins_emit_the_same_events_and_create_the_same_entities() {
 #[test]
 fn a_throw_is_a_guest_panic_naming_the_method_and_the_typescript_line() {
     let ts = Harness::new(kv_store_ts());
+    // Before `init` there is no state to call a method on.
+    let early = result(&ts.call("get", &json!({"key": "k"}))).unwrap_err();
+    assert!(
+        early.contains(
+            "get: storage: the app state is not initialized: create the context (which runs `init`) first"
+        ),
+        "{early}"
+    );
     assert!(result(&ts.call("init", &json!({}))).is_ok());
     let outcome = ts.call("get_unchecked", &json!({"key": "nope"}));
     let Err(FunctionCallError::HostError(HostError::Panic {

@@ -78,6 +78,26 @@ fn exact_integers(text: &str) -> String {
     out
 }
 
+/// The call's input parsed as JSON (large integers quoted, see [`exact_integers`]) if it is a
+/// JSON object or array, else `undefined`: nothing, a scalar and invalid JSON are left to the
+/// SDK, which says what is wrong with them.
+fn input_json<'js>(ctx: &Ctx<'js>) -> Result<Value<'js>> {
+    let input = host::input();
+    let text = String::from_utf8_lossy(&input);
+    let trimmed = text.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+    if !trimmed.starts_with(['{', '[']) {
+        return Ok(Value::new_undefined(ctx.clone()));
+    }
+    match ctx.json_parse(exact_integers(&text)) {
+        Ok(value) => Ok(value),
+        Err(_) => {
+            // The SDK's own parse reports the error: clear this one.
+            let _ = ctx.catch();
+            Ok(Value::new_undefined(ctx.clone()))
+        }
+    }
+}
+
 pub(crate) fn to_js<'js>(ctx: &Ctx<'js>, bytes: &[u8]) -> Result<Value<'js>> {
     Ok(TypedArray::<u8>::new_copy(ctx.clone(), bytes)?.into_value())
 }
@@ -122,6 +142,7 @@ pub fn install<'js>(ctx: &Ctx<'js>) -> Result<()> {
     // Calls and results.
     define!(h, ctx, "input", || String::from_utf8_lossy(&host::input()).into_owned());
     define!(h, ctx, "exactIntegers", |text: String| exact_integers(&text));
+    define!(h, ctx, "inputJson", |ctx: Ctx<'js>| input_json(&ctx));
     define!(h, ctx, "returnOk", |json: String| host::value_return(true, json.as_bytes()));
     define!(h, ctx, "returnErr", |json: String| host::value_return(false, json.as_bytes()));
     define!(h, ctx, "log", |message: String| host::log(&message));
@@ -342,7 +363,7 @@ fn purpose(name: &str) -> &'static str {
         "randomBytes" | "randomId" => "draws random bytes (crypto.getRandomValues, Math.random)",
         "log" => "logs (console.log, env.log)",
         "emit" => "emits an event",
-        "input" | "returnOk" | "returnErr" => "handles a call's input or result",
+        "input" | "inputJson" | "returnOk" | "returnErr" => "handles a call's input or result",
         "contextId" | "executorId" | "xcallOrigin" => "reads the call's identity",
         "xcall" => "asks the node for a cross-context call",
         "privateRead" | "privateWrite" | "privateRemove" => "reads or writes private storage",

@@ -159,6 +159,12 @@ function shape(m: any): string {
 }
 
 function args(m: any): any[] {
+  if (m.params.length > 0) {
+    // The usual call: a JSON object or array, parsed natively with its large integers quoted.
+    // Anything else (nothing, a scalar, bad JSON) takes the path below, which says what is wrong.
+    const parsed = host.inputJson();
+    if (parsed !== undefined) return fromParsed(m, parsed);
+  }
   const input: string = host.input();
   const trimmed = input.trim();
   const blank = trimmed === "" || trimmed === "null";
@@ -186,6 +192,11 @@ function args(m: any): any[] {
   } catch (e: any) {
     throw new Error(`invalid arguments (${e.message}); expected a JSON object ${shape(m)}`);
   }
+  return fromParsed(m, parsed);
+}
+
+/** The arguments of `m` from the parsed JSON object or array of a call. */
+function fromParsed(m: any, parsed: any): any[] {
   let values: any[];
   if (Array.isArray(parsed)) {
     // Positional, as upstream also takes them.
@@ -286,9 +297,8 @@ function init(m: any): void {
 
 function call(m: any): void {
   const parameters = args(m);
-  if (!host.isInitialized()) {
-    throw new Error("storage: the app state is not initialized: create the context (which runs `init`) first");
-  }
+  // Before `init`, this throws "storage: the app state is not initialized: create the context
+  // (which runs `init`) first".
   const state = loadState();
   const method = registry.logic.prototype[m.name];
   let result: any;
