@@ -18,6 +18,18 @@ const INIT_AT: usize = 200_000;
 const PASSIVE: &[u8] = b"passive";
 const PAGE: usize = 65536;
 
+/// `$hash`: the same fold as [`hash`] over memory `[32, end)`.
+const HASH: &str = r#"(func $hash (param $end i32) (result i64)
+            (local $i i32) (local $h i64)
+            (i32.const 32) (local.set $i)
+            (block $done (loop $next
+                (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+                (local.set $h (i64.add (i64.mul (local.get $h) (i64.const 31))
+                    (i64.load8_u (local.get $i))))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br $next)))
+            (local.get $h))"#;
+
 fn big() -> Vec<u8> {
     (0..BIG_LEN).map(|i| ((i * 7 + 3) % 251) as u8).collect()
 }
@@ -39,16 +51,7 @@ fn module() -> Vec<u8> {
         (data (i32.const {BIG_AT}) "{big}")
         (data (i32.const {OVERLAP_AT}) "{overlap}")
         (data $passive "{passive}")
-        (func $hash (param $end i32) (result i64)
-            (local $i i32) (local $h i64)
-            (i32.const 32) (local.set $i)
-            (block $done (loop $next
-                (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
-                (local.set $h (i64.add (i64.mul (local.get $h) (i64.const 31))
-                    (i64.load8_u (local.get $i))))
-                (local.set $i (i32.add (local.get $i) (i32.const 1)))
-                (br $next)))
-            (local.get $h))
+        {HASH}
         (func $finish (param $h i64)
             (i64.store (i32.const 24) (local.get $h))
             (call $ret (i64.const 0)))
@@ -141,16 +144,7 @@ fn a_reused_memory_holds_nothing_of_the_call_before() {
         (memory (export "memory") 4)
         (data (i32.const 0) "\00\00\00\00\00\00\00\00\18\00\00\00\00\00\00\00\08\00\00\00\00\00\00\00")
         (data (i32.const {BIG_AT}) "{big}")
-        (func $hash (param $end i32) (result i64)
-            (local $i i32) (local $h i64)
-            (i32.const 32) (local.set $i)
-            (block $done (loop $next
-                (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
-                (local.set $h (i64.add (i64.mul (local.get $h) (i64.const 31))
-                    (i64.load8_u (local.get $i))))
-                (local.set $i (i32.add (local.get $i) (i32.const 1)))
-                (br $next)))
-            (local.get $h))
+        {HASH}
         (func (export "dirty")
             (local $at i32) (local $sink i32)
             (i32.const 4096) (local.set $at)
