@@ -278,6 +278,29 @@ export function setFactories(collection: Make, register: (value: any, stamp: Uin
   makeRegister = register;
 }
 
+/** Decodes the fields of record type `t` into `out`, in order; returns `out`. */
+export function decodeFields(t: any, r: Reader, out: any): any {
+  const fields = t.fields;
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i];
+    out[f.name] = decode(f.nullable ? { ...f.type, nullable: true } : f.type, r);
+  }
+  return out;
+}
+
+/** Moves `r` past a value of type `t`; a string's or a byte list's bytes are skipped, not
+ * decoded (for a map entry's key when only its value is wanted). */
+export function skip(t: any, r: Reader): void {
+  if (!t.nullable && t.$ref === undefined && t.crdt_type === undefined
+      && (t.kind === "string" || (t.kind === "bytes" && t.size === undefined))) {
+    const n = r.u32();
+    r.need(n);
+    r.at += n;
+    return;
+  }
+  decode(t, r);
+}
+
 export function decode(t: any, r: Reader): any {
   if (t.nullable) {
     const tag = r.u8();
@@ -300,15 +323,7 @@ export function decode(t: any, r: Reader): any {
   switch (t.kind) {
     // The most common first: a switch tries its cases in order.
     case "string": return r.string();
-    case "record": {
-      const out: any = {};
-      const fields = t.fields;
-      for (let i = 0; i < fields.length; i++) {
-        const f = fields[i];
-        out[f.name] = decode(f.nullable ? { ...f.type, nullable: true } : f.type, r);
-      }
-      return out;
-    }
+    case "record": return decodeFields(t, r, {});
     case "bool": { const b = r.u8(); if (b > 1) throw new RangeError(`invalid bool ${b}`); return b === 1; }
     case "u8": return r.u8();
     case "i8": { r.need(1); const v = r.view.getInt8(r.at); r.at += 1; return v; }

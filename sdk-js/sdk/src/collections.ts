@@ -2,7 +2,7 @@
 // from the app's declared types by the same storage crate Rust apps use, so a TypeScript app
 // and its Rust twin write the same entities.
 import { host } from "./host";
-import { Reader, Scope, Writer, decode, defaultOf, encode, flushStaged, keyBytes, recordTag, setFactories } from "./borsh";
+import { Reader, Scope, Writer, decode, defaultOf, encode, flushStaged, keyBytes, recordTag, setFactories, skip } from "./borsh";
 
 const UNTYPED = "this collection's element types are unknown: declare it as a field of the @State class (or inside one) with its type arguments";
 
@@ -118,7 +118,7 @@ export class UnorderedMap<K, V> extends Collection {
     const bytes = host.value(id);
     if (bytes === null) return null;
     const r = new Reader(bytes);
-    decode(this._type.key, r);
+    skip(this._type.key, r);
     return decode(this._type.value, r);
   }
   has(key: K): boolean {
@@ -334,7 +334,7 @@ export class FrozenStorage<T> extends Collection {
     const bytes = host.value(host.entryId(this._ready(), key));
     if (bytes === null) return null;
     const r = new Reader(bytes);
-    decode(this._type.key, r);
+    skip(this._type.key, r);
     return decode(this._type.value, r);
   }
   has(key: Uint8Array): boolean {
@@ -383,7 +383,7 @@ export class UserStorage<V> extends Collection {
     const bytes = host.value(host.entryId(this._ready(), keyBytes(this._type.key, user)));
     if (bytes === null) return null;
     const r = new Reader(bytes);
-    decode(this._type.key, r);
+    skip(this._type.key, r);
     return decode(this._type.value, r);
   }
   /** Sets the caller's value; returns the previous one, or null. */

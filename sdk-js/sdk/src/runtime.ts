@@ -2,7 +2,7 @@
 // committed for mutating methods, the result returned as JSON. Driven by the ABI the toolchain
 // extracted from the app's types.
 import { ROOT_ENTRY, host } from "./host";
-import { Reader, Scope, Writer, decode, describe, encode, flushStaged, isCollection, resolve, crdtType, setTypes } from "./borsh";
+import { Reader, Scope, Writer, decode, decodeFields, describe, encode, flushStaged, isCollection, resolve, crdtType, setTypes } from "./borsh";
 import { mergeElement, mergeRoot } from "./merge";
 
 export const registry: any = { state: null, logic: null, init: null, abi: { methods: [], events: [], types: {} }, eventData };
@@ -266,9 +266,12 @@ function saveState(state: any): void {
 }
 
 function loadState(): any {
-  const fields = decode(stateType(), new Reader(host.rootLoad()));
+  const t = stateType();
   const state = Object.create(registry.logic.prototype);
-  return Object.assign(state, fields);
+  const r = new Reader(host.rootLoad());
+  // A record (every @State class): its fields go straight onto the state object.
+  if (t.kind === "record" && t.crdt_type === undefined && !t.nullable) return decodeFields(t, r, state);
+  return Object.assign(state, decode(t, r));
 }
 
 function init(m: any): void {
