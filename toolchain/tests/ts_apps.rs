@@ -244,6 +244,44 @@ fn the_twins_emit_the_same_events_and_create_the_same_entities() {
 }
 
 #[test]
+fn bad_arguments_are_refused_naming_the_field_and_good_ones_in_any_form_are_taken() {
+    let ts = Harness::new(kv_store_ts());
+    assert!(result(&ts.call("init", &json!({}))).is_ok());
+    assert!(result(&ts.call("set", &json!({"key": "k", "value": "v"}))).is_ok());
+    for (args, expected) in [
+        (
+            json!({"key": 5}),
+            "get: invalid arguments (key: expected string, got number 5)",
+        ),
+        (json!({}), "get: invalid arguments (missing field `key`)"),
+        (
+            json!({"key": "k", "extra": 1}),
+            "get: invalid arguments (unknown field `extra`)",
+        ),
+        (
+            json!({"key": null}),
+            "get: invalid arguments (key: expected string, got null)",
+        ),
+        (json!("k"), "get: invalid arguments (not a JSON object"),
+    ] {
+        let refused = result(&ts.call("get", &args)).unwrap_err();
+        assert!(refused.contains(expected), "{args}: {refused}");
+    }
+    let refused = result(&ts.call("set", &json!({"key": "k", "value": true}))).unwrap_err();
+    assert!(
+        refused.contains("set: invalid arguments (value: expected string, got boolean true)"),
+        "{refused}"
+    );
+    // Positional arguments, and fields in any order, are taken.
+    assert_eq!(result(&ts.call("get", &json!(["k"]))), Ok(json!("v")));
+    assert!(result(&ts.call("set", &json!({"value": "w", "key": "k"}))).is_ok());
+    assert_eq!(
+        result(&ts.call("get", &json!({"key": "k"}))),
+        Ok(json!("w"))
+    );
+}
+
+#[test]
 fn a_throw_is_a_guest_panic_naming_the_method_and_the_typescript_line() {
     let ts = Harness::new(kv_store_ts());
     // Before `init` there is no state to call a method on.

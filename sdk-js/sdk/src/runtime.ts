@@ -197,6 +197,20 @@ function args(m: any): any[] {
 
 /** The arguments of `m` from the parsed JSON object or array of a call. */
 function fromParsed(m: any, parsed: any): any[] {
+  const simple: string[] | null = m._simple;
+  if (simple !== null && parsed !== null && !Array.isArray(parsed) && Object.keys(parsed).length === simple.length) {
+    // Every parameter a string or a boolean: as many fields as parameters, each of its type, is
+    // exactly the call fromJson accepts. Anything else takes the general path and its messages.
+    const params = m.params;
+    const out = new Array(params.length);
+    let i = 0;
+    for (; i < params.length; i++) {
+      const v = parsed[params[i].name];
+      if (typeof v !== simple[i]) break;
+      out[i] = v;
+    }
+    if (i === params.length) return out;
+  }
   let values: any[];
   if (Array.isArray(parsed)) {
     // Positional, as upstream also takes them.
@@ -331,6 +345,13 @@ export function start(abi: any, app: string): void {
   // Worked out once, in the snapshot, instead of on every call.
   for (const m of abi.methods) {
     m._names = new Set(m.params.map((p: any) => p.name));
+    // For parameters that are all strings or booleans, the `typeof` of each.
+    const simple = m.params.map((p: any) => {
+      const t = p.type.$ref !== undefined ? resolve(p.type) : p.type;
+      const plain = !p.nullable && !p.type.nullable && !t.nullable && t.variants === undefined && t.crdt_type === undefined;
+      return !plain ? null : t.kind === "string" ? "string" : t.kind === "bool" ? "boolean" : null;
+    });
+    m._simple = simple.length > 0 && !simple.includes(null) ? simple : null;
     m._exact = holdsBigints(m.returns);
     // Results that are their own JSON (what `toJson` would give back unchanged).
     const returned = m.returns ? resolve(m.returns) : null;
