@@ -54,6 +54,8 @@ pub struct MemoryImage {
     source: Source,
     /// Cleaned memories, ready for the next instance.
     spare: Mutex<Vec<Region>>,
+    /// How many instances got a cleaned memory.
+    reused: std::sync::atomic::AtomicU64,
 }
 
 /// At most this many cleaned memories are kept per module: calls of one module running at once.
@@ -91,6 +93,7 @@ impl MemoryImage {
             segments: writes.iter().map(|(s, _)| *s).collect(),
             source,
             spare: Mutex::new(Vec::new()),
+            reused: Default::default(),
         })
     }
 
@@ -100,8 +103,7 @@ impl MemoryImage {
         let at = spare
             .iter()
             .position(|r| r.reserved == reserved && r.initial == initial)?;
-        self.source
-            .reused
+        self.reused
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Some(spare.swap_remove(at))
     }
@@ -116,9 +118,7 @@ impl MemoryImage {
 
     /// How many instances got a cleaned memory (for tests and diagnostics).
     pub fn reused(&self) -> u64 {
-        self.source
-            .reused
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.reused.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     #[cfg(target_os = "linux")]
@@ -148,7 +148,6 @@ impl MemoryImage {
 struct Source {
     base: *const u8,
     len: usize,
-    reused: std::sync::atomic::AtomicU64,
 }
 
 // SAFETY: a read-only mapping of a file nobody writes, unmapped only on drop.
@@ -173,7 +172,6 @@ impl Source {
         (base != libc::MAP_FAILED).then(|| Self {
             base: base.cast(),
             len,
-            reused: Default::default(),
         })
     }
 

@@ -30,6 +30,18 @@ const HASH: &str = r#"(func $hash (param $end i32) (result i64)
                 (br $next)))
             (local.get $h))"#;
 
+/// What both test modules start with: `value_return`, 4 pages of memory, the return descriptor
+/// at 0 (tag 0, the value at 24, 8 bytes) and the big segment.
+fn head() -> String {
+    format!(
+        r#"(import "env" "value_return" (func $ret (param i64)))
+        (memory (export "memory") 4)
+        (data (i32.const 0) "\00\00\00\00\00\00\00\00\18\00\00\00\00\00\00\00\08\00\00\00\00\00\00\00")
+        (data (i32.const {BIG_AT}) "{}")"#,
+        escaped(&big())
+    )
+}
+
 fn big() -> Vec<u8> {
     (0..BIG_LEN).map(|i| ((i * 7 + 3) % 251) as u8).collect()
 }
@@ -45,10 +57,7 @@ fn escaped(bytes: &[u8]) -> String {
 fn module() -> Vec<u8> {
     let text = format!(
         r#"(module
-        (import "env" "value_return" (func $ret (param i64)))
-        (memory (export "memory") 4)
-        (data (i32.const 0) "\00\00\00\00\00\00\00\00\18\00\00\00\00\00\00\00\08\00\00\00\00\00\00\00")
-        (data (i32.const {BIG_AT}) "{big}")
+        {head}
         (data (i32.const {OVERLAP_AT}) "{overlap}")
         (data $passive "{passive}")
         {HASH}
@@ -64,7 +73,7 @@ fn module() -> Vec<u8> {
             (drop (memory.grow (i32.const 1)))
             (i32.store8 (i32.const {new_page}) (i32.const 66))
             (call $finish (call $hash (i32.const {five_pages})))))"#,
-        big = escaped(&big()),
+        head = head(),
         overlap = escaped(OVERLAP),
         passive = escaped(PASSIVE),
         passive_len = PASSIVE.len(),
@@ -140,10 +149,7 @@ fn a_reused_memory_holds_nothing_of_the_call_before() {
     // grows it by 3 and hashes all 7.
     let text = format!(
         r#"(module
-        (import "env" "value_return" (func $ret (param i64)))
-        (memory (export "memory") 4)
-        (data (i32.const 0) "\00\00\00\00\00\00\00\00\18\00\00\00\00\00\00\00\08\00\00\00\00\00\00\00")
-        (data (i32.const {BIG_AT}) "{big}")
+        {head}
         {HASH}
         (func (export "dirty")
             (local $at i32) (local $sink i32)
@@ -161,7 +167,7 @@ fn a_reused_memory_holds_nothing_of_the_call_before() {
             (drop (memory.grow (i32.const 3)))
             (i64.store (i32.const 24) (call $hash (i32.const {seven_pages})))
             (call $ret (i64.const 0))))"#,
-        big = escaped(&big()),
+        head = head(),
         four_pages = 4 * PAGE,
         three_pages = 3 * PAGE,
         last_read = 4 * PAGE - 4096,
