@@ -347,6 +347,10 @@ async fn request_response() {
         "{unknown:?}"
     );
 
+    eventually("A counts the two responses it sent", || async {
+        a.handle.stats().await.requests_served >= 2
+    })
+    .await;
     let stats = a.handle.stats().await;
     assert_eq!(stats.requests_received, 4);
     assert_eq!(stats.requests_served, 2);
@@ -388,6 +392,12 @@ async fn oversized_request_is_refused_and_counted() {
 
     let response = b.handle.request(&a.id(), b"still there".to_vec()).await;
     assert_eq!(response.unwrap(), b"re:still there");
+    // A counts a response once its swarm reports it sent, which can come
+    // after B already holds it.
+    eventually("A counts the response it sent", || async {
+        a.handle.stats().await.requests_served >= 1
+    })
+    .await;
     let stats = a.handle.stats().await;
     assert_eq!(stats.malformed_requests, 1);
     assert_eq!(stats.requests_served, 1);
