@@ -436,7 +436,8 @@ fn build_ts(
     };
 
     let step = Instant::now();
-    let template = crate::ts::engine::template(&engine, !options.no_opt)?;
+    let template =
+        crate::ts::engine::template(&engine, !options.no_opt, image.is_some().then_some(&tool))?;
     let linked = match &image {
         Some(image) => crate::ts::splice::link(&template, &[], &methods, Some(image))?,
         None => crate::ts::splice::link(&template, &payload, &methods, None)?,

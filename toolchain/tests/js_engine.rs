@@ -154,3 +154,25 @@ fn a_syntax_error_is_reported_with_its_line() {
         other => panic!("expected a guest panic, got {other:?}"),
     }
 }
+
+#[test]
+fn bytecode_runs_without_eval_as_an_app_does_while_the_tools_scripts_keep_it() {
+    let source = r#"
+        const tried = [() => eval("6 * 7"), () => new Function("return 6 * 7")()].map((f) => {
+            try { return `ran ${f()}`; } catch (e) { return `${e.name}: ${e.message}`; }
+        });
+        __calimero_host.returnOk(tried.join("; "));
+    "#;
+    let compiled = run("calimero_js_compile", source.as_bytes());
+    let bytecode = compiled.returns.expect("compiles").expect("bytecode");
+    let ran = run("calimero_js_run", &bytecode);
+    assert_eq!(
+        String::from_utf8(ran.returns.expect("runs").unwrap()).unwrap(),
+        "TypeError: eval is not supported; TypeError: eval is not supported"
+    );
+    let evaluated = eval(source);
+    assert_eq!(
+        String::from_utf8(evaluated.returns.expect("runs").unwrap()).unwrap(),
+        "ran 42; ran 42"
+    );
+}

@@ -20,6 +20,8 @@ struct Read {
     passive: Vec<Vec<u8>>,
     data_count: Option<u32>,
     bodies: Vec<Vec<u8>>,
+    /// The function each slot of the table holds, from its active element segments.
+    table: std::collections::BTreeMap<u32, u32>,
 }
 
 fn read(module: &[u8]) -> Read {
@@ -74,6 +76,27 @@ fn read(module: &[u8]) -> Read {
                     }
                 }
             }
+            Payload::ElementSection(elements) => {
+                for element in elements {
+                    let element = element.unwrap();
+                    let (
+                        wasmparser::ElementKind::Active { offset_expr, .. },
+                        wasmparser::ElementItems::Functions(functions),
+                    ) = (element.kind, element.items)
+                    else {
+                        continue;
+                    };
+                    let Operator::I32Const { value } =
+                        offset_expr.get_operators_reader().read().unwrap()
+                    else {
+                        panic!("an element segment at a computed offset");
+                    };
+                    for (i, function) in functions.into_iter().enumerate() {
+                        read.table
+                            .insert(value as u32 + i as u32, function.unwrap());
+                    }
+                }
+            }
             Payload::CodeSectionEntry(body) => {
                 read.bodies.push(body.as_bytes().to_vec());
             }
@@ -81,6 +104,21 @@ fn read(module: &[u8]) -> Read {
         }
     }
     read
+}
+
+/// Points the build cache at the one the other toolchain tests fill, once per process: every
+/// test calls this before anything else reads the environment.
+fn shared_cache() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: the tests of this file read no environment before this returns.
+        unsafe {
+            std::env::set_var(
+                "CALIMERO_CACHE_DIR",
+                calimero_tests::target_dir().join("calimero-cache"),
+            )
+        }
+    });
 }
 
 fn is_marker(name: &str) -> bool {
@@ -100,16 +138,9 @@ fn memory_of(read: &Read) -> Vec<u8> {
 
 #[test]
 fn an_app_linked_at_the_byte_level_starts_from_its_snapshot_and_exports_its_methods() {
-    // One test per process: the cache directory is the one the other toolchain tests fill.
-    // SAFETY: no other thread runs yet.
-    unsafe {
-        std::env::set_var(
-            "CALIMERO_CACHE_DIR",
-            calimero_tests::target_dir().join("calimero-cache"),
-        )
-    };
+    shared_cache();
     let prepared = engine::prepared(true).expect("the engine prepares");
-    let template = engine::template(&prepared, true).expect("the template links");
+    let template = engine::template(&prepared, true, None).expect("the template links");
     let bare = engine::bare(&prepared, true).expect("the bare engine links");
     let tool = engine::Tool::load(&bare).expect("the bare engine loads");
 
@@ -245,4 +276,52 @@ fn an_app_linked_at_the_byte_level_starts_from_its_snapshot_and_exports_its_meth
     let clash = vec![engine_exports[0].0.clone()];
     let error = splice::link(&template, &payload, &clash, None).unwrap_err();
     assert!(error.to_string().contains("clashes"), "{error}");
+}
+
+#[test]
+fn the_template_of_snapshot_modules_traps_in_place_of_the_compiler_and_keeps_every_other_slot() {
+    shared_cache();
+    let prepared = engine::prepared(true).expect("the engine prepares");
+    let bare = engine::bare(&prepared, true).expect("the bare engine links");
+    let tool = engine::Tool::load(&bare).expect("the bare engine loads");
+    let full = read(&engine::template(&prepared, true, None).expect("the template links"));
+    let lean = read(&engine::template(&prepared, true, Some(&tool)).expect("the lean one links"));
+    let slot = tool
+        .eval_slot()
+        .expect("the engine finds its compiler's slot");
+
+    let body = |read: &Read, slot: u32| {
+        let function = read.table[&slot];
+        read.bodies[(function - read.imported_functions) as usize].clone()
+    };
+    // No locals, `unreachable`, `end`.
+    let trap = vec![0x00, 0x00, 0x0b];
+    assert_eq!(body(&lean, slot), trap, "slot {slot} of the lean template");
+    assert!(
+        body(&full, slot).len() > 1000,
+        "slot {slot} of the full template"
+    );
+    // Function pointers in a snapshot are slot numbers: every slot stays, and no other one traps.
+    assert_eq!(
+        full.table.keys().collect::<Vec<_>>(),
+        lean.table.keys().collect::<Vec<_>>()
+    );
+    for &other in lean.table.keys().filter(|s| **s != slot) {
+        assert_ne!(body(&lean, other), trap, "slot {other}");
+    }
+    // What only the compiler reached is gone.
+    let code = |read: &Read| read.bodies.iter().map(Vec::len).sum::<usize>();
+    assert!(
+        code(&lean) + 64 * 1024 < code(&full),
+        "{} bytes of code in the lean template, {} in the full one",
+        code(&lean),
+        code(&full)
+    );
+    let names = |read: &Read| {
+        read.exports
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&lean), names(&full));
 }

@@ -333,3 +333,86 @@ fn the_build_cache_keeps_the_most_recently_used_modules() {
     assert_eq!(count(), kept);
     assert!(ours.exists(), "the module just reused was pruned");
 }
+
+/// The size of `module`'s code section.
+fn code_size(module: &[u8]) -> usize {
+    wasmparser::Parser::new(0)
+        .parse_all(module)
+        .find_map(|payload| match payload.unwrap() {
+            wasmparser::Payload::CodeSectionStart { size, .. } => Some(size as usize),
+            _ => None,
+        })
+        .expect("a code section")
+}
+
+const EVAL_APP: &str = r#"import { Init, Logic, State, View } from "@calimero/sdk";
+@State
+export class S { n: number = 0; }
+@Logic(S)
+export class L extends S {
+  @Init
+  static init(): S { return new S(); }
+  @View()
+  compile(): string {
+    const attempts = [
+      () => eval("6 * 7"),
+      () => (0, eval)("6 * 7"),
+      () => new Function("return 6 * 7")(),
+      () => Function("a", "return a")(1),
+    ];
+    return attempts
+      .map((attempt) => {
+        try {
+          return `ran: ${attempt()}`;
+        } catch (e) {
+          return `${(e as Error).name}: ${(e as Error).message}`;
+        }
+      })
+      .join("; ");
+  }
+}
+"#;
+
+#[test]
+fn apps_compile_no_javascript_at_run_time_and_snapshot_modules_carry_no_compiler() {
+    let app = app_with(EVAL_APP);
+    let build = |args: &[&str]| {
+        let out = tempfile::tempdir().unwrap();
+        let built = build_ts_with(app.path(), out.path(), args);
+        assert!(built.status.success(), "{}", text(&built));
+        std::fs::read(out.path().join("broken_app.wasm")).unwrap()
+    };
+    let (snapshot, plain) = (build(&[]), build(&["--no-snapshot"]));
+    let refused = "TypeError: eval is not supported";
+    for module in [&snapshot, &plain] {
+        let runtime = Runtime::new(Limits::default(), None);
+        let (_, module) = runtime.prepare(module).unwrap();
+        let store = Arc::new(Mem::default());
+        let identity = Identity {
+            context_id: [3; 32],
+            account_id: [1; 32],
+            device_id: [1; 32],
+            xcall_origin: None,
+        };
+        let run =
+            |method: &str| runtime.run(&module, method, b"{}".to_vec(), identity, store.clone());
+        let init = run("init");
+        assert!(init.returns.is_ok(), "{:?}", init.returns);
+        store
+            .0
+            .lock()
+            .unwrap()
+            .extend(init.writes.into_iter().filter_map(|(k, v)| Some((k, v?))));
+        let outcome = run("compile");
+        let result = outcome.returns.expect("the method returns").unwrap();
+        let result: String = serde_json::from_slice(&result).unwrap();
+        assert_eq!(result, [refused; 4].join("; "));
+    }
+    // QuickJS's parser and compiler are about a ninth of the engine's code: a module with a
+    // snapshot leaves them out; one without needs them for its set-up in every call.
+    let (with, without) = (code_size(&snapshot), code_size(&plain));
+    assert!(
+        with + 64 * 1024 < without,
+        "code: {with} bytes with the snapshot, {without} without"
+    );
+}

@@ -18,9 +18,13 @@
 //! behave the same. An uncaught exception becomes a guest panic whose message is
 //! `<method>: <error>` with the stack, and whose location is the app's TypeScript file and line.
 //!
+//! An app's code arrives compiled: its context has `eval` and `new Function` switched off (they
+//! throw), so that modules with a snapshot can leave QuickJS's parser and compiler out.
+//!
 //! For the toolchain and tests there are also `calimero_js_eval` (run a script),
 //! `calimero_js_compile` (an ES module to bytecode, so bytecode always matches the engine that
-//! runs it) and `calimero_js_run` (evaluate bytecode given as input).
+//! runs it), `calimero_js_run` (evaluate bytecode given as input, as an app's) and
+//! `calimero_js_eval_slot` (where the compiler is, for the build to leave it out).
 
 mod bindings;
 mod host;
@@ -228,6 +232,81 @@ fn evaluate(ctx: &Ctx<'_>, bytecode: &[u8]) -> rquickjs::Result<()> {
     promise.finish::<()>()
 }
 
+/// How many bytes of a fresh context [`eval_switch`] watches: more than QuickJS's `JSContext`.
+const CONTEXT_WINDOW: usize = 1024;
+
+/// Where a context keeps its `eval` entry (QuickJS's `JSContext::eval_internal`, private to its
+/// C code) and the function pointer `JS_AddIntrinsicEval` stores there, which is the table slot
+/// of QuickJS's parser and compiler. Found by watching a context made without intrinsics while
+/// `eval` is added to it: exactly one word must go from zero to non-zero, or this is `None`.
+fn eval_switch(ctx: &Ctx<'_>) -> Option<(usize, u32)> {
+    use rquickjs::qjs;
+    let mut before = [0u32; CONTEXT_WINDOW / 4];
+    // SAFETY: the words read are in linear memory (bounded by its size below), read while no
+    // other code runs; QuickJS only frees the probe context it made.
+    unsafe {
+        let runtime = qjs::JS_GetRuntime(ctx.as_raw().as_ptr());
+        let probe = qjs::JS_NewContextRaw(runtime);
+        if probe.is_null() {
+            return None;
+        }
+        let base = probe as usize;
+        let end = memory_end();
+        let words = before.len().min(end.saturating_sub(base) / 4);
+        let word = |i: usize| core::ptr::read_volatile((base + 4 * i) as *const u32);
+        for (i, slot) in before.iter_mut().enumerate().take(words) {
+            *slot = word(i);
+        }
+        let added = qjs::JS_AddIntrinsicEval(probe);
+        // No allocation from here until the probe is freed: the window must change only by
+        // what `JS_AddIntrinsicEval` stored.
+        let mut found = None;
+        let mut changes = 0;
+        for (i, old) in before.iter().enumerate().take(words) {
+            let new = word(i);
+            if new != *old {
+                changes += 1;
+                found = Some((4 * i, *old, new));
+            }
+        }
+        qjs::JS_FreeContext(probe);
+        match (added, changes, found) {
+            (0, 1, Some((offset, 0, value))) if value != 0 => Some((offset, value)),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn memory_end() -> usize {
+    core::arch::wasm32::memory_size(0) * 65536
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn memory_end() -> usize {
+    usize::MAX
+}
+
+/// Switches `eval` and `new Function` off in an app's context: they throw `TypeError: eval is
+/// not supported`. An app's code arrives compiled, so app modules carry no JavaScript compiler
+/// (the build leaves QuickJS's parser out of modules with a snapshot); the set-up's own scripts
+/// run before this.
+fn disable_eval(ctx: &Ctx<'_>) {
+    let Some((offset, value)) = eval_switch(ctx) else {
+        panic_with("cannot find the context's eval entry", "engine", 0, 0)
+    };
+    // SAFETY: `offset` is where this QuickJS build keeps a context's eval entry, and `ctx` is a
+    // live context of it: the word holds `value` (checked) or zero.
+    unsafe {
+        let entry = (ctx.as_raw().as_ptr() as usize + offset) as *mut u32;
+        match *entry {
+            0 => {}
+            current if current == value => *entry = 0,
+            _ => panic_with("the context's eval entry is not where expected", "engine", 0, 0),
+        }
+    }
+}
+
 /// Ends the call with a guest panic describing the exception `error` left in `ctx`.
 fn fail(ctx: &Ctx<'_>, error: rquickjs::Error, lines: &LineTable, prefix: &str) -> ! {
     let (message, location) = describe(ctx, error, lines);
@@ -369,13 +448,14 @@ pub extern "C" fn calimero_js_snapshot() {
     let (runtime, context) = start().unwrap_or_else(|message| panic_with(message, "engine", 0, 0));
     context.with(|ctx| {
         let prepare = || -> rquickjs::Result<()> {
+            ctx.eval::<(), _>(MATERIALISE)?;
+            disable_eval(&ctx);
             bindings::guard(&ctx)?;
             phase::set(phase::TOP_LEVEL);
             evaluate(&ctx, payload.bytecode())?;
             phase::set(phase::SETUP);
             bindings::install(&ctx)?;
             ctx.globals().get::<_, Function>("__calimero_dispatch")?;
-            ctx.eval::<(), _>(MATERIALISE)?;
             Ok(())
         };
         if let Err(error) = prepare() {
@@ -423,6 +503,7 @@ pub extern "C" fn calimero_js_dispatch(method: u32) {
     };
     let lines = payload.lines();
     in_context(&lines, |ctx| {
+        disable_eval(ctx);
         evaluate(ctx, payload.bytecode())?;
         call(ctx)
     });
@@ -456,6 +537,7 @@ impl AppMerges {
             let lines = payload.lines();
             let (runtime, context) = start()?;
             context.with(|ctx| {
+                disable_eval(&ctx);
                 evaluate(&ctx, payload.bytecode()).map_err(|e| describe(&ctx, e, &lines).0)
             })?;
             *self.engine.borrow_mut() = Some(Ready {
@@ -566,9 +648,24 @@ pub extern "C" fn calimero_js_compile() {
     });
 }
 
-/// Loads bytecode made by `calimero_js_compile` (the call's input) and evaluates the module.
+/// The table slot of QuickJS's compiler entry, as 4 bytes little-endian: the build points it at
+/// a trap in the template of modules with a snapshot, leaving the compiler out of them.
+#[unsafe(no_mangle)]
+pub extern "C" fn calimero_js_eval_slot() {
+    let (_runtime, context) = start().unwrap_or_else(|message| panic_with(message, "engine", 0, 0));
+    let Some((_, slot)) = context.with(|ctx| eval_switch(&ctx)) else {
+        panic_with("cannot find the context's eval entry", "engine", 0, 0)
+    };
+    host::value_return(true, &slot.to_le_bytes());
+}
+
+/// Loads bytecode made by `calimero_js_compile` (the call's input) and evaluates the module, as
+/// an app's: without `eval`.
 #[unsafe(no_mangle)]
 pub extern "C" fn calimero_js_run() {
     let bytecode = host::input();
-    in_context(&LineTable::default(), |ctx| evaluate(ctx, &bytecode));
+    in_context(&LineTable::default(), |ctx| {
+        disable_eval(ctx);
+        evaluate(ctx, &bytecode)
+    });
 }

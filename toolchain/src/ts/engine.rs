@@ -26,8 +26,12 @@ const TOOL_EXPORTS: &[&str] = &[
     "calimero_js_eval",
     "calimero_js_compile",
     "calimero_js_run",
+    EVAL_SLOT_EXPORT,
     SNAPSHOT_EXPORT,
 ];
+
+/// The engine export that says which table slot holds QuickJS's compiler entry.
+const EVAL_SLOT_EXPORT: &str = "calimero_js_eval_slot";
 
 /// The engine export that sets an app up for the snapshot.
 const SNAPSHOT_EXPORT: &str = "calimero_js_snapshot";
@@ -96,8 +100,8 @@ pub fn prepared(optimize: bool) -> anyhow::Result<Vec<u8>> {
     })
 }
 
-/// Bumped when what [`link_engine`] makes changes: it names the cached bare engine and template.
-const LINK_FORMAT: u32 = 3;
+/// Bumped when what [`link_engine`] makes changes: it names the cached bare engine and templates.
+const LINK_FORMAT: u32 = 4;
 
 /// The prepared engine linked with no app, keeping its tool exports: the build's compiler and
 /// the code the snapshot runs; cached on disk next to the prepared engine.
@@ -107,19 +111,31 @@ pub fn bare(engine: &[u8], optimize: bool) -> anyhow::Result<Vec<u8>> {
         engine_key(),
         flavour(optimize)
     );
-    cached("engine", &name, || link_engine(engine, true))
+    cached("engine", &name, || link_engine(engine, Link::Bare))
 }
 
 /// The prepared engine as every app module has it, for [`splice::link`] to add an app to:
 /// cached on disk next to the prepared engine.
-pub fn template(engine: &[u8], optimize: bool) -> anyhow::Result<Vec<u8>> {
+///
+/// With `lean` (the bare engine loaded, for modules with a snapshot) the template has no
+/// JavaScript compiler: an app's context never compiles (see the engine's `disable_eval`), and the
+/// snapshot's set-up, the only code that did, ran at build time. The table slot of the compiler's
+/// entry then holds a function that traps, and everything only the compiler reached is dropped.
+/// A module without a snapshot sets its context up in every call, with scripts of its own, and
+/// keeps the compiler.
+pub fn template(engine: &[u8], optimize: bool, lean: Option<&Tool>) -> anyhow::Result<Vec<u8>> {
     let name = format!(
-        "{}-{}-template-v{LINK_FORMAT}.wasm",
+        "{}-{}-template{}-v{LINK_FORMAT}.wasm",
         engine_key(),
-        flavour(optimize)
+        flavour(optimize),
+        if lean.is_some() { "-lean" } else { "" }
     );
     cached("engine", &name, || {
-        let template = link_engine(engine, false)?;
+        let without = match lean {
+            Some(tool) => Some(tool.eval_slot()?),
+            None => None,
+        };
+        let template = link_engine(engine, Link::Template { without })?;
         // Validated in full once, here: a build validates only what the link adds to it.
         wasmparser::Validator::new()
             .validate_all(&template)
@@ -131,9 +147,9 @@ pub fn template(engine: &[u8], optimize: bool) -> anyhow::Result<Vec<u8>> {
 /// Serves the engine's `calimero_app` imports from an empty passive data segment whose length
 /// is an immutable global (exported as [`splice::PAYLOAD_LEN_EXPORT`]), and exports the engine's
 /// mutable globals as `__calimero_global_<i>`, so the snapshot can read them and the linker set
-/// them. With `tool`, the tool exports (compile, snapshot) stay: the bare engine. Without, they
-/// go and the code only they reach is dropped: the template apps are spliced into.
-fn link_engine(engine: &[u8], tool: bool) -> anyhow::Result<Vec<u8>> {
+/// them. For [`Link::Bare`], the tool exports (compile, snapshot) stay. For [`Link::Template`],
+/// they go and the code only they reach is dropped: the template apps are spliced into.
+fn link_engine(engine: &[u8], link: Link) -> anyhow::Result<Vec<u8>> {
     let mut module = Module::from_buffer(engine).context("reading the engine")?;
     let memory = module
         .memories
@@ -186,9 +202,9 @@ fn link_engine(engine: &[u8], tool: bool) -> anyhow::Result<Vec<u8>> {
         }
         .map_err(|e| anyhow!("linking {APP_MODULE}.{name}: {e}"))?;
     }
-    if tool {
+    let Link::Template { without } = link else {
         return Ok(module.emit_wasm());
-    }
+    };
     if module.exports.get_func(splice::DISPATCH_EXPORT).is_err() {
         bail!("the engine has no {}", splice::DISPATCH_EXPORT);
     }
@@ -203,9 +219,67 @@ fn link_engine(engine: &[u8], tool: bool) -> anyhow::Result<Vec<u8>> {
     for export in doomed {
         module.exports.delete(export);
     }
+    if let Some(slot) = without {
+        trap_table_slot(&mut module, slot)?;
+    }
     // The tools' code (compiler, eval, snapshot) is now unreachable: drop it.
     walrus::passes::gc::run(&mut module);
     Ok(module.emit_wasm())
+}
+
+/// What [`link_engine`] makes.
+#[derive(Clone, Copy)]
+enum Link {
+    /// The engine with its tool exports, which the build runs.
+    Bare,
+    /// The engine apps are spliced into; `without` is the table slot of a function to leave out
+    /// (see [`template`]).
+    Template { without: Option<u32> },
+}
+
+/// Points table slot `slot` of the engine's function table at a new function of the same type
+/// that traps, so that what only that slot reached can be dropped. The slot keeps its number:
+/// function pointers in the snapshot's memory are slot numbers.
+fn trap_table_slot(module: &mut Module, slot: u32) -> anyhow::Result<()> {
+    let table = module
+        .tables
+        .main_function_table()
+        .ok()
+        .flatten()
+        .ok_or_else(|| anyhow!("the engine has no function table"))?;
+    let mut found = None;
+    for element in module.elements.iter() {
+        let walrus::ElementKind::Active {
+            table: t,
+            offset: ConstExpr::Value(walrus::ir::Value::I32(offset)),
+        } = element.kind
+        else {
+            continue;
+        };
+        let walrus::ElementItems::Functions(functions) = &element.items else {
+            continue;
+        };
+        let Some(index) = slot.checked_sub(offset as u32).map(|i| i as usize) else {
+            continue;
+        };
+        if t == table && index < functions.len() {
+            found = Some((element.id(), index, functions[index]));
+        }
+    }
+    let Some((element, index, function)) = found else {
+        bail!("the engine's function table has no slot {slot}");
+    };
+    let ty = module.types.get(module.funcs.get(function).ty());
+    let (params, results) = (ty.params().to_vec(), ty.results().to_vec());
+    let mut trap = walrus::FunctionBuilder::new(&mut module.types, &params, &results);
+    trap.func_body().unreachable();
+    let arguments: Vec<walrus::LocalId> = params.iter().map(|t| module.locals.add(*t)).collect();
+    let trap = trap.finish(arguments, &mut module.funcs);
+    if let walrus::ElementItems::Functions(functions) = &mut module.elements.get_mut(element).items
+    {
+        functions[index] = trap;
+    }
+    Ok(())
 }
 
 struct NoState;
@@ -274,6 +348,17 @@ impl Tool {
                 bail!("the engine could not compile the bundle: {message}")
             }
             Err(error) => bail!("the engine could not compile the bundle: {error}"),
+        }
+    }
+
+    /// The table slot of QuickJS's compiler entry (`calimero_js_eval_slot`).
+    pub fn eval_slot(&self) -> anyhow::Result<u32> {
+        match self.run(EVAL_SLOT_EXPORT, &[]).returns {
+            Ok(Some(bytes)) if bytes.len() == 4 => {
+                Ok(u32::from_le_bytes(bytes.try_into().expect("four bytes")))
+            }
+            Ok(other) => bail!("the engine's {EVAL_SLOT_EXPORT} returned {other:?}"),
+            Err(error) => bail!("the engine's {EVAL_SLOT_EXPORT} failed: {error}"),
         }
     }
 
