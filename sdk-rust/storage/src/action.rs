@@ -186,8 +186,12 @@ impl BorshDeserialize for StorageDelta {
                 "storage delta tag 1 is retired and no longer accepted".into(),
             )),
             2 => {
-                let (actions, delta_id, delta_hlc, effective_writers, signer_account) =
-                    BorshDeserialize::deserialize_reader(reader)?;
+                let actions = BorshDeserialize::deserialize_reader(reader)?;
+                let delta_id = BorshDeserialize::deserialize_reader(reader)?;
+                let delta_hlc = BorshDeserialize::deserialize_reader(reader)?;
+                let effective_writers =
+                    crate::btree::read_map_with(reader, crate::btree::read_map)?;
+                let signer_account = BorshDeserialize::deserialize_reader(reader)?;
                 Ok(StorageDelta::CausalActions {
                     actions,
                     delta_id,

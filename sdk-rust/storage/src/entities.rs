@@ -27,6 +27,7 @@ pub enum StorageType {
     },
     Frozen,
     Shared {
+        #[borsh(deserialize_with = "crate::btree::read_map")]
         writers: BTreeMap<[u8; 32], u8>,
         signature_data: Option<SignatureData>,
     },
@@ -95,6 +96,7 @@ pub const SHARED_VALUE: &str = "shared_value";
 pub struct WriterSet {
     /// The HLC stamp of the rotation that made it, `(time, id)`; `(0, 0)` for the first set.
     pub stamp: (u64, u128),
+    #[borsh(deserialize_with = "crate::btree::read_set")]
     pub writers: std::collections::BTreeSet<[u8; 32]>,
     /// No later version may be made.
     pub frozen: bool,

@@ -16,6 +16,7 @@
 
 pub mod action;
 pub mod address;
+pub mod btree;
 pub mod collections;
 pub mod entities;
 pub mod env;

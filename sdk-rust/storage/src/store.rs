@@ -620,10 +620,8 @@ pub fn full_hash(
     metadata: &Metadata,
     children: Vec<(Id, [u8; 32])>,
 ) -> [u8; 32] {
-    let children: BTreeMap<Id, [u8; 32]> = children
-        .into_iter()
-        .filter(|(_, h)| *h != [0; 32])
-        .collect();
+    let children: BTreeMap<Id, [u8; 32]> =
+        crate::btree::map_of(children.into_iter().filter(|(_, h)| *h != [0; 32]));
     if children.is_empty() && is_bucket(metadata) {
         return [0; 32];
     }

@@ -82,7 +82,8 @@ impl ReplicatedGrowableArray {
         if let Some(children) = after.get(&START) {
             stack.extend(children.iter().rev().map(|(id, _)| *id));
         }
-        let glyphs: BTreeMap<CharId, Glyph> = after.values().flatten().copied().collect();
+        let glyphs: BTreeMap<CharId, Glyph> =
+            crate::btree::map_of(after.values().flatten().copied());
         while let Some(id) = stack.pop() {
             if let Some(glyph) = glyphs.get(&id) {
                 out.push((id, *glyph));

@@ -152,7 +152,7 @@ impl<T: BorshSerialize + BorshDeserialize + Mergeable> SharedStorage<T> {
     /// The accounts of the current writer set (empty if it cannot be read).
     pub fn writers(&self) -> BTreeSet<AccountId> {
         self.current()
-            .map(|set| set.writers.into_iter().map(AccountId::from).collect())
+            .map(|set| crate::btree::set_of(set.writers.into_iter().map(AccountId::from)))
             .unwrap_or_default()
     }
 
@@ -185,7 +185,8 @@ impl<T: BorshSerialize + BorshDeserialize + Mergeable> SharedStorage<T> {
                 reason: "its shared storage's writer set is frozen",
             });
         }
-        let writers: BTreeSet<[u8; 32]> = writers.into_iter().map(|w| w.account_bytes()).collect();
+        let writers: BTreeSet<[u8; 32]> =
+            crate::btree::set_of(writers.into_iter().map(|w| w.account_bytes()));
         if let Some((set, _)) = self.detached.borrow_mut().as_mut() {
             set.writers = writers;
             return Ok(());
