@@ -109,6 +109,28 @@ fn a_javascript_exception_is_a_guest_panic_with_its_message() {
         }
         other => panic!("expected a guest panic, got {other:?}"),
     }
+    // A thrown value that is not an error is shown as JavaScript's `String` shows it.
+    for (script, expected) in [
+        ("throw 4.5;", "uncaught 4.5"),
+        ("throw 42n;", "uncaught 42"),
+        (
+            "throw { toString() { return 'custom'; } };",
+            "uncaught custom",
+        ),
+        ("throw [1, 2];", "uncaught 1,2"),
+        (
+            "throw { toString() { throw new Error('no'); } };",
+            "uncaught object (its conversion to a string threw)",
+        ),
+        ("throw 'text';", "uncaught text"),
+    ] {
+        match eval(script).returns {
+            Err(FunctionCallError::HostError(HostError::Panic { message, .. })) => {
+                assert_eq!(message, expected, "{script}");
+            }
+            other => panic!("{script}: expected a guest panic, got {other:?}"),
+        }
+    }
     let outcome = eval("let = ;");
     assert!(
         matches!(

@@ -344,7 +344,13 @@ fn describe(
         let text = thrown
             .as_string()
             .and_then(|s| s.to_string().ok())
-            .unwrap_or_else(|| format!("{thrown:?}"));
+            .unwrap_or_else(|| match thrown.get::<rquickjs::convert::Coerced<String>>() {
+                Ok(text) => text.0,
+                Err(_) => {
+                    ctx.catch();
+                    format!("{} (its conversion to a string threw)", thrown.type_name())
+                }
+            });
         return (format!("uncaught {text}"), None);
     };
     let message = exception.message().unwrap_or_else(|| "exception".into());
