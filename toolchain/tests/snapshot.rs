@@ -92,18 +92,21 @@ impl Storage for Mem {
     }
 }
 
+/// Who calls the methods these tests run.
+const IDENTITY: Identity = Identity {
+    context_id: [3; 32],
+    account_id: [1; 32],
+    device_id: [1; 32],
+    xcall_origin: None,
+};
+
 /// Gas (one unit per wasm operator, deterministic) of `init`, then `set`, then `get` on a fresh
 /// in-memory store.
 fn gas(module: &[u8]) -> [u64; 3] {
     let runtime = Runtime::new(Limits::default(), None);
     let (_, module) = runtime.prepare(module).unwrap();
     let store = Arc::new(Mem::default());
-    let identity = Identity {
-        context_id: [3; 32],
-        account_id: [1; 32],
-        device_id: [1; 32],
-        xcall_origin: None,
-    };
+    let identity = IDENTITY;
     let mut used = [0; 3];
     for (i, (method, args)) in [
         ("init", "{}"),
@@ -388,12 +391,7 @@ fn apps_compile_no_javascript_at_run_time_and_snapshot_modules_carry_no_compiler
         let runtime = Runtime::new(Limits::default(), None);
         let (_, module) = runtime.prepare(module).unwrap();
         let store = Arc::new(Mem::default());
-        let identity = Identity {
-            context_id: [3; 32],
-            account_id: [1; 32],
-            device_id: [1; 32],
-            xcall_origin: None,
-        };
+        let identity = IDENTITY;
         let run =
             |method: &str| runtime.run(&module, method, b"{}".to_vec(), identity, store.clone());
         let init = run("init");
